@@ -1,0 +1,1 @@
+"""Threadline's Apollo Federation v2 gateway: composition, query planning, execution, HTTP."""

@@ -1,0 +1,107 @@
+"""The MongoDB adapter: the one module that imports pymongo (besides services' own adapters).
+
+Wraps PyMongo's asyncio API (``AsyncMongoClient``), declares indexes per
+service idempotently, and translates driver errors into :class:`StorageError`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
+from typing import Any
+
+from pymongo import ASCENDING, AsyncMongoClient, IndexModel
+from pymongo.asynchronous.collection import AsyncCollection
+from pymongo.asynchronous.database import AsyncDatabase
+from pymongo.errors import DuplicateKeyError, PyMongoError
+
+from shared.errors import StorageError
+
+Document = dict[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Index:
+    """An index a service needs: ``keys`` as (field, direction) pairs."""
+
+    collection: str
+    keys: tuple[tuple[str, int], ...]
+    unique: bool = False
+    name: str | None = None
+    expire_after_seconds: int | None = None
+    partial: dict[str, Any] | None = field(default=None, hash=False)
+
+    def model(self) -> IndexModel:
+        options: dict[str, Any] = {"unique": self.unique}
+        if self.name:
+            options["name"] = self.name
+        if self.expire_after_seconds is not None:
+            options["expireAfterSeconds"] = self.expire_after_seconds
+        if self.partial is not None:
+            options["partialFilterExpression"] = self.partial
+        return IndexModel(list(self.keys), **options)
+
+
+def ascending(*fields: str) -> tuple[tuple[str, int], ...]:
+    return tuple((name, ASCENDING) for name in fields)
+
+
+class Mongo:
+    """One client for the process; each service uses only its own database."""
+
+    def __init__(self, url: str, *, app_name: str = "threadline") -> None:
+        self._client: AsyncMongoClient[Document] = AsyncMongoClient(
+            url, appname=app_name, tz_aware=True, connect=False, serverSelectionTimeoutMS=5000
+        )
+
+    @property
+    def client(self) -> AsyncMongoClient[Document]:
+        return self._client
+
+    def database(self, name: str) -> AsyncDatabase[Document]:
+        return self._client[name]
+
+    async def ping(self) -> None:
+        try:
+            await self._client.admin.command("ping")
+        except PyMongoError as exc:
+            raise StorageError(f"MongoDB is unreachable: {exc}") from exc
+
+    async def ensure_indexes(self, database: str, indexes: Sequence[Index]) -> None:
+        """Create missing indexes; re-running with the same definitions is a no-op."""
+        by_collection: dict[str, list[IndexModel]] = {}
+        for index in indexes:
+            by_collection.setdefault(index.collection, []).append(index.model())
+        db = self.database(database)
+        try:
+            for collection, models in by_collection.items():
+                await db[collection].create_indexes(models)
+        except PyMongoError as exc:
+            raise StorageError(f"creating indexes in {database} failed: {exc}") from exc
+
+    async def close(self) -> None:
+        await self._client.close()
+
+
+@asynccontextmanager
+async def storage_errors(what: str) -> AsyncIterator[None]:
+    """Translate driver errors raised inside the block into :class:`StorageError`."""
+    try:
+        yield
+    except DuplicateKeyError:
+        raise
+    except PyMongoError as exc:
+        raise StorageError(f"{what} failed: {exc}") from exc
+
+
+__all__ = [
+    "AsyncCollection",
+    "AsyncDatabase",
+    "Document",
+    "DuplicateKeyError",
+    "Index",
+    "Mongo",
+    "ascending",
+    "storage_errors",
+]

@@ -1,0 +1,50 @@
+"""Real servers for the whole test session: our own RabbitMQ node and SecantusDB.
+
+When ``THREADLINE_AMQP_URL`` / ``THREADLINE_MONGODB_URL`` are set, those
+servers are used instead (the same suite then runs against real clusters).
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from threadline.devinfra import RabbitNode, SecantusServer, free_port
+
+
+@dataclass(frozen=True)
+class Infra:
+    amqp_url: str
+    mongodb_url: str
+    rabbit: RabbitNode | None
+    mongo: SecantusServer | None
+
+
+@pytest.fixture(scope="session")
+def infra() -> Iterator[Infra]:
+    base = Path(tempfile.mkdtemp(prefix="threadline-test-"))
+    rabbit = mongo = None
+    amqp_url = os.environ.get("THREADLINE_AMQP_URL")
+    mongodb_url = os.environ.get("THREADLINE_MONGODB_URL")
+    try:
+        if not amqp_url:
+            rabbit = RabbitNode(base / "rabbitmq", port=free_port(), dist_port=free_port())
+            rabbit.start()
+            amqp_url = rabbit.url
+        if not mongodb_url:
+            mongo = SecantusServer(base / "secantus", port=free_port())
+            mongo.start()
+            mongodb_url = mongo.url
+        yield Infra(amqp_url=amqp_url, mongodb_url=mongodb_url, rabbit=rabbit, mongo=mongo)
+    finally:
+        if rabbit is not None:
+            rabbit.stop()
+        if mongo is not None:
+            mongo.stop()
+        shutil.rmtree(base, ignore_errors=True)

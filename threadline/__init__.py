@@ -1,0 +1,1 @@
+"""The ``threadline`` command line and the local deployment it drives."""
