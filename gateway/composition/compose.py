@@ -1,0 +1,253 @@
+"""``compose()``: subgraph SDLs in, Apollo-format supergraph SDL out (or every problem)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from gateway.composition.errors import CompositionError, CompositionHint, CompositionProblem
+from gateway.composition.facts import compute_facts
+from gateway.composition.merge import (
+    MergeContext,
+    Sources,
+    add_join_type,
+    add_types_shallow,
+    check_extension_with_no_base,
+    merge_access,
+    merge_description,
+    merge_implements,
+    merge_union,
+)
+from gateway.composition.merge_fields import add_fields_shallow, merge_field
+from gateway.composition.merge_values import merge_enum, merge_input
+from gateway.composition.model import Kind, Subgraph, TypeDef
+from gateway.composition.override import validate_override
+from gateway.composition.printer import print_supergraph
+from gateway.composition.satisfiability import check_satisfiability
+from gateway.composition.sharing import validate_field_sharing, validate_subscription_field
+from gateway.composition.subgraph import SubgraphDefinition, parse_subgraph
+from gateway.composition.subgraph_rules import check_subgraph
+from gateway.composition.supergraph_model import JoinField, SuperField, Supergraph, SuperType
+from gateway.composition.supergraph_rules import check_supergraph
+from gateway.composition.upgrade import upgrade_fed1
+
+ROOTS = (("query", "Query"), ("mutation", "Mutation"), ("subscription", "Subscription"))
+
+
+@dataclass(frozen=True, slots=True)
+class CompositionResult:
+    supergraph_sdl: str
+    supergraph: Supergraph
+    hints: tuple[CompositionHint, ...]
+
+
+def compose(subgraphs: Sequence[SubgraphDefinition]) -> str:
+    """Compose subgraphs into supergraph SDL (join v0.3), raising :class:`CompositionError`."""
+    return compose_with_hints(subgraphs).supergraph_sdl
+
+
+def compose_with_hints(subgraphs: Sequence[SubgraphDefinition]) -> CompositionResult:
+    parsed = _prepare(subgraphs)
+    ctx = MergeContext(parsed)
+    _merge(ctx)
+    if not ctx.problems:
+        ctx.problems.extend(check_supergraph(ctx.supergraph, ctx.subgraphs))
+    if not ctx.problems:
+        ctx.problems.extend(check_satisfiability(ctx.supergraph, ctx.subgraphs, ctx.graphs))
+    if ctx.problems:
+        raise CompositionError(ctx.problems)
+    sdl = print_supergraph(ctx.supergraph)
+    return CompositionResult(sdl, ctx.supergraph, tuple(ctx.hints))
+
+
+def _prepare(definitions: Sequence[SubgraphDefinition]) -> list[Subgraph]:
+    problems: list[CompositionProblem] = []
+    if not definitions:
+        raise CompositionError(
+            [CompositionProblem("NO_SUBGRAPHS", "At least one subgraph is needed to compose.")]
+        )
+    seen: set[str] = set()
+    for definition in definitions:
+        if definition.name in seen:
+            problems.append(
+                CompositionProblem(
+                    "DUPLICATE_SUBGRAPH_NAME",
+                    f'Subgraph name "{definition.name}" is used twice; names must be unique.',
+                    (definition.name,),
+                )
+            )
+        seen.add(definition.name)
+        if not definition.name or definition.name.startswith("_"):
+            problems.append(
+                CompositionProblem(
+                    "INVALID_SUBGRAPH_NAME",
+                    f'Invalid subgraph name "{definition.name}": it must be non-empty and must '
+                    'not start with "_".',
+                    (definition.name,),
+                )
+            )
+    parsed: list[Subgraph] = []
+    for definition in definitions:
+        subgraph, found = parse_subgraph(definition)
+        parsed.append(subgraph)
+        problems.extend(found)
+    if problems:
+        raise CompositionError(problems)
+    problems.extend(check_extension_with_no_base(parsed))
+    for subgraph in parsed:
+        if subgraph.fed2:
+            compute_facts(subgraph)
+    for subgraph in parsed:
+        if not subgraph.fed2:
+            problems.extend(upgrade_fed1(subgraph, parsed))
+    for subgraph in parsed:
+        problems.extend(check_subgraph(subgraph, subgraph.fed_version))
+    if problems:
+        raise CompositionError(problems)
+    return parsed
+
+
+def _merge(ctx: MergeContext) -> None:
+    supergraph = ctx.supergraph
+    add_types_shallow(ctx)
+    by_kind: dict[Kind, list[SuperType]] = {kind: [] for kind in Kind}
+    for dest in supergraph.types.values():
+        by_kind[dest.kind].append(dest)
+    for dest in by_kind[Kind.OBJECT] + by_kind[Kind.INTERFACE]:
+        merge_implements(ctx, dest)
+    for dest in by_kind[Kind.UNION]:
+        sources = _start_type(ctx, dest)
+        merge_union(ctx, sources, dest)
+    ordered = by_kind[Kind.SCALAR] + by_kind[Kind.INPUT] + by_kind[Kind.INTERFACE]
+    for dest in ordered + by_kind[Kind.OBJECT]:
+        sources = _start_type(ctx, dest)
+        if dest.kind is Kind.INPUT:
+            merge_input(ctx, sources, dest)
+        elif dest.kind is Kind.INTERFACE:
+            _merge_interface(ctx, sources, dest)
+        elif dest.kind is Kind.OBJECT:
+            _merge_object(ctx, sources, dest)
+    for dest in by_kind[Kind.ENUM]:
+        merge_enum(ctx, _start_type(ctx, dest), dest)
+    for operation, name in ROOTS:
+        if name in supergraph.types and supergraph.types[name].kind is Kind.OBJECT:
+            supergraph.roots[operation] = name
+    if "query" not in supergraph.roots:
+        ctx.error(
+            "NO_QUERIES",
+            "No queries found in any subgraph: a supergraph must have a query root type.",
+        )
+    _add_interface_object_fields(ctx)
+    for subgraph in ctx.subgraphs:
+        supergraph.tag_name = supergraph.tag_name or subgraph.tag_name
+        supergraph.inaccessible_name = supergraph.inaccessible_name or subgraph.inaccessible_name
+
+
+def _start_type(ctx: MergeContext, dest: SuperType) -> Sources[TypeDef]:
+    sources = ctx.type_sources(dest.name, dest.kind)
+    merge_description(dict(sources), dest)
+    merge_access(dict(sources), dest)
+    add_join_type(ctx, sources, dest)
+    return sources
+
+
+def _merge_object(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType) -> None:
+    added = add_fields_shallow(ctx, sources, dest)
+    if not added:
+        del ctx.supergraph.types[dest.name]
+        return
+    is_subscription = dest.name == "Subscription"
+    for name, field_sources in added.items():
+        dest_field = dest.fields[name]
+        state = validate_override(ctx, field_sources, dest, name)
+        if is_subscription:
+            validate_subscription_field(ctx, field_sources, dest, dest_field)
+        merge_field(ctx, field_sources, dest, dest_field, state)
+        validate_field_sharing(ctx, field_sources, dest, dest_field, state)
+
+
+def _merge_interface(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType) -> None:
+    implementations = [
+        t.name
+        for t in ctx.supergraph.types.values()
+        if t.kind is Kind.OBJECT and dest.name in t.interfaces
+    ]
+    for idx, source in sources.items():
+        subgraph = ctx.subgraphs[idx]
+        assert source is not None  # type sources only list subgraphs that define the type
+        if source.interface_object:
+            defined = [name for name in implementations if name in subgraph.types]
+            if defined:
+                listed = ", ".join(f'"{n}"' for n in defined)
+                ctx.error(
+                    "INTERFACE_OBJECT_USAGE_ERROR",
+                    f'[{subgraph.name}] Interface type "{dest.name}" is defined as an '
+                    f'@interfaceObject in subgraph "{subgraph.name}" so that subgraph should not '
+                    f'define any of the implementation types of "{dest.name}", but it defines '
+                    f"{'types' if len(defined) > 1 else 'type'} {listed}",
+                    [subgraph.name],
+                    dest.name,
+                )
+            continue
+        resolvable = [k for k in source.keys if k.resolvable]
+        if resolvable:
+            missing = [
+                n
+                for n in implementations
+                if n not in {t.name for t in subgraph.implementations(dest.name)}
+            ]
+            if missing:
+                listed = ", ".join(f'"{n}"' for n in missing)
+                ctx.error(
+                    "INTERFACE_KEY_MISSING_IMPLEMENTATION_TYPE",
+                    f'[{subgraph.name}] Interface type "{dest.name}" has a resolvable key '
+                    f'(@key(fields: "{resolvable[0].fields}")) in subgraph "{subgraph.name}" but '
+                    f"that subgraph is missing some of the supergraph implementation types of "
+                    f'"{dest.name}". Subgraph "{subgraph.name}" should define '
+                    f"{'types' if len(missing) > 1 else 'type'} {listed} (and have "
+                    f'{"them" if len(missing) > 1 else "it"} implement "{dest.name}").',
+                    [subgraph.name],
+                    dest.name,
+                )
+    added = add_fields_shallow(ctx, sources, dest)
+    for name, field_sources in added.items():
+        state = validate_override(ctx, field_sources, dest, name)
+        merge_field(ctx, field_sources, dest, dest.fields[name], state)
+
+
+def _add_interface_object_fields(ctx: MergeContext) -> None:
+    """Fields an @interfaceObject adds to an interface also appear on every implementation."""
+    for dest in list(ctx.supergraph.types.values()):
+        if dest.kind is not Kind.OBJECT:
+            continue
+        for itf_name in dest.interfaces:
+            itf = ctx.supergraph.types.get(itf_name)
+            if itf is None:
+                continue
+            for itf_field in itf.fields.values():
+                if itf_field.name in dest.fields or not _provided_by_interface_object(
+                    ctx, itf_field.name, itf_name
+                ):
+                    continue
+                dest.fields[itf_field.name] = SuperField(
+                    name=itf_field.name,
+                    type=itf_field.type,
+                    arguments=dict(itf_field.arguments),
+                    description=itf_field.description,
+                    tags=list(itf_field.tags),
+                    inaccessible=itf_field.inaccessible,
+                    joins=[JoinField(graph=None)],
+                )
+
+
+def _provided_by_interface_object(ctx: MergeContext, field_name: str, itf_name: str) -> bool:
+    for subgraph in ctx.subgraphs:
+        local = subgraph.types.get(itf_name)
+        if (
+            local is not None
+            and local.interface_object
+            and field_name in local.fields
+            and f"{itf_name}.{field_name}" not in subgraph.external
+        ):
+            return True
+    return False

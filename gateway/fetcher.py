@@ -1,0 +1,137 @@
+"""Subgraph HTTP calls: one shared keep-alive client, orjson bodies, in-flight deduplication."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping
+from typing import Any
+
+import httpx
+import orjson
+
+from shared.errors import ThreadlineError
+
+# Headers that describe the client↔gateway hop, not the gateway↔subgraph one.
+_NOT_FORWARDED = frozenset(
+    {
+        "host",
+        "content-length",
+        "content-type",
+        "accept",
+        "accept-encoding",
+        "connection",
+        "keep-alive",
+        "transfer-encoding",
+        "upgrade",
+        "te",
+        "trailer",
+        "proxy-authorization",
+        "proxy-connection",
+    }
+)
+_BASE_HEADERS = {
+    "content-type": "application/json",
+    "accept": "application/graphql-response+json, application/json",
+}
+
+
+class SubgraphFetchError(ThreadlineError):
+    """A subgraph could not be reached or did not answer with a GraphQL response."""
+
+    def __init__(self, graph: str, message: str, status: int | None = None) -> None:
+        super().__init__(f"HTTP fetch failed from '{graph}': {message}")
+        self.graph = graph
+        self.status = status
+
+
+def forwardable(headers: Mapping[str, str]) -> dict[str, str]:
+    """The client headers worth forwarding to subgraphs (auth, tracing, locale…)."""
+    return {k.lower(): v for k, v in headers.items() if k.lower() not in _NOT_FORWARDED}
+
+
+class SubgraphFetcher:
+    """Posts GraphQL requests to subgraphs.
+
+    Identical requests (same URL, body and headers) that are in flight at the same
+    time share one HTTP call; each caller parses its own copy of the body, because
+    the executor merges responses in place.
+    """
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient | None = None,
+        *,
+        timeout: float = 30.0,
+        max_connections: int = 512,
+    ) -> None:
+        self._owns_client = client is None
+        self._client = client or httpx.AsyncClient(
+            http1=True,
+            http2=False,
+            timeout=httpx.Timeout(timeout),
+            limits=httpx.Limits(
+                max_connections=max_connections,
+                max_keepalive_connections=max_connections,
+                keepalive_expiry=60.0,
+            ),
+        )
+        self._in_flight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[bytes]]
+        self._in_flight = {}
+
+    async def aclose(self) -> None:
+        if self._owns_client:
+            await self._client.aclose()
+
+    async def fetch(
+        self,
+        graph: str,
+        url: str,
+        payload: Mapping[str, Any],
+        headers: Mapping[str, str],
+        *,
+        dedupe: bool = True,
+    ) -> dict[str, Any]:
+        body = orjson.dumps(payload)
+        if not dedupe:
+            return self._parse(graph, await self._post(graph, url, body, headers))
+        key = (url, body, tuple(sorted(headers.items())))
+        shared = self._in_flight.get(key)
+        if shared is not None:
+            return self._parse(graph, await asyncio.shield(shared))
+        future: asyncio.Future[bytes] = asyncio.get_running_loop().create_future()
+        self._in_flight[key] = future
+        try:
+            raw = await self._post(graph, url, body, headers)
+        except BaseException as exc:
+            future.set_exception(exc)
+            future.exception()  # waiters re-raise it; mark it retrieved for the lone caller
+            raise
+        else:
+            future.set_result(raw)
+        finally:
+            del self._in_flight[key]
+        return self._parse(graph, raw)
+
+    async def _post(self, graph: str, url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
+        try:
+            response = await self._client.post(
+                url, content=body, headers={**headers, **_BASE_HEADERS}
+            )
+        except httpx.HTTPError as exc:
+            raise SubgraphFetchError(graph, f"{type(exc).__name__}: {exc}") from exc
+        content = response.content
+        if response.status_code >= 400 and not content.lstrip().startswith(b"{"):
+            raise SubgraphFetchError(
+                graph, f"{response.status_code} {response.reason_phrase}", response.status_code
+            )
+        return content
+
+    @staticmethod
+    def _parse(graph: str, raw: bytes) -> dict[str, Any]:
+        try:
+            parsed = orjson.loads(raw)
+        except orjson.JSONDecodeError as exc:
+            raise SubgraphFetchError(graph, f"invalid JSON response: {exc}") from exc
+        if not isinstance(parsed, dict) or ("data" not in parsed and "errors" not in parsed):
+            raise SubgraphFetchError(graph, "response is not a GraphQL response")
+        return parsed

@@ -1,0 +1,151 @@
+"""The gateway's Starlette application: ``/graphql`` (HTTP, SSE, WebSocket), health and metrics."""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import AsyncIterator, Awaitable, Callable
+from contextlib import asynccontextmanager
+from typing import Any
+
+import httpx
+from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry
+from starlette.applications import Starlette
+from starlette.middleware import Middleware
+from starlette.middleware.cors import CORSMiddleware
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route, WebSocketRoute
+
+from gateway.engine import Engine
+from gateway.http.graphiql import graphiql_page
+from gateway.http.graphql_http import GraphQLHttp
+from gateway.http.pipeline import EngineHolder, Pipeline
+from gateway.http.websocket import websocket_endpoint
+from gateway.security import Authenticator
+from gateway.settings import GatewaySettings
+from gateway.telemetry import EngineStatsCollector, GatewayMetrics, MetricsAware
+from shared.errors import ConfigurationError
+
+EngineFactory = Callable[[], Engine | Awaitable[Engine]]
+"""Builds the engine when the app starts (e.g. loads and composes the supergraph)."""
+
+Readiness = Callable[[], Awaitable[bool]]
+"""Tells whether the engine can serve (e.g. its subgraphs answer)."""
+
+_CORS_HEADERS = [
+    "accept",
+    "authorization",
+    "content-type",
+    "traceparent",
+    "tracestate",
+    "apollographql-client-name",
+    "apollographql-client-version",
+]
+
+
+def create_app(
+    engine: Engine | EngineFactory,
+    settings: GatewaySettings,
+    *,
+    readiness: Readiness | None = None,
+    registry: CollectorRegistry | None = None,
+    http_client: httpx.AsyncClient | None = None,
+) -> Starlette:
+    """The gateway app around ``engine`` (or the factory that builds it at startup).
+
+    ``readiness`` backs ``/readyz``; without it an engine's own ``async ready() -> bool``
+    is asked if it has one, else the gateway is ready once the engine exists. An
+    engine with ``bind_metrics(EngineMetrics)`` gets the per-subgraph and plan-cache
+    metrics to report into. ``http_client`` is used to fetch the JWKS.
+    """
+    authenticator = Authenticator(settings, http_client=http_client)
+    if settings.auth_required and not authenticator.configured:
+        raise ConfigurationError(
+            "the gateway requires bearer tokens but has no key to verify them: set "
+            "THREADLINE_JWT_SECRET (HS256) or THREADLINE_JWKS_URL (RS256), or allow "
+            "anonymous requests with THREADLINE_GATEWAY_AUTH_REQUIRED=false"
+        )
+    metrics = GatewayMetrics(registry)
+    is_engine = hasattr(engine, "prepare")
+    holder = EngineHolder(engine if is_engine else None)  # type: ignore[arg-type]
+    if holder.current is not None:
+        _bind(holder.current, metrics)
+    metrics.registry.register(EngineStatsCollector(lambda: holder.current))
+    pipeline = Pipeline(holder, settings, authenticator, metrics)
+    page = graphiql_page(settings.path) if settings.graphiql_enabled else None
+    graphql = GraphQLHttp(pipeline, page)
+
+    @asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        if holder.current is None:
+            built: Any = engine()  # type: ignore[operator]
+            if inspect.isawaitable(built):
+                built = await built
+            _bind(built, metrics)
+            holder.current = built
+        try:
+            yield
+        finally:
+            closer = getattr(holder.current, "aclose", None)
+            if closer is not None and not is_engine:
+                await closer()
+            await authenticator.aclose()
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        check = "ok"
+        current = holder.current
+        if current is None:
+            check = "no engine yet: the supergraph is still loading"
+        else:
+            probe = readiness or getattr(current, "ready", None)
+            if probe is not None:
+                try:
+                    if not await probe():
+                        check = "the engine reports it is not ready"
+                except Exception as exc:
+                    check = f"unavailable: {type(exc).__name__}: {exc}"[:300]
+        ready = check == "ok"
+        return JSONResponse(
+            {"status": "ready" if ready else "not ready", "checks": {"engine": check}},
+            status_code=200 if ready else 503,
+        )
+
+    async def metrics_endpoint(_: Request) -> Response:
+        return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
+
+    middleware = []
+    if settings.cors_origins:
+        wildcard = "*" in settings.cors_origins
+        middleware.append(
+            Middleware(
+                CORSMiddleware,
+                allow_origins=["*"] if wildcard else list(settings.cors_origins),
+                allow_methods=["GET", "POST", "OPTIONS"],
+                allow_headers=_CORS_HEADERS,
+                allow_credentials=not wildcard,
+                max_age=600,
+            )
+        )
+    app = Starlette(
+        routes=[
+            Route(settings.path, graphql.__call__, methods=["GET", "POST"]),
+            WebSocketRoute(settings.path, websocket_endpoint),
+            Route("/healthz", healthz, methods=["GET"]),
+            Route("/readyz", readyz, methods=["GET"]),
+            Route("/metrics", metrics_endpoint, methods=["GET"]),
+        ],
+        middleware=middleware,
+        lifespan=lifespan,
+    )
+    app.state.pipeline = pipeline
+    app.state.metrics = metrics
+    app.state.engine_holder = holder
+    return app
+
+
+def _bind(engine: Engine, metrics: GatewayMetrics) -> None:
+    if isinstance(engine, MetricsAware):
+        engine.bind_metrics(metrics.engine)

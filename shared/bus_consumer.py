@@ -1,0 +1,308 @@
+"""One shard's consumer: batches deliveries in order, dedupes, handles, retries, parks, acks.
+
+A shard queue has one active consumer (single-active-consumer), its own
+channel (so ``ack(multiple=True)`` only ever covers this shard's deliveries)
+and this loop, which handles one batch at a time: order within the shard holds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+import aio_pika
+from aio_pika.abc import AbstractChannel, AbstractIncomingMessage, AbstractQueue
+from aiormq.exceptions import ChannelInvalidStateError
+from opentelemetry import context as otel_context
+from opentelemetry import propagate, trace
+from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
+
+from shared.bus_envelope import (
+    ATTEMPTS_HEADER,
+    ERROR_HEADER,
+    PARKED_AT_HEADER,
+    attempts_of,
+    copy_message,
+    decode,
+    describe_error,
+)
+from shared.bus_metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMED
+from shared.errors import ValidationError
+from shared.events import CloudEvent, format_time
+from shared.messaging import BatchHandler, Inbox
+from shared.telemetry import extract_context
+
+log = logging.getLogger("threadline.bus")
+_tracer = trace.get_tracer("threadline.bus")
+
+Send = Callable[[str, str, aio_pika.Message], Awaitable[None]]
+"""Publish one message to (exchange, routing key) and return once the broker confirmed it."""
+
+
+@dataclass(frozen=True, slots=True)
+class BatchPolicy:
+    consumer: str
+    batch_size: int
+    linger_s: float
+    max_attempts: int
+    retry_queue: str
+    parked_queue: str
+
+
+class ShardConsumer:
+    """Consumes one shard queue on its own channel and runs the handler over batches."""
+
+    def __init__(
+        self,
+        *,
+        channel: AbstractChannel,
+        queue: AbstractQueue,
+        policy: BatchPolicy,
+        handler: BatchHandler,
+        inbox: Inbox,
+        send: Send,
+    ) -> None:
+        self._channel = channel
+        self._queue = queue
+        self._policy = policy
+        self._handler = handler
+        self._inbox = inbox
+        self._send = send
+        self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
+        self._tag: str | None = None
+        self._task: asyncio.Task[None] | None = None
+        self._busy = asyncio.Lock()
+        self._stopping = False
+        self._last_error = ""
+
+    async def start(self) -> None:
+        self._tag = await self._queue.consume(self._deliver)
+        self._task = asyncio.create_task(self._run(), name=f"bus:{self._queue.name}")
+
+    async def stop(self) -> None:
+        """Stop taking deliveries, let the batch in flight finish, then stop the loop."""
+        self._stopping = True
+        if self._tag is not None:
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(self._queue.cancel(self._tag), timeout=5)
+        async with self._busy:  # waits for the batch being handled
+            if self._task is not None:
+                self._task.cancel()
+        if self._task is not None:
+            await asyncio.gather(self._task, return_exceptions=True)
+
+    async def _deliver(self, message: AbstractIncomingMessage) -> None:
+        self._buffer.put_nowait(message)
+
+    async def _run(self) -> None:
+        while not self._stopping:
+            batch = await self._next_batch()
+            async with self._busy:
+                await self._process_until_done(batch)
+
+    async def _next_batch(self) -> list[AbstractIncomingMessage]:
+        batch = [await self._buffer.get()]
+        deadline = time.monotonic() + self._policy.linger_s
+        while len(batch) < self._policy.batch_size:
+            try:
+                batch.append(self._buffer.get_nowait())
+                continue
+            except asyncio.QueueEmpty:
+                pass
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                break
+            try:
+                batch.append(await asyncio.wait_for(self._buffer.get(), remaining))
+            except TimeoutError:
+                break
+        return batch
+
+    async def _process_until_done(self, batch: list[AbstractIncomingMessage]) -> None:
+        delay = 0.2
+        while True:
+            live = [message for message in batch if _channel_open(message)]
+            if not live:
+                return  # the broker redelivers them on the new channel
+            try:
+                await self._process(live)
+                return
+            except Exception as exc:
+                # The inbox or the broker failed (not the handler): keep the
+                # batch unacked and try again, so nothing is lost or reordered.
+                log.warning(
+                    "consumer %s: batch of %d failed, retrying in %.1fs: %s",
+                    self._policy.consumer,
+                    len(live),
+                    delay,
+                    describe_error(exc),
+                )
+                if self._stopping:
+                    return
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 5.0)
+
+    async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
+        policy = self._policy
+        BATCH_SIZE.labels(policy.consumer).observe(len(batch))
+        decoded: list[tuple[AbstractIncomingMessage, CloudEvent, Span]] = []
+        for message in batch:
+            try:
+                event = decode(message)
+            except ValidationError as exc:
+                await self._park(message, f"undecodable message: {exc}", attempts_of(message))
+                continue
+            decoded.append((message, event, _consumer_span(policy.consumer, message, event)))
+        try:
+            await self._handle_fresh(decoded)
+        finally:
+            for _, _, span in decoded:
+                span.end()
+        await _ack_through(batch[-1])
+
+    async def _handle_fresh(
+        self, decoded: list[tuple[AbstractIncomingMessage, CloudEvent, Span]]
+    ) -> None:
+        policy = self._policy
+        if not decoded:
+            return
+        unseen = await self._inbox.unseen(policy.consumer, [event.id for _, event, _ in decoded])
+        fresh: list[tuple[AbstractIncomingMessage, CloudEvent, Span]] = []
+        taken: set[str] = set()
+        for message, event, span in decoded:
+            if event.id in unseen and event.id not in taken:
+                taken.add(event.id)
+                fresh.append((message, _traced(event, span), span))
+            else:
+                span.set_attribute("threadline.outcome", "duplicate")
+        duplicates = len(decoded) - len(fresh)
+        if duplicates:
+            CONSUMED.labels(policy.consumer, "duplicate").inc(duplicates)
+        if not fresh:
+            return
+        if await self._call([event for _, event, _ in fresh], [span for _, _, span in fresh]):
+            await self._inbox.mark(policy.consumer, [event.id for _, event, _ in fresh])
+            CONSUMED.labels(policy.consumer, "processed").inc(len(fresh))
+            return
+        if len(fresh) == 1:
+            message, _, span = fresh[0]
+            await self._retry_or_park(message, span, self._last_error)
+            return
+        # Isolate the poison: the others go through one by one, in order.
+        for message, event, span in fresh:
+            if await self._call([event], [span]):
+                await self._inbox.mark(policy.consumer, [event.id])
+                CONSUMED.labels(policy.consumer, "processed").inc()
+            else:
+                await self._retry_or_park(message, span, self._last_error)
+
+    async def _call(self, events: Sequence[CloudEvent], spans: Sequence[Span]) -> bool:
+        """Run the handler under the right span; False (and the error kept) when it raised."""
+        consumer = self._policy.consumer
+        if len(spans) == 1:
+            span = spans[0]
+        else:
+            span = _tracer.start_span(
+                f"{consumer} process batch",
+                kind=SpanKind.INTERNAL,
+                links=[Link(s.get_span_context()) for s in spans],
+                attributes={"messaging.batch.message_count": len(events)},
+            )
+        started = time.perf_counter()
+        try:
+            with trace.use_span(span, end_on_exit=len(spans) > 1):
+                await self._handler(events)
+        except Exception as exc:
+            self._last_error = describe_error(exc)
+            span.record_exception(exc)
+            span.set_status(Status(StatusCode.ERROR, self._last_error))
+            log.warning("consumer %s: handler failed: %s", consumer, self._last_error)
+            return False
+        finally:
+            BATCH_SECONDS.labels(consumer).observe(time.perf_counter() - started)
+        return True
+
+    async def _retry_or_park(
+        self, message: AbstractIncomingMessage, span: Span, error: str
+    ) -> None:
+        attempts = attempts_of(message) + 1
+        if attempts >= self._policy.max_attempts:
+            span.set_attribute("threadline.outcome", "parked")
+            await self._park(message, error, attempts)
+            return
+        span.set_attribute("threadline.outcome", "retried")
+        copy = copy_message(message, set_headers={ATTEMPTS_HEADER: attempts, ERROR_HEADER: error})
+        await self._send("", self._policy.retry_queue, copy)
+        CONSUMED.labels(self._policy.consumer, "retried").inc()
+
+    async def _park(self, message: AbstractIncomingMessage, error: str, attempts: int) -> None:
+        log.error(
+            "consumer %s: parking message %s after %d attempt(s): %s",
+            self._policy.consumer,
+            message.message_id,
+            attempts,
+            error,
+        )
+        copy = copy_message(
+            message,
+            set_headers={
+                ATTEMPTS_HEADER: attempts,
+                ERROR_HEADER: error,
+                PARKED_AT_HEADER: format_time(datetime.now(UTC)),
+            },
+        )
+        await self._send("", self._policy.parked_queue, copy)
+        CONSUMED.labels(self._policy.consumer, "parked").inc()
+
+
+def _channel_open(message: AbstractIncomingMessage) -> bool:
+    try:
+        return not message.channel.is_closed
+    except ChannelInvalidStateError:
+        return False
+
+
+async def _ack_through(last: AbstractIncomingMessage) -> None:
+    try:
+        await last.ack(multiple=True)
+    except ChannelInvalidStateError:
+        # The channel died after the work was done: the broker redelivers the
+        # batch and the inbox turns it into duplicates. Nothing is lost.
+        log.warning("ack of delivery %s lost with its channel", last.delivery_tag)
+
+
+def _consumer_span(consumer: str, message: AbstractIncomingMessage, event: CloudEvent) -> Span:
+    parent = extract_context(message.headers or {})
+    return _tracer.start_span(
+        f"{consumer} process {event.routing_key}",
+        context=parent,
+        kind=SpanKind.CONSUMER,
+        attributes={
+            "messaging.system": "rabbitmq",
+            "messaging.operation.type": "process",
+            "messaging.consumer.group.name": consumer,
+            "messaging.destination.name": message.routing_key or "",
+            "messaging.message.id": event.id,
+            "cloudevents.event_type": event.type,
+        },
+    )
+
+
+def _traced(event: CloudEvent, span: Span) -> CloudEvent:
+    """The event as the handler sees it: ``traceparent`` names the consumer span.
+
+    A handler that publishes events caused by this one can pass
+    ``traceparent=event.traceparent`` so the trace continues per event even
+    when it handles a batch.
+    """
+    ctx = span.get_span_context()
+    if not ctx.is_valid:
+        return event
+    carrier: dict[str, str] = {}
+    propagate.inject(carrier, context=trace.set_span_in_context(span, otel_context.Context()))
+    return event.with_trace(carrier.get("traceparent"), carrier.get("tracestate"))

@@ -1,0 +1,136 @@
+"""``threadline gateway``: serve a supergraph — a composed file, or our three subgraphs.
+
+Without ``--supergraph`` the gateway composes at startup from the subgraphs'
+``{ _service { sdl } }``. Subgraphs that are still starting are waited for (they
+answer connection refused or 503 for a while after a deploy), so the gateway and
+the services can be started together.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+import httpx
+
+from shared.auth import issue_token
+from shared.errors import ConfigurationError
+from shared.logging import setup_logging
+from shared.settings import Settings
+from shared.telemetry import setup_tracing, tracer
+from threadline.cli import SERVICES
+from threadline.localstate import JWT_SECRET_FILE
+
+COMPOSE_TIMEOUT_SECONDS = 90.0
+RETRIED_CODES = frozenset({"SUBGRAPH_UNREACHABLE"})
+
+
+def parse_subgraphs(entries: Sequence[str], settings: Settings) -> dict[str, str]:
+    """``NAME=URL`` flags, or the three local services on their configured ports."""
+    if not entries:
+        return {
+            name: f"http://127.0.0.1:{getattr(settings, f'{name}_port')}/graphql"
+            for name in SERVICES
+        }
+    subgraphs: dict[str, str] = {}
+    for entry in entries:
+        name, sep, url = entry.partition("=")
+        if not sep or not name.strip() or not url.strip().startswith(("http://", "https://")):
+            raise ConfigurationError(
+                f"--subgraph {entry!r} is not NAME=URL (e.g. profile=http://profile:4001/graphql)"
+            )
+        subgraphs[name.strip()] = url.strip()
+    return subgraphs
+
+
+def _service_headers(settings: Settings, secret: str | None) -> dict[str, str]:
+    # Our subgraphs want a bearer token on every /graphql request, _service included.
+    if not secret:
+        return {}
+    token = issue_token(
+        secret, ["customers:read"], subject="threadline-gateway", issuer=settings.jwt_issuer,
+        ttl_seconds=300,
+    )  # fmt: skip
+    return {"authorization": f"Bearer {token}"}
+
+
+async def compose_local(
+    subgraphs: dict[str, str],
+    headers: dict[str, str],
+    wait_seconds: float = COMPOSE_TIMEOUT_SECONDS,
+) -> str:
+    """Fetch every subgraph's SDL (waiting for those still starting) and compose them."""
+    from gateway.composition import CompositionError, compose, fetch_subgraph_sdl
+
+    deadline = time.monotonic() + wait_seconds
+    async with httpx.AsyncClient(timeout=10.0) as client:
+        while True:
+            try:
+                definitions = [
+                    await fetch_subgraph_sdl(client, name, url, headers)
+                    for name, url in subgraphs.items()
+                ]
+                return compose(definitions)
+            except CompositionError as exc:
+                retry = all(problem.code in RETRIED_CODES for problem in exc.problems)
+                if not retry or time.monotonic() > deadline:
+                    raise ConfigurationError(f"cannot compose the supergraph: {exc}") from exc
+            await asyncio.sleep(0.5)
+
+
+def run_gateway(
+    *, supergraph: Path | None, subgraphs: Sequence[str], port: int | None, host: str
+) -> int:
+    import uvicorn
+
+    from gateway.federation_engine import FederationEngine
+    from gateway.http import create_app
+    from gateway.settings import GatewaySettings
+
+    settings = Settings()
+    gateway_settings = GatewaySettings()
+    local_secret = _local_secret(settings)
+    if not gateway_settings.jwt_secret and not gateway_settings.jwks_url and local_secret:
+        gateway_settings = gateway_settings.model_copy(update={"jwt_secret": local_secret})
+    setup_logging("threadline-gateway", settings.log_level)
+    setup_tracing("threadline-gateway", otlp_endpoint=settings.otlp_endpoint)
+
+    urls = parse_subgraphs(subgraphs, settings)
+    sdl_text: str | None = None
+    if supergraph is not None:
+        try:
+            sdl_text = supergraph.read_text()
+        except OSError as exc:
+            raise ConfigurationError(f"cannot read --supergraph {supergraph}: {exc}") from exc
+    overrides = urls if subgraphs else {}
+    headers = _service_headers(settings, settings.jwt_secret or local_secret)
+
+    async def engine() -> FederationEngine:
+        sdl = sdl_text if sdl_text is not None else await compose_local(urls, headers)
+        return FederationEngine(sdl, overrides, tracer=tracer("threadline.gateway"))
+
+    app = create_app(engine, gateway_settings)
+    uvicorn.run(
+        app,
+        host=host,
+        port=port or settings.gateway_port,
+        loop="uvloop",
+        http="httptools",
+        lifespan="on",
+        log_config=None,
+        access_log=False,
+        proxy_headers=True,
+        timeout_graceful_shutdown=20,
+    )
+    return 0
+
+
+def _local_secret(settings: Settings) -> str | None:
+    if settings.jwt_secret:
+        return settings.jwt_secret
+    try:
+        return (settings.data_dir / JWT_SECRET_FILE).read_text().strip() or None
+    except OSError:
+        return None
