@@ -28,6 +28,7 @@ from opentelemetry.trace import Span, Tracer
 
 from gateway.engine import GraphQLRequest, PreparedOperation, RequestContext, RequestError
 from gateway.executor import EngineStats, ExecutionState, PlanExecutor
+from gateway.executor.executor import MetricsSink
 from gateway.executor.subscriptions import SubscriptionError, subgraph_events
 from gateway.executor.tree import client_path, merge
 from gateway.fetcher import SubgraphFetcher, forwardable
@@ -53,6 +54,13 @@ class _LRU(OrderedDict[Any, Any]):
         self[key] = value
         if len(self) > self.size:
             self.popitem(last=False)
+
+
+def _planning_failed(exc: PlanningError) -> dict[str, Any]:
+    return {
+        "errors": [{"message": str(exc), "extensions": {"code": "QUERY_PLANNING_FAILED"}}],
+        "data": None,
+    }
 
 
 def _error_dicts(errors: list[GraphQLError]) -> list[dict[str, Any]]:
@@ -92,6 +100,10 @@ class FederationEngine:
     @property
     def api_schema(self) -> GraphQLSchema:
         return self.supergraph.api_schema
+
+    def bind_metrics(self, metrics: MetricsSink) -> None:
+        """Push fetch latency, subgraph errors and plan-cache lookups into ``metrics``."""
+        self.executor.metrics = metrics
 
     async def aclose(self) -> None:
         await self.fetcher.aclose()
@@ -168,8 +180,12 @@ class FederationEngine:
         plan: QueryPlan | None = self._plans.lookup(key)
         if plan is not None:
             self.stats.plan_cache_hits += 1
+            if self.executor.metrics is not None:
+                self.executor.metrics.plan_cache_lookup(True)
             return plan
         self.stats.plan_cache_misses += 1
+        if self.executor.metrics is not None:
+            self.executor.metrics.plan_cache_lookup(False)
         plan = self.planner.plan(prepared.document, operation, variables)
         self._plans.store(key, plan)
         if len(self._conditions) > 4 * self._plans.size:
@@ -199,12 +215,7 @@ class FederationEngine:
             try:
                 plan = self.plan(operation, request, variables)
             except PlanningError as exc:
-                return {
-                    "errors": [
-                        {"message": str(exc), "extensions": {"code": "QUERY_PLANNING_FAILED"}}
-                    ],
-                    "data": None,
-                }
+                return _planning_failed(exc)
             state = await self.executor.run(plan, variables, forwardable(context.headers))
             return self.executor.shape(
                 plan, state, self.api_schema, self._introspect(plan, variables)
@@ -229,7 +240,11 @@ class FederationEngine:
             raise RequestError([{"message": "subscribe() needs a subscription operation."}])
         op = self._operation(operation)
         variables = self.coerce_variables(op, request)
-        plan = self.plan(operation, request, variables)
+        try:
+            plan = self.plan(operation, request, variables)
+        except PlanningError as exc:
+            yield _planning_failed(exc)
+            return
         roots = [f for f in plan.fetches if not f.entity]
         if len(roots) != 1:
             raise RequestError(

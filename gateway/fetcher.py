@@ -3,9 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.util
+import sys
 from collections.abc import Mapping
+from http import HTTPStatus
 from typing import Any
 
+import httpcore
 import httpx
 import orjson
 
@@ -33,6 +37,14 @@ _BASE_HEADERS = {
     "content-type": "application/json",
     "accept": "application/graphql-response+json, application/json",
 }
+_BASE_HEADER_BYTES = [(k.encode(), v.encode()) for k, v in _BASE_HEADERS.items()]
+
+
+def _reason(status: int) -> str:
+    try:
+        return HTTPStatus(status).phrase
+    except ValueError:
+        return "HTTP error"
 
 
 class SubgraphFetchError(ThreadlineError):
@@ -42,6 +54,18 @@ class SubgraphFetchError(ThreadlineError):
         super().__init__(f"HTTP fetch failed from '{graph}': {message}")
         self.graph = graph
         self.status = status
+
+
+def _skip_missing_sniffio() -> None:
+    """Make httpcore's per-request ``import sniffio`` fail fast when sniffio is absent.
+
+    httpcore tries that import on every request; a failed import is not cached, so
+    each attempt searches sys.path again (~150 µs, measured at 13% of gateway CPU on
+    a ten-fetch query). A ``None`` entry in ``sys.modules`` is the documented way to
+    make ``import sniffio`` raise ImportError at once, i.e. exactly what happens now.
+    """
+    if "sniffio" not in sys.modules and importlib.util.find_spec("sniffio") is None:
+        sys.modules["sniffio"] = None  # type: ignore[assignment]
 
 
 def forwardable(headers: Mapping[str, str]) -> dict[str, str]:
@@ -64,23 +88,26 @@ class SubgraphFetcher:
         timeout: float = 30.0,
         max_connections: int = 512,
     ) -> None:
-        self._owns_client = client is None
-        self._client = client or httpx.AsyncClient(
-            http1=True,
-            http2=False,
-            timeout=httpx.Timeout(timeout),
-            limits=httpx.Limits(
+        self._client = client
+        # Without a caller's client, talk to httpcore (httpx's transport) directly: the same
+        # connection pool, without ~100 µs of request/response model building per fetch.
+        self._pool: httpcore.AsyncConnectionPool | None = None
+        if client is None:
+            _skip_missing_sniffio()
+            self._pool = httpcore.AsyncConnectionPool(
                 max_connections=max_connections,
                 max_keepalive_connections=max_connections,
                 keepalive_expiry=60.0,
-            ),
-        )
+                http1=True,
+                http2=False,
+            )
+        self._timeouts = {"connect": timeout, "read": timeout, "write": timeout, "pool": timeout}
         self._in_flight: dict[tuple[str, bytes, tuple[tuple[str, str], ...]], asyncio.Future[bytes]]
         self._in_flight = {}
 
     async def aclose(self) -> None:
-        if self._owns_client:
-            await self._client.aclose()
+        if self._pool is not None:
+            await self._pool.aclose()
 
     async def fetch(
         self,
@@ -113,17 +140,37 @@ class SubgraphFetcher:
         return self._parse(graph, raw)
 
     async def _post(self, graph: str, url: str, body: bytes, headers: Mapping[str, str]) -> bytes:
-        try:
-            response = await self._client.post(
-                url, content=body, headers={**headers, **_BASE_HEADERS}
-            )
-        except httpx.HTTPError as exc:
-            raise SubgraphFetchError(graph, f"{type(exc).__name__}: {exc}") from exc
-        content = response.content
-        if response.status_code >= 400 and not content.lstrip().startswith(b"{"):
-            raise SubgraphFetchError(
-                graph, f"{response.status_code} {response.reason_phrase}", response.status_code
-            )
+        if self._pool is None:
+            assert self._client is not None
+            try:
+                response = await self._client.post(
+                    url, content=body, headers={**headers, **_BASE_HEADERS}
+                )
+            except httpx.HTTPError as exc:
+                raise SubgraphFetchError(graph, f"{type(exc).__name__}: {exc}") from exc
+            status, content = response.status_code, response.content
+        else:
+            all_headers = [(k.encode(), v.encode()) for k, v in headers.items()]
+            all_headers.extend(_BASE_HEADER_BYTES)
+            try:
+                raw = await self._pool.request(
+                    "POST",
+                    url,
+                    headers=all_headers,
+                    content=body,
+                    extensions={"timeout": self._timeouts},
+                )
+            except (
+                httpcore.NetworkError,
+                httpcore.TimeoutException,
+                httpcore.ProtocolError,
+            ) as exc:
+                raise SubgraphFetchError(graph, f"{type(exc).__name__}: {exc}") from exc
+            except httpcore.UnsupportedProtocol as exc:
+                raise SubgraphFetchError(graph, f"bad subgraph URL {url!r}: {exc}") from exc
+            status, content = raw.status, raw.content
+        if status >= 400 and not content.lstrip().startswith(b"{"):
+            raise SubgraphFetchError(graph, f"{status} {_reason(status)}", status)
         return content
 
     @staticmethod

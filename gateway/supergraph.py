@@ -97,6 +97,7 @@ class FieldMeta:
     sources: dict[str, FieldSource] = field(default_factory=dict)
     known_in: set[str] = field(default_factory=set)
     """Subgraphs whose schema has the field at all (incl. ``@external`` ones)."""
+    external_in: set[str] = field(default_factory=set)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,6 +176,7 @@ class Supergraph:
         self._read_root_types(document)
         self._read_types(document)
         self._add_interface_object_sources()
+        self._add_external_key_sources()
         try:
             self.full_schema = build_ast_schema(document, assume_valid_sdl=True)
             self.api_schema: GraphQLSchema = build_ast_schema(
@@ -307,9 +309,10 @@ class Supergraph:
             if source and _str_arg(directive, "overrideLabel") is None:
                 # Overrides naming a subgraph that does not exist change nothing.
                 overridden.update(g for g in self.subgraphs if g == source)
-            if _bool_arg(directive, "external", False) or _bool_arg(
-                directive, "usedOverridden", False
-            ):
+            if _bool_arg(directive, "external", False):
+                fmeta.external_in.add(graph)
+                continue
+            if _bool_arg(directive, "usedOverridden", False):
                 continue
             requires = _str_arg(directive, "requires")
             provides = _str_arg(directive, "provides")
@@ -321,6 +324,17 @@ class Supergraph:
             )
         for graph in overridden:
             fmeta.sources.pop(graph, None)
+
+    def _add_external_key_sources(self) -> None:
+        """Key fields a subgraph marks ``@external`` (Fed 1 style) are still its to return."""
+        for meta in self.types.values():
+            for graph, keys in meta.keys.items():
+                for key in keys:
+                    for selection in key.selection.selections:
+                        name = getattr(getattr(selection, "name", None), "value", None)
+                        fmeta = self.fields.get((meta.name, name)) if name else None
+                        if fmeta is not None and graph in fmeta.external_in:
+                            fmeta.sources.setdefault(graph, FieldSource(graph, meta.name))
 
     def _add_interface_object_sources(self) -> None:
         """Concrete types gain the fields an ``@interfaceObject`` subgraph adds to the interface."""

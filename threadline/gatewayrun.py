@@ -60,12 +60,13 @@ async def compose_local(
     subgraphs: dict[str, str],
     headers: dict[str, str],
     wait_seconds: float = COMPOSE_TIMEOUT_SECONDS,
+    transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
     """Fetch every subgraph's SDL (waiting for those still starting) and compose them."""
     from gateway.composition import CompositionError, compose, fetch_subgraph_sdl
 
     deadline = time.monotonic() + wait_seconds
-    async with httpx.AsyncClient(timeout=10.0) as client:
+    async with httpx.AsyncClient(timeout=10.0, transport=transport) as client:
         while True:
             try:
                 definitions = [

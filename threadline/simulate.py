@@ -8,6 +8,7 @@ with the write key as HTTP Basic user the way Segment's SDKs send it.
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -160,9 +161,12 @@ def run_simulate(
 ) -> int:
     if dry_run:
         out = sys.stdout.buffer
-        for payload in generate(customers, seed):
-            out.write(orjson.dumps(payload) + b"\n")
-        out.flush()
+        try:
+            for payload in generate(customers, seed):
+                out.write(orjson.dumps(payload) + b"\n")
+            out.flush()
+        except BrokenPipeError:  # `threadline simulate --dry-run | head` is fine
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
     settings = Settings()
     target = url or f"http://127.0.0.1:{settings.profile_port}"

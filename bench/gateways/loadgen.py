@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.gateways.processes import BenchmarkError
+from bench.gateways.processes import BenchmarkError, pinned_argv
 
 SCRIPT = Path(__file__).parent / "post.lua"
 
@@ -41,11 +41,10 @@ class LoadResult:
 
 
 def run_wrk(url: str, body_file: Path, load: Load, seconds: float) -> LoadResult:
-    argv = [
-        "taskset", "-c", str(load.core),
+    argv = pinned_argv(load.core, [
         "wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds:g}s",
         "--timeout", "10s", "-s", str(SCRIPT), url, "--", str(body_file),
-    ]  # fmt: skip
+    ])  # fmt: skip
     done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:

@@ -29,8 +29,9 @@ from gateway.composition.subgraph import SubgraphDefinition, parse_subgraph
 from gateway.composition.subgraph_rules import check_subgraph
 from gateway.composition.supergraph_model import JoinField, SuperField, Supergraph, SuperType
 from gateway.composition.supergraph_rules import check_supergraph
-from gateway.composition.upgrade import upgrade_fed1
+from gateway.composition.upgrade import extensions_with_no_base, upgrade_fed1
 
+SUPPORTED_JOIN_VERSIONS = ((0, 3), (0, 4), (0, 5))
 ROOTS = (("query", "Query"), ("mutation", "Mutation"), ("subscription", "Subscription"))
 
 
@@ -41,14 +42,36 @@ class CompositionResult:
     hints: tuple[CompositionHint, ...]
 
 
-def compose(subgraphs: Sequence[SubgraphDefinition]) -> str:
-    """Compose subgraphs into supergraph SDL (join v0.3), raising :class:`CompositionError`."""
-    return compose_with_hints(subgraphs).supergraph_sdl
+def compose(
+    subgraphs: Sequence[SubgraphDefinition], *, join_version: tuple[int, int] | None = None
+) -> str:
+    """Compose subgraphs into supergraph SDL, raising :class:`CompositionError`.
+
+    Like Apollo, the join spec version follows the newest federation version the
+    subgraphs link: v0.3 up to federation 2.6, v0.4 for 2.7, v0.5 from 2.8 on.
+    The directives used are the same in all three; pass ``join_version=(0, 3)``
+    to force the oldest form.
+    """
+    return compose_with_hints(subgraphs, join_version=join_version).supergraph_sdl
 
 
-def compose_with_hints(subgraphs: Sequence[SubgraphDefinition]) -> CompositionResult:
+def join_version_for(subgraphs: Sequence[Subgraph]) -> tuple[int, int]:
+    newest = max((s.fed_version for s in subgraphs if s.fed2), default=(2, 0))
+    if newest >= (2, 8):
+        return (0, 5)
+    if newest >= (2, 7):
+        return (0, 4)
+    return (0, 3)
+
+
+def compose_with_hints(
+    subgraphs: Sequence[SubgraphDefinition], *, join_version: tuple[int, int] | None = None
+) -> CompositionResult:
+    if join_version is not None and join_version not in SUPPORTED_JOIN_VERSIONS:
+        raise ValueError(f"join_version must be one of {SUPPORTED_JOIN_VERSIONS}")
     parsed = _prepare(subgraphs)
     ctx = MergeContext(parsed)
+    ctx.supergraph.join_version = join_version or join_version_for(parsed)
     _merge(ctx)
     if not ctx.problems:
         ctx.problems.extend(check_supergraph(ctx.supergraph, ctx.subgraphs))
@@ -93,10 +116,14 @@ def _prepare(definitions: Sequence[SubgraphDefinition]) -> list[Subgraph]:
         problems.extend(found)
     if problems:
         raise CompositionError(problems)
-    problems.extend(check_extension_with_no_base(parsed))
     for subgraph in parsed:
         if subgraph.fed2:
             compute_facts(subgraph)
+    for subgraph in parsed:
+        if not subgraph.fed2:
+            problems.extend(extensions_with_no_base(subgraph, parsed))
+    if problems:
+        raise CompositionError(problems)
     for subgraph in parsed:
         if not subgraph.fed2:
             problems.extend(upgrade_fed1(subgraph, parsed))
@@ -110,6 +137,7 @@ def _prepare(definitions: Sequence[SubgraphDefinition]) -> list[Subgraph]:
 def _merge(ctx: MergeContext) -> None:
     supergraph = ctx.supergraph
     add_types_shallow(ctx)
+    check_extension_with_no_base(ctx)
     by_kind: dict[Kind, list[SuperType]] = {kind: [] for kind in Kind}
     for dest in supergraph.types.values():
         by_kind[dest.kind].append(dest)

@@ -23,7 +23,9 @@ def targets(
 
     # An unreadable field set is reported by validation; facts just skip it.
     with contextlib.suppress(FieldSetError):
-        walk_field_set(subgraph, parent, fields, visit, include_implementations=implementations)
+        walk_field_set(
+            subgraph, parent, fields, visit, include_implementations=implementations, strict=False
+        )
     return found
 
 

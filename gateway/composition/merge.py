@@ -187,29 +187,24 @@ def add_join_type(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType)
             )
 
 
-def check_extension_with_no_base(subgraphs: Sequence[Subgraph]) -> list[CompositionProblem]:
-    """A type only ever *extended* has no owner; Apollo rejects it (before Fed1 upgrade)."""
-    problems = []
-    roots = {"Query", "Mutation", "Subscription"}
-    defined = {
-        name
-        for subgraph in subgraphs
-        for name, typedef in subgraph.types.items()
-        if typedef.has_definition
-    }
-    for subgraph in sorted(subgraphs, key=lambda s: s.name):
-        for name, typedef in subgraph.types.items():
-            if typedef.has_extension and name not in defined and name not in roots:
-                problems.append(
-                    CompositionProblem(
-                        "EXTENSION_WITH_NO_BASE",
-                        f'[{subgraph.name}] Type "{name}" is an extension type, but there is no '
-                        f'type definition for "{name}" in any subgraph.',
-                        (subgraph.name,),
-                        name,
-                    )
+def check_extension_with_no_base(ctx: MergeContext) -> None:
+    """A type only ever *extended* has no owner (root types excepted)."""
+    for name, dest in ctx.supergraph.types.items():
+        if dest.kind is Kind.OBJECT and name in ("Query", "Mutation", "Subscription"):
+            continue
+        sources = ctx.type_sources(name, dest.kind)
+        if any(s is not None and s.has_definition for s in sources.values()):
+            continue
+        for idx, source in sources.items():
+            if source is not None and source.has_extension:
+                subgraph = ctx.names[idx]
+                ctx.error(
+                    "EXTENSION_WITH_NO_BASE",
+                    f'[{subgraph}] Type "{name}" is an extension type, but there is no type '
+                    f'definition for "{name}" in any subgraph.',
+                    [subgraph],
+                    name,
                 )
-    return problems
 
 
 def merge_union(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType) -> None:

@@ -101,6 +101,7 @@ def merge_field(
         i: (None if s is not None and is_external(ctx, i, parent.name, dest.name) else s)
         for i, s in sources.items()
     }
+    _reject_merged_directives_on_external(ctx, sources, without_external, coordinate)
     defined = any(s is not None for s in without_external.values())
     if defined:
         merge_description(dict(without_external), dest)
@@ -114,6 +115,30 @@ def merge_field(
     ):
         _validate_external(ctx, sources, parent, dest, coordinate, all_equal)
     add_join_field(ctx, sources, parent, dest, all_equal, state)
+
+
+def _reject_merged_directives_on_external(
+    ctx: MergeContext,
+    sources: Sources[Field],
+    without_external: Sources[Field],
+    coordinate: str,
+) -> None:
+    """@tag, @inaccessible and @deprecated on an @external field would be silently lost."""
+    for idx, source in sources.items():
+        if source is None or without_external.get(idx) is not None:
+            continue
+        applied = [f"@{ctx.subgraphs[idx].inaccessible_name}"] if source.inaccessible else []
+        applied += [f'@{ctx.subgraphs[idx].tag_name}(name: "{t}")' for t in source.tags]
+        if source.deprecated is not None:
+            applied.append("@deprecated")
+        for directive in applied:
+            ctx.error(
+                "MERGED_DIRECTIVE_APPLICATION_ON_EXTERNAL",
+                f"[{ctx.names[idx]}] Cannot apply merged directive {directive} to external field "
+                f'"{coordinate}"',
+                [ctx.names[idx]],
+                coordinate,
+            )
 
 
 def _merge_arguments(

@@ -23,7 +23,6 @@ from gateway.composition.supergraph_model import (
 )
 
 LINK_URL = "https://specs.apollo.dev/link/v1.0"
-JOIN_URL = "https://specs.apollo.dev/join/v0.3"
 TAG_URL = "https://specs.apollo.dev/tag/v0.3"
 INACCESSIBLE_URL = "https://specs.apollo.dev/inaccessible/v0.2"
 
@@ -36,7 +35,7 @@ JOIN_DIRECTIVES = {
     "join__field": (
         "directive @join__field(graph: join__Graph, requires: join__FieldSet, provides: "
         "join__FieldSet, type: String, external: Boolean, override: String, usedOverridden: "
-        "Boolean) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION"
+        "Boolean{extra}) repeatable on FIELD_DEFINITION | INPUT_FIELD_DEFINITION"
     ),
     "join__graph": "directive @join__graph(name: String!, url: String!) on ENUM_VALUE",
     "join__implements": (
@@ -56,6 +55,16 @@ JOIN_DIRECTIVES = {
         "repeatable on SCHEMA"
     ),
 }
+JOIN_DIRECTIVE = (
+    "directive @join__directive(graphs: [join__Graph!], name: String!, args: "
+    "join__DirectiveArguments) repeatable on SCHEMA | OBJECT | INTERFACE | FIELD_DEFINITION"
+)
+JOIN_CONTEXT_ARGUMENT = """input join__ContextArgument {
+  name: String!
+  type: String!
+  context: String!
+  selection: join__FieldValue!
+}"""
 LINK_PURPOSE = '''enum link__Purpose {
   """
   `SECURITY` features provide metadata necessary to securely resolve fields.
@@ -121,7 +130,15 @@ class _Printer:
 
     def print(self) -> str:
         definitions = [self._schema()]
+        version = self.supergraph.join_version
         directives = dict(JOIN_DIRECTIVES)
+        extra = ""
+        if version >= (0, 4):
+            directives["join__directive"] = JOIN_DIRECTIVE
+            extra = ", overrideLabel: String"
+        if version >= (0, 5):
+            extra += ", contextArguments: [join__ContextArgument!]"
+        directives["join__field"] = directives["join__field"].replace("{extra}", extra)
         if self.tag:
             directives[self.tag] = (
                 f"directive @{self.tag}(name: String!) repeatable on {_ELEMENT_LOCATIONS} | SCHEMA"
@@ -137,15 +154,22 @@ class _Printer:
             "link__Import": "scalar link__Import",
             "link__Purpose": LINK_PURPOSE,
         }
+        if version >= (0, 4):
+            printed["join__DirectiveArguments"] = "scalar join__DirectiveArguments"
+        if version >= (0, 5):
+            printed["join__ContextArgument"] = JOIN_CONTEXT_ARGUMENT
+            printed["join__FieldValue"] = "scalar join__FieldValue"
         for name, typedef in self.supergraph.types.items():
             printed[name] = self._type(typedef)
         definitions += [printed[name] for name in sorted(printed, key=locale_key)]
         return "\n\n".join(definitions)
 
     def _schema(self) -> str:
+        major, minor = self.supergraph.join_version
+        join_url = f"https://specs.apollo.dev/join/v{major}.{minor}"
         links = [
             f"@link(url: {_quote(LINK_URL)})",
-            f"@link(url: {_quote(JOIN_URL)}, for: EXECUTION)",
+            f"@link(url: {_quote(join_url)}, for: EXECUTION)",
         ]
         if self.tag:
             links.append(f"@link(url: {_quote(TAG_URL)}{self._import('tag', self.tag)})")

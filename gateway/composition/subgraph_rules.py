@@ -87,7 +87,7 @@ class _Rules:
                 )
             if selected.has_directives:
                 self.error(
-                    "KEY_DIRECTIVE_IN_FIELDS_ARG",
+                    "KEY_HAS_DIRECTIVE_IN_FIELDS_ARGS",
                     f"{where}: cannot have directive applications in the @key(fields:) argument.",
                     typedef.name,
                 )
@@ -189,7 +189,8 @@ class _Rules:
 
 
 def check_subgraph(subgraph: Subgraph, fed_version: tuple[int, int]) -> list[CompositionProblem]:
-    """Problems with one (already upgraded, facts computed) subgraph on its own."""
-    if not subgraph.fed2:
-        return []
-    return _Rules(subgraph, fed_version).run()
+    """Problems with one (already upgraded, facts computed) subgraph on its own.
+
+    Upgraded Fed1 subgraphs are checked too, as Apollo validates them as Fed2.
+    """
+    return _Rules(subgraph, fed_version if subgraph.fed2 else (2, 0)).run()

@@ -80,3 +80,4 @@ class Supergraph:
     roots: dict[str, str] = field(default_factory=dict)
     tag_name: str | None = None
     inaccessible_name: str | None = None
+    join_version: tuple[int, int] = (0, 3)

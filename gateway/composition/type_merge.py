@@ -81,7 +81,7 @@ def merge_type_reference(
     element = "argument" if is_argument else "field"
     if has_incompatible:
         ctx.error(
-            "ARGUMENT_TYPE_MISMATCH" if is_argument else "FIELD_TYPE_MISMATCH",
+            "FIELD_ARGUMENT_TYPE_MISMATCH" if is_argument else "FIELD_TYPE_MISMATCH",
             f'Type of {element} "{coordinate}" is incompatible across subgraphs: it has '
             + ctx.mismatch(sources, lambda s: f'type "{type_str(s.type)}"'),
             [ctx.names[i] for i, s in sources.items() if s is not None],
@@ -119,7 +119,11 @@ def merge_default(
         else:
             printed.setdefault(print_ast(source.default), source.default)
     if len(printed) > 1:
-        code = "ARGUMENT_DEFAULT_MISMATCH" if kind == "Argument" else "INPUT_FIELD_DEFAULT_MISMATCH"
+        code = (
+            "FIELD_ARGUMENT_DEFAULT_MISMATCH"
+            if kind == "Argument"
+            else "INPUT_FIELD_DEFAULT_MISMATCH"
+        )
         ctx.error(
             code,
             f'{kind} "{coordinate}" has incompatible default values across subgraphs: it has '

@@ -10,8 +10,11 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
+from graphql import FieldNode, print_ast
+
 from gateway.composition.errors import CompositionProblem
 from gateway.composition.facts import compute_facts, targets
+from gateway.composition.fieldset import FieldSetError, parse_field_set
 from gateway.composition.model import Kind, Subgraph, TypeDef, base_name
 
 
@@ -21,7 +24,38 @@ def _is_type_extension(typedef: TypeDef) -> bool:
     )
 
 
+def extensions_with_no_base(
+    subgraph: Subgraph, all_subgraphs: Sequence[Subgraph]
+) -> list[CompositionProblem]:
+    problems = []
+    for typedef in subgraph.types.values():
+        if typedef.name in subgraph.roots.values() or not _is_type_extension(typedef):
+            continue
+        defined_elsewhere = any(
+            other is not subgraph
+            and typedef.name in other.types
+            and other.types[typedef.name].has_definition
+            for other in all_subgraphs
+        )
+        if not defined_elsewhere:
+            problems.append(
+                CompositionProblem(
+                    "EXTENSION_WITH_NO_BASE",
+                    f'[{subgraph.name}] Type "{typedef.name}" is an extension type, but there is '
+                    f'no type definition for "{typedef.name}" in any subgraph.',
+                    (subgraph.name,),
+                    typedef.name,
+                )
+            )
+    return problems
+
+
 def upgrade_fed1(subgraph: Subgraph, all_subgraphs: Sequence[Subgraph]) -> list[CompositionProblem]:
+    """Rewrite a Fed1 subgraph in place; returns the problems that stop the upgrade.
+
+    Run :func:`extensions_with_no_base` on every Fed1 subgraph first: it must see
+    the subgraphs as written, before any of them is upgraded.
+    """
     problems: list[CompositionProblem] = []
     types = subgraph.types
     for typedef in types.values():
@@ -61,6 +95,7 @@ def upgrade_fed1(subgraph: Subgraph, all_subgraphs: Sequence[Subgraph]) -> list[
             key.of_extension = False
         for field in typedef.fields.values():
             field.of_extension = False
+    _drop_inactive_requires_and_provides(subgraph)
     for typedef in types.values():
         if typedef.kind is not Kind.OBJECT:
             continue
@@ -98,6 +133,36 @@ def upgrade_fed1(subgraph: Subgraph, all_subgraphs: Sequence[Subgraph]) -> list[
                 field.shareable = True
     compute_facts(subgraph)
     return problems
+
+
+def _drop_inactive_requires_and_provides(subgraph: Subgraph) -> None:
+    """Fed1 let @requires/@provides name fields the subgraph owns; Fed2 drops those names."""
+    for typedef in subgraph.types.values():
+        for field in typedef.fields.values():
+            if field.requires is not None:
+                field.requires = _external_only(subgraph, typedef, field.requires)
+            target = subgraph.types.get(base_name(field.type))
+            if field.provides is not None and target is not None:
+                field.provides = _external_only(subgraph, target, field.provides)
+
+
+def _external_only(subgraph: Subgraph, parent: TypeDef, fields: str) -> str | None:
+    try:
+        selection_set = parse_field_set(fields)
+    except FieldSetError:
+        return fields  # left for validation to report
+    kept = []
+    dropped = False
+    for selection in selection_set.selections:
+        if isinstance(selection, FieldNode) and selection.selection_set is None:
+            field = parent.fields.get(selection.name.value)
+            if field is not None and not field.external:
+                dropped = True
+                continue
+        kept.append(print_ast(selection))
+    if not dropped:
+        return fields
+    return " ".join(kept) or None
 
 
 def _is_referenced(subgraph: Subgraph, name: str) -> bool:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Mapping
 from contextlib import AbstractContextManager, nullcontext
-from typing import Any
+from typing import Any, Protocol
 
 import orjson
 from graphql import GraphQLSchema
@@ -20,6 +21,16 @@ from gateway.planner.plan import Fetch, PlanStep, QueryPlan
 from gateway.supergraph import Supergraph
 
 _DOWNSTREAM = "DOWNSTREAM_SERVICE_ERROR"
+
+
+class MetricsSink(Protocol):
+    """The push side of the HTTP layer's metrics (``gateway.telemetry.EngineMetrics``)."""
+
+    def subgraph_error(self, subgraph: str, kind: str) -> None: ...
+
+    def subgraph_fetch(self, subgraph: str, seconds: float) -> None: ...
+
+    def plan_cache_lookup(self, hit: bool) -> None: ...
 
 
 class ExecutionState:
@@ -46,6 +57,7 @@ class PlanExecutor:
         self.fetcher = fetcher
         self.stats = stats
         self.tracer = tracer
+        self.metrics: MetricsSink | None = None
         self._abstract = supergraph.interface_object_names
 
     async def run(
@@ -137,8 +149,9 @@ class PlanExecutor:
             if span is not None:
                 headers = dict(headers)
                 propagate.inject(headers)
+            started = time.perf_counter()
             try:
-                return await self.fetcher.fetch(
+                result = await self.fetcher.fetch(
                     fetch.graph,
                     self.sg.url(fetch.graph),
                     payload,
@@ -147,6 +160,8 @@ class PlanExecutor:
                 )
             except SubgraphFetchError as exc:
                 self.stats.count_fetch_error(fetch.graph)
+                if self.metrics is not None:
+                    self.metrics.subgraph_error(fetch.graph, "http")
                 error: dict[str, Any] = {
                     "message": str(exc),
                     "extensions": {"code": "SUBREQUEST_HTTP_ERROR", "serviceName": fetch.graph},
@@ -157,6 +172,11 @@ class PlanExecutor:
                 if span is not None:
                     span.record_exception(exc)
                 return None
+            if self.metrics is not None:
+                self.metrics.subgraph_fetch(fetch.graph, time.perf_counter() - started)
+                if result.get("errors"):
+                    self.metrics.subgraph_error(fetch.graph, "graphql")
+            return result
 
     async def _root_fetch(
         self,

@@ -66,7 +66,8 @@ def create_app(
             "anonymous requests with THREADLINE_GATEWAY_AUTH_REQUIRED=false"
         )
     metrics = GatewayMetrics(registry)
-    is_engine = hasattr(engine, "prepare")
+    # A class is a factory even though it has ``prepare``; an engine instance is not called.
+    is_engine = hasattr(engine, "prepare") and not isinstance(engine, type)
     holder = EngineHolder(engine if is_engine else None)  # type: ignore[arg-type]
     if holder.current is not None:
         _bind(holder.current, metrics)

@@ -134,7 +134,7 @@ class GraphQLHttp:
                         self.metrics.error("EXECUTION_ERROR")
                     response = self._json(result, status, body_media)
             except (RequestError, SecurityError, HttpError) as exc:
-                response = self._refusal(exc, body_media)
+                response = self._refusal(exc, body_media, streaming=media is Media.EVENT_STREAM)
             except Exception:
                 logger.exception("the gateway failed while serving a GraphQL request")
                 self.metrics.error("INTERNAL_SERVER_ERROR")
@@ -179,11 +179,18 @@ class GraphQLHttp:
             code="PAYLOAD_TOO_LARGE",
         )
 
-    def _refusal(self, exc: RequestError | SecurityError | HttpError, media: Media) -> Response:
-        """The response to a request refused before or instead of executing."""
+    def _refusal(
+        self, exc: RequestError | SecurityError | HttpError, media: Media, *, streaming: bool
+    ) -> Response:
+        """The response to a request refused before or instead of executing.
+
+        A stream request (SSE) that fails validation gets 400 with a JSON body, as
+        graphql-sse servers answer: there is no stream to carry the errors.
+        """
         if isinstance(exc, RequestError):
             self.metrics.error("GRAPHQL_VALIDATION_FAILED")
-            status = 400 if media is Media.GRAPHQL_RESPONSE else 200
+            legacy = media is Media.JSON and not streaming
+            status = 200 if legacy else 400
             return self._json({"errors": exc.errors}, status, media)
         self.metrics.error(exc.code)
         if isinstance(exc, SecurityError):

@@ -17,6 +17,7 @@ from gateway.engine import Engine, GraphQLRequest, PreparedOperation, RequestCon
 from gateway.http.errors import EngineNotReadyError
 from gateway.http.params import Params
 from gateway.security import (
+    AuthenticationError,
     Authenticator,
     DocumentLimits,
     OperationShape,
@@ -120,15 +121,20 @@ class Pipeline:
         forwarded_for: str | None,
         trace_headers: Mapping[str, str] | None = None,
     ) -> Caller:
-        """Authenticate and spend a rate-limit token; raises a SecurityError when refused."""
-        principal = await self.authenticator.authenticate(authorization)
+        """Authenticate and spend a rate-limit token; raises a SecurityError when refused.
+
+        Refused credentials spend a token of the caller's IP, so guessing tokens is
+        rate-limited too (429 once the bucket is empty).
+        """
+        try:
+            principal = await self.authenticator.authenticate(authorization)
+        except AuthenticationError:
+            self.rate_limiter.take(self._ip_client(client_host, forwarded_for))
+            raise
         if principal is not None and principal.subject:
             client_id = f"sub:{principal.subject}"
         else:
-            host = client_host or "unknown"
-            if self.settings.trust_forwarded_for and forwarded_for:
-                host = forwarded_for.split(",", 1)[0].strip() or host
-            client_id = f"ip:{host}"
+            client_id = self._ip_client(client_host, forwarded_for)
         self.rate_limiter.take(client_id)
         if trace_headers is None:
             return Caller(principal, client_id, authorization)
@@ -139,6 +145,12 @@ class Pipeline:
             trace_headers.get("traceparent"),
             trace_headers.get("tracestate"),
         )
+
+    def _ip_client(self, client_host: str | None, forwarded_for: str | None) -> str:
+        host = client_host or "unknown"
+        if self.settings.trust_forwarded_for and forwarded_for:
+            host = forwarded_for.split(",", 1)[0].strip() or host
+        return f"ip:{host}"
 
     def prepare(self, params: Params) -> Operation:
         """Resolve, measure and validate; raises SecurityError, HttpError or RequestError."""

@@ -41,7 +41,12 @@ class ProtocolClose(Exception):
     def __init__(self, code: int, reason: str) -> None:
         super().__init__(reason)
         self.code = code
-        self.reason = reason
+        # A close frame's reason holds at most 123 bytes of UTF-8.
+        self.reason = reason.encode()[:123].decode(errors="ignore")
+
+
+class ConnectionGone(Exception):
+    """The client went away while we were sending to it."""
 
 
 class Connection:
@@ -57,7 +62,10 @@ class Connection:
 
     async def send(self, message: dict[str, Any]) -> None:
         async with self._send_lock:
-            await self.socket.send_text(orjson.dumps(message).decode())
+            try:
+                await self.socket.send_text(orjson.dumps(message).decode())
+            except (WebSocketDisconnect, RuntimeError, OSError) as exc:
+                raise ConnectionGone() from exc
 
     async def run(self) -> None:
         timeout = self.pipeline.settings.ws_connection_init_timeout_seconds
@@ -78,8 +86,9 @@ class Connection:
                     return
                 await self.handle(text)
         except ProtocolClose as close:
-            await self.socket.close(close.code, close.reason)
-        except WebSocketDisconnect:
+            with contextlib.suppress(RuntimeError, OSError):
+                await self.socket.close(close.code, close.reason)
+        except (WebSocketDisconnect, ConnectionGone):
             return
         finally:
             for task in self.operations.values():
@@ -144,7 +153,7 @@ class Connection:
                 self.socket.headers,
             )
         except SecurityError as exc:
-            raise ProtocolClose(4403, f"Forbidden: {exc.message}"[:120]) from None
+            raise ProtocolClose(4403, f"Forbidden: {exc.message}") from None
         await self.send({"type": "connection_ack"})
 
     async def subscribe(self, message: dict[str, Any]) -> None:
@@ -183,8 +192,8 @@ class Connection:
             except (RequestError, SecurityError, HttpError) as exc:
                 status = getattr(exc, "status", 400)
                 await self._error(operation_id, exc)
-            except asyncio.CancelledError:
-                raise
+            except ConnectionGone:
+                return
             except Exception:
                 logger.exception("a WebSocket operation failed")
                 status = 500
@@ -243,7 +252,7 @@ class Connection:
         await self._send_quietly({"type": "error", "id": operation_id, "payload": errors})
 
     async def _send_quietly(self, message: dict[str, Any]) -> None:
-        with contextlib.suppress(WebSocketDisconnect, RuntimeError):
+        with contextlib.suppress(ConnectionGone):
             await self.send(message)
 
 

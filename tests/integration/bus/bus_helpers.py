@@ -8,8 +8,12 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from shared.bus import Bus
 from shared.events import CloudEvent
 from shared.settings import Settings
+
+ConnectBus = Callable[..., Awaitable[Bus]]
+"""The ``connect_bus`` fixture: ``await connect_bus(settings, with_inbox=None)``."""
 
 
 def bus_settings(infra: Any, **overrides: object) -> Settings:
@@ -43,21 +47,21 @@ def track(customer: str, seq: int, **data: object) -> CloudEvent:
     )
 
 
-async def wait_until(condition: Callable[[], bool], *, timeout: float = 30.0, what: str = "") -> None:
+async def wait_until(condition: Callable[[], bool], *, limit: float = 30.0, what: str = "") -> None:
     """Poll until ``condition()``; a bounded wait, so a hang fails instead of blocking."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while not condition():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or condition}")
+            raise AssertionError(f"timed out after {limit:.0f}s waiting for {what or condition}")
         await asyncio.sleep(0.05)
 
 
 async def eventually(
-    check: Callable[[], Awaitable[bool]], *, timeout: float = 30.0, what: str = ""
+    check: Callable[[], Awaitable[bool]], *, limit: float = 30.0, what: str = ""
 ) -> None:
     """Like :func:`wait_until` for a condition that must ask the broker."""
-    deadline = time.monotonic() + timeout
+    deadline = time.monotonic() + limit
     while not await check():
         if time.monotonic() > deadline:
-            raise AssertionError(f"timed out after {timeout:.0f}s waiting for {what or check}")
+            raise AssertionError(f"timed out after {limit:.0f}s waiting for {what or check}")
         await asyncio.sleep(0.1)

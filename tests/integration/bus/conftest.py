@@ -2,18 +2,16 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 
 import pytest
-from bus_helpers import unique
 
 from shared.bus import Bus
 from shared.inbox import MongoInbox
 from shared.messaging import Inbox
 from shared.mongo import Mongo
 from shared.settings import Settings
-
-ConnectBus = Callable[..., Awaitable[Bus]]
+from tests.integration.bus.bus_helpers import ConnectBus, unique
 
 
 @pytest.fixture

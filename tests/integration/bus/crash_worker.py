@@ -10,6 +10,7 @@ in the same atomic update, so a redelivered event can never apply twice. The
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import signal
 import sys
 from collections.abc import Sequence
@@ -42,17 +43,15 @@ async def main(amqp_url: str, mongodb_url: str, exchange: str, group: str, datab
     async def handler(events: Sequence[CloudEvent]) -> None:
         for event in events:
             customer, seq = event.data["customer"], event.data["seq"]
-            await db["deliveries"].update_one(
-                {"_id": "all"}, {"$inc": {"n": 1}}, upsert=True
-            )
-            try:
+            await db["deliveries"].update_one({"_id": "all"}, {"$inc": {"n": 1}}, upsert=True)
+            # A DuplicateKeyError means already applied: the guard matched no
+            # document and the upsert collided with the existing one.
+            with contextlib.suppress(DuplicateKeyError):
                 await db["effects"].update_one(
                     {"_id": customer, "events": {"$ne": event.id}},
                     {"$push": {"events": event.id, "seqs": seq}, "$inc": {"applied": 1}},
                     upsert=True,
                 )
-            except DuplicateKeyError:
-                pass  # already applied: the guard matched no document, the upsert collided
 
     bus = await Bus.connect(settings, "threadline/crash-worker", inbox=inbox)
     await bus.start(ConsumerSpec(group, ("ingest.#",), handler))

@@ -10,11 +10,10 @@ import sys
 from pathlib import Path
 
 import pytest
-from bus_helpers import bus_settings, eventually, track, unique
-from conftest import ConnectBus
 
 from shared.mongo import Mongo
 from shared.settings import Settings
+from tests.integration.bus.bus_helpers import ConnectBus, bus_settings, eventually, track, unique
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -81,7 +80,7 @@ async def test_killed_consumer_process_resumes_without_loss_or_double_effect(
 
         async def applied_at_least(count: int) -> bool:
             docs = await db["effects"].find({}, {"applied": 1}).to_list(None)
-            return sum(doc["applied"] for doc in docs) >= count
+            return bool(sum(doc["applied"] for doc in docs) >= count)
 
         await eventually(lambda: applied_at_least(total // 4), what="a quarter applied")
         worker.send_signal(signal.SIGKILL)
@@ -91,7 +90,7 @@ async def test_killed_consumer_process_resumes_without_loss_or_double_effect(
 
         worker = await asyncio.to_thread(spawn_worker, settings, group, database)
         await streaming
-        await eventually(lambda: applied_at_least(total), timeout=120, what="every event")
+        await eventually(lambda: applied_at_least(total), limit=120, what="every event")
         await asyncio.sleep(1.0)  # let any stray redelivery land before counting
     finally:
         stop_worker(worker)

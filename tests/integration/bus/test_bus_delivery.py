@@ -9,20 +9,22 @@ from collections.abc import Sequence
 
 import aio_pika
 import pytest
-from bus_helpers import bus_settings, track, unique, wait_until
-from conftest import ConnectBus
 from opentelemetry import trace
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 from opentelemetry.trace import SpanKind
+from prometheus_client import REGISTRY
 
 from shared.errors import BusError
 from shared.events import CONTENT_TYPE, CloudEvent
 from shared.messaging import ConsumerSpec
 from shared.telemetry import setup_tracing
 from shared.testing import InMemoryInbox
+from tests.integration.bus.bus_helpers import ConnectBus, bus_settings, track, unique, wait_until
 
 pytestmark = pytest.mark.integration
+
+TRACK = "io.threadline.ingest.track"
 
 
 @pytest.fixture(scope="module")
@@ -89,13 +91,12 @@ async def test_confirmed_event_arrives_with_ce_headers_and_trace_context(
         return [s for s in spans.get_finished_spans() if s.kind == SpanKind.CONSUMER]
 
     await wait_until(lambda: bool(consumer_spans()), what="the consumer span to end")
-    producer = next(
-        s for s in spans.get_finished_spans() if s.name == "publish ingest.track"
-    )
+    producer = next(s for s in spans.get_finished_spans() if s.name == "publish ingest.track")
     consumed = next(
         s
         for s in spans.get_finished_spans()
-        if s.kind == SpanKind.CONSUMER and s.attributes["messaging.message.id"] == event.id
+        if s.kind == SpanKind.CONSUMER
+        and (s.attributes or {}).get("messaging.message.id") == event.id
     )
     assert producer.kind == SpanKind.PRODUCER
     assert producer.context.trace_id == trace_id
@@ -204,3 +205,44 @@ async def test_redeclaring_a_group_with_other_shard_count_says_how_to_fix_it(
         await other.start(ConsumerSpec(group, ("ingest.#",), handler))
     # The publisher channel survived: the first bus still works.
     await bus.publish([track("x", 1)])
+
+
+async def test_metrics_count_publishes_and_each_consumer_outcome(
+    infra, connect_bus: ConnectBus
+) -> None:
+    settings = bus_settings(infra, max_attempts=2, retry_delay_ms=50)
+    group = unique("metrics")
+
+    def sample(name: str, **labels: str) -> float:
+        return REGISTRY.get_sample_value(name, labels) or 0.0
+
+    published_before = sample("threadline_bus_published_events_total", type=TRACK)
+
+    async def handler(events: Sequence[CloudEvent]) -> None:
+        if any(event.data.get("poison") for event in events):
+            raise RuntimeError("poison")
+
+    bus = await connect_bus(settings)
+    await bus.start(ConsumerSpec(group, ("ingest.#",), handler))
+    good = [track("m1", 1), track("m2", 2)]
+    poison = track("m3", 3, poison=True)
+    await bus.publish([*good, poison])
+    await wait_until(
+        lambda: (
+            sample("threadline_bus_consumed_events_total", consumer=group, outcome="parked") == 1
+        ),
+        what="the poison to be parked",
+    )
+    await bus.publish([good[0]])
+    await wait_until(
+        lambda: (
+            sample("threadline_bus_consumed_events_total", consumer=group, outcome="duplicate") == 1
+        ),
+        what="the duplicate to be dropped",
+    )
+
+    assert sample("threadline_bus_published_events_total", type=TRACK) - published_before == 4
+    assert sample("threadline_bus_consumed_events_total", consumer=group, outcome="processed") == 2
+    assert sample("threadline_bus_consumed_events_total", consumer=group, outcome="retried") == 1
+    assert sample("threadline_bus_batch_size_count", consumer=group) >= 2
+    assert sample("threadline_bus_handler_batch_seconds_count", consumer=group) >= 3

@@ -7,12 +7,18 @@ from collections.abc import Sequence
 
 import aio_pika
 import pytest
-from bus_helpers import bus_settings, eventually, track, unique, wait_until
-from conftest import ConnectBus
 
 from shared.bus_envelope import UNDECODABLE_TYPE
 from shared.events import CloudEvent
 from shared.messaging import ConsumerSpec
+from tests.integration.bus.bus_helpers import (
+    ConnectBus,
+    bus_settings,
+    eventually,
+    track,
+    unique,
+    wait_until,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -40,9 +46,8 @@ async def test_poison_event_is_parked_after_its_retries_while_others_flow_and_re
     others = [track(f"c{i % 5}", i) for i in range(60)]
     await bus.publish([*others[:30], poison, *others[30:]])
 
-    await wait_until(
-        lambda: set(processed) >= {e.id for e in others}, what="the healthy events"
-    )
+    await wait_until(lambda: set(processed) >= {e.id for e in others}, what="the healthy events")
+
     async def parked_one() -> bool:
         return len(await bus.parked(group)) == 1
 

@@ -32,10 +32,21 @@ from threadline.cli import SERVICES, build_parser
             {"supergraph": None, "subgraph": ["profile=http://p:4001/graphql"]},
         ),
         (
-            ["simulate", "--customers", "5", "--seed", "3", "--url", "http://x:1",
-             "--write-key", "k", "--concurrency", "2"],
+            [
+                "simulate",
+                "--customers",
+                "5",
+                "--seed",
+                "3",
+                "--url",
+                "http://x:1",
+                "--write-key",
+                "k",
+                "--concurrency",
+                "2",
+            ],
             {"customers": 5, "seed": 3, "url": "http://x:1", "write_key": "k", "concurrency": 2},
-        ),  # fmt: skip
+        ),
         (
             ["token", "--scope", "customers:read pii:read", "--subject", "ana", "--ttl", "60"],
             {"scope": "customers:read pii:read", "subject": "ana", "ttl": 60},

@@ -14,7 +14,6 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 import pytest
-from composition_support import FIXTURES, args_of, load_set
 from graphql import (
     DirectiveDefinitionNode,
     DirectiveNode,
@@ -28,6 +27,7 @@ from graphql import (
 )
 
 from gateway.composition import CompositionError, SubgraphDefinition, compose
+from tests.unit.gateway_composition.composition_support import FIXTURES, args_of, load_set
 
 SETS = sorted(p for p in (FIXTURES / "sets").iterdir() if p.is_dir())
 ERRORS = sorted(p for p in (FIXTURES / "errors").iterdir() if p.is_dir())

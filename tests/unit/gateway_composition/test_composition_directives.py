@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from composition_support import composed, failure, fed2
+from graphql import FieldDefinitionNode
 
 from gateway.composition import SubgraphDefinition, compose_with_hints
+from tests.unit.gateway_composition.composition_support import composed, failure, fed2
 
 
 def test_override_moves_the_field_and_drops_the_unused_original() -> None:
@@ -20,7 +21,10 @@ def test_overridden_field_still_used_by_a_key_is_kept_as_used_overridden() -> No
     result = composed(
         fed2(
             "old",
-            'type Query { t: T } type T @key(fields: "id") @key(fields: "sku") { id: ID! sku: String! }',
+            (
+                "type Query { t: T } "
+                'type T @key(fields: "id") @key(fields: "sku") { id: ID! sku: String! }'
+            ),
         ),
         fed2("new", 'type T @key(fields: "id") { id: ID! sku: String! @override(from: "old") }'),
     )
@@ -75,7 +79,9 @@ def test_inaccessible_propagates_and_links_the_inaccessible_spec() -> None:
     assert "inaccessible" in result.field_directive_names("T", "cost")
     assert "inaccessible" in result.enum_value_directives("Level", "HIGH")
     query_t = result.field("Query", "t")
-    assert [d.name.value for d in query_t.arguments[0].directives] == ["inaccessible"]  # type: ignore[union-attr]
+    assert isinstance(query_t, FieldDefinitionNode)
+    assert query_t.arguments
+    assert [d.name.value for d in query_t.arguments[0].directives or ()] == ["inaccessible"]
 
 
 def test_accessible_field_returning_an_inaccessible_type_is_rejected() -> None:
@@ -163,7 +169,11 @@ def test_value_type_field_missing_where_the_type_is_reachable_is_unsatisfiable()
     error = failure(
         fed2(
             "one",
-            'type Query { a: T } type T @key(fields: "id") { id: ID! org: Org } type Org @shareable { id: ID! }',
+            (
+                "type Query { a: T } "
+                'type T @key(fields: "id") { id: ID! org: Org } '
+                "type Org @shareable { id: ID! }"
+            ),
         ),
         fed2("two", "type Query { b: Int } type Org @shareable { id: ID! name: String }"),
     )

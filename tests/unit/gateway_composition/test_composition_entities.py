@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from composition_support import composed, failure, fed2
+from tests.unit.gateway_composition.composition_support import composed, failure, fed2
 
 
 def test_every_key_of_every_subgraph_becomes_a_join_type() -> None:
@@ -129,7 +129,10 @@ def test_requires_and_external_are_recorded_per_subgraph() -> None:
     result = composed(
         fed2(
             "products",
-            'type Query { p: Product } type Product @key(fields: "upc") { upc: String! weight: Int }',
+            (
+                "type Query { p: Product } "
+                'type Product @key(fields: "upc") { upc: String! weight: Int }'
+            ),
         ),
         fed2(
             "shipping",
@@ -154,7 +157,10 @@ def test_requires_of_a_field_the_subgraph_owns_is_rejected() -> None:
     error = failure(
         fed2(
             "a",
-            'type Query { t: T } type T @key(fields: "id") { id: ID! w: Int x: Int @requires(fields: "w") }',
+            (
+                "type Query { t: T } "
+                'type T @key(fields: "id") { id: ID! w: Int x: Int @requires(fields: "w") }'
+            ),
         )
     )
 
@@ -173,7 +179,10 @@ def test_provides_is_recorded_and_the_provided_field_must_be_shareable_at_its_ow
     )
     owner_shares = fed2(
         "accounts",
-        'type Query { me: User } type User @key(fields: "id") { id: ID! username: String @shareable }',
+        (
+            "type Query { me: User } "
+            'type User @key(fields: "id") { id: ID! username: String @shareable }'
+        ),
     )
     owner_does_not = fed2(
         "accounts",
@@ -196,7 +205,10 @@ def test_provides_of_a_field_that_is_not_external_is_rejected() -> None:
     error = failure(
         fed2(
             "a",
-            'type Query { t: T @provides(fields: "w") } type T @key(fields: "id") { id: ID! w: Int }',
+            (
+                'type Query { t: T @provides(fields: "w") } '
+                'type T @key(fields: "id") { id: ID! w: Int }'
+            ),
         )
     )
 
@@ -207,11 +219,19 @@ def test_field_external_in_every_subgraph_is_rejected() -> None:
     error = failure(
         fed2(
             "one",
-            'type Query { a: T } type T @key(fields: "id") { id: ID! w: Int @external x: Int @requires(fields: "w") }',
+            (
+                "type Query { a: T } "
+                'type T @key(fields: "id") { id: ID! w: Int @external '
+                'x: Int @requires(fields: "w") }'
+            ),
         ),
         fed2(
             "two",
-            'type Query { b: T } type T @key(fields: "id") { id: ID! w: Int @external y: Int @requires(fields: "w") }',
+            (
+                "type Query { b: T } "
+                'type T @key(fields: "id") { id: ID! w: Int @external '
+                'y: Int @requires(fields: "w") }'
+            ),
         ),
     )
 
@@ -234,7 +254,10 @@ def test_external_field_with_another_type_is_rejected() -> None:
         fed2("one", 'type Query { a: T } type T @key(fields: "id") { id: ID! w: Int }'),
         fed2(
             "two",
-            'type T @key(fields: "id") { id: ID! w: String @external x: Int @requires(fields: "w") }',
+            (
+                'type T @key(fields: "id") { '
+                ' id: ID! w: String @external x: Int @requires(fields: "w") }'
+            ),
         ),
     )
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from composition_support import composed, failure, fed1, fed2
+from tests.unit.gateway_composition.composition_support import composed, failure, fed1, fed2
 
 PRODUCTS = fed1(
     "products",
@@ -105,7 +105,10 @@ def test_fed1_and_fed2_subgraphs_compose_together() -> None:
         ),
         fed2(
             "modern",
-            'type Query { customer(id: ID!): Customer } type Customer @key(fields: "id") { id: ID! email: String }',
+            (
+                "type Query { customer(id: ID!): Customer } "
+                'type Customer @key(fields: "id") { id: ID! email: String }'
+            ),
         ),
     )
 

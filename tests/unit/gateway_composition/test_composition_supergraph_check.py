@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import pytest
-from composition_support import FIXTURES, fed2, load_set
 
 from gateway.composition import CompositionError, compose, validate_supergraph
+from tests.unit.gateway_composition.composition_support import FIXTURES, fed2, load_set
 
 SETS = sorted(p for p in (FIXTURES / "sets").iterdir() if p.is_dir())
 

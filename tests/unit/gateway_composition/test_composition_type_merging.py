@@ -2,14 +2,20 @@
 
 from __future__ import annotations
 
-from composition_support import composed, failure, fed2
+from gateway.composition import compose
+from tests.unit.gateway_composition.composition_support import composed, failure, fed2
 
 
 def test_union_members_are_unioned_and_recorded_per_subgraph() -> None:
     result = composed(
         fed2(
             "one",
-            "type Query { a: [R] } union R = Book | Film type Book { t: String } type Film { d: Int }",
+            (
+                "type Query { a: [R] } "
+                "union R = Book | Film "
+                "type Book { t: String } "
+                "type Film { d: Int }"
+            ),
         ),
         fed2("two", "type Query { b: [R] } union R = Song type Song { s: String }"),
     )
@@ -38,7 +44,8 @@ def test_interface_implementations_are_recorded_per_subgraph() -> None:
             "two",
             """
             interface Named { name: String }
-            type User implements Named @key(fields: "id") { id: ID! name: String @shareable age: Int }
+            type User implements Named @key(fields: "id") { id: ID! name: String @shareable
+            age: Int }
             """,
         ),
     )
@@ -186,7 +193,8 @@ def test_federation_internals_are_removed() -> None:
             union _Entity = User
             type _Service { sdl: String }
             directive @custom on FIELD_DEFINITION
-            type Query { _service: _Service! _entities(representations: [_Any!]!): [_Entity]! me: User @custom }
+            type Query { _service: _Service! _entities(representations: [_Any!]!): [_Entity]!
+            me: User @custom }
             type User @key(fields: "id") { id: ID! }
             """,
         )
@@ -229,3 +237,22 @@ def test_entity_interface_key_requires_every_implementation_in_that_subgraph() -
 
     assert "INTERFACE_KEY_MISSING_IMPLEMENTATION_TYPE" in error.codes
     assert 'should define type "Film"' in str(error)
+
+
+def test_join_version_follows_the_newest_federation_version_linked() -> None:
+    old = fed2("old", "type Query { a: Int }", version="2.3")
+    new = fed2("new", "type Query { b: Int }", version="2.9")
+
+    assert {"url": "https://specs.apollo.dev/join/v0.3", "for": "EXECUTION"} in composed(
+        old
+    ).links()
+    newest = composed(old, new)
+    assert {"url": "https://specs.apollo.dev/join/v0.5", "for": "EXECUTION"} in newest.links()
+    assert newest.has_type("join__ContextArgument")
+
+
+def test_join_version_can_be_forced_to_0_3() -> None:
+    sdl = compose([fed2("new", "type Query { b: Int }", version="2.9")], join_version=(0, 3))
+
+    assert '@link(url: "https://specs.apollo.dev/join/v0.3", for: EXECUTION)' in sdl
+    assert "join__ContextArgument" not in sdl

@@ -21,7 +21,7 @@ type Book implements Media @key(fields: "id") {
   id: ID!
   title: String
   pages: Int
-  price: Money
+  price: Money @shareable
   location: Location
 }
 type Movie implements Media @key(fields: "id") {
@@ -64,6 +64,10 @@ type Book @key(fields: "id") {
   loans: Int
   pages: Int @override(from: "catalog")
   secretShelf: String @inaccessible
+  price: Money @shareable
+}
+type Money @shareable {
+  amount: Int
 }
 type Magazine @key(fields: "id") {
   id: ID!
@@ -144,6 +148,7 @@ def make_media() -> dict[str, Subgraph]:
             "loans": 7 if bid == "b1" else 2,
             "pages": BOOKS[bid][1],
             "secretShelf": "vault",
+            "price": {"amount": 10},
         }
 
     library = Subgraph(

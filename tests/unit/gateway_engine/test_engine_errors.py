@@ -194,3 +194,27 @@ async def test_identical_in_flight_subgraph_requests_share_one_call(
 
     assert first == second == {"data": {"me": {"name": "Ada Lovelace"}}}
     assert len(shop["accounts"].requests) == 1
+
+
+async def test_independent_fetches_are_in_flight_at_the_same_time(
+    engine: FederationEngine, shop: dict[str, Subgraph]
+) -> None:
+    # Each root resolver waits for the other to start: run one after the other, they time out.
+    started = {"me": asyncio.Event(), "top": asyncio.Event()}
+
+    async def me(_info: Any) -> dict[str, Any]:
+        started["me"].set()
+        await asyncio.wait_for(started["top"].wait(), 2)
+        return {"__typename": "User", "id": "u1", "name": "Ada Lovelace"}
+
+    async def top(_info: Any, first: int = 5) -> list[dict[str, Any]]:
+        started["top"].set()
+        await asyncio.wait_for(started["me"].wait(), 2)
+        return [{"__typename": "Product", "upc": "1", "name": "Table"}]
+
+    shop["accounts"].root["me"] = me
+    shop["products"].root["topProducts"] = top
+
+    result = await run(engine, "{ me { name } topProducts { name } }")
+
+    assert result == {"data": {"me": {"name": "Ada Lovelace"}, "topProducts": [{"name": "Table"}]}}

@@ -154,3 +154,23 @@ async def test_inaccessible_elements_are_not_in_the_api_schema(engine: Federatio
     assert "secretShelf" not in book.fields  # type: ignore[attr-defined]
     assert not any(name.startswith(("join__", "link__")) for name in engine.api_schema.type_map)
     assert engine.api_schema.get_directive("join__field") is None
+
+
+@pytest.mark.parametrize(
+    ("selection", "plan"),
+    [
+        # library has Money without currency: only catalog can serve the whole value type
+        ("loans price { amount currency }", [("catalog", [], []), ("library", ["book"], [0])]),
+        ("loans price { amount }", [("library", [], [])]),
+    ],
+)
+async def test_value_type_split_across_subgraphs_picks_the_subgraph_that_has_it_all(
+    engine: FederationEngine, selection: str, plan: list[tuple[str, list[Any], list[int]]]
+) -> None:
+    query = f'{{ book(id: "b1") {{ {selection} }} }}'
+    assert shape(plan_of(engine, query)) == plan
+
+    result = await run(engine, query)
+
+    price = {"amount": 10, "currency": "EUR"} if "currency" in selection else {"amount": 10}
+    assert result == {"data": {"book": {"loans": 7, "price": price}}}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import Any
 
@@ -196,3 +197,41 @@ async def test_hs256_tokens_are_refused_when_only_a_jwks_is_configured() -> None
     auth = authenticator(issuer)
     with pytest.raises(AuthenticationError, match="accepted: RS256"):
         await auth.authenticate(f"Bearer {token()}")
+
+
+async def test_known_keys_keep_working_while_the_identity_provider_is_down() -> None:
+    issuer = Issuer()
+    issuer.add_key("k1")
+    healthy = issuer.handler
+    calls = {"down": False}
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if calls["down"]:
+            return httpx.Response(503)
+        return healthy(request)
+
+    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
+    auth = Authenticator(
+        settings(jwt_secret=None, jwks_url=JWKS_URL, jwks_cache_seconds=0.001),
+        http_client=client,
+    )
+    await auth.authenticate(f"Bearer {issuer.token('k1')}")
+    calls["down"] = True
+    await asyncio.sleep(0.01)  # the cached set is now stale; the refetch fails
+    principal = await auth.authenticate(f"Bearer {issuer.token('k1', 'pii:read')}")
+    assert principal is not None
+    assert principal.scopes == frozenset({"pii:read"})
+
+
+async def test_an_unreachable_jwks_without_cached_keys_refuses_with_the_reason() -> None:
+    def handler(_: httpx.Request) -> httpx.Response:
+        return httpx.Response(500)
+
+    issuer = Issuer()
+    issuer.add_key("k1")
+    auth = Authenticator(
+        settings(jwt_secret=None, jwks_url=JWKS_URL),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    with pytest.raises(AuthenticationError, match=r"fetching the key set from .* failed"):
+        await auth.authenticate(f"Bearer {issuer.token('k1')}")

@@ -317,3 +317,30 @@ def test_fragment_chains_past_the_nesting_limit_are_refused() -> None:
         measure(query)
     assert caught.value.code == "FRAGMENT_NESTING_LIMIT_EXCEEDED"
     assert caught.value.limit == 64
+
+
+async def test_guessing_tokens_is_rate_limited_by_ip() -> None:
+    engine = FakeEngine()
+    forged = bearer(secret="a-forged-secret-long-enough-for-hs256!!")
+    async with client_for(engine, rate_limit_per_second=0.1, rate_limit_burst=3) as client:
+        statuses = [
+            (await post(client, {"query": "{ hello }"}, **forged)).status_code for _ in range(5)
+        ]
+    assert statuses == [401, 401, 401, 429, 429]
+    assert engine.prepared == []
+
+
+async def test_forwarded_for_names_the_client_only_when_trusted() -> None:
+    engine = FakeEngine()
+    body = orjson.dumps({"query": "{ whoami { clientId } }"})
+
+    async def anonymous(client: httpx.AsyncClient, forwarded: str) -> httpx.Response:
+        headers = {"content-type": "application/json", "x-forwarded-for": forwarded}
+        return await client.post("/graphql", content=body, headers=headers)
+
+    async with client_for(engine, auth_required=False, trust_forwarded_for=True) as client:
+        trusted = await anonymous(client, "203.0.113.9, 10.0.0.1")
+    async with client_for(engine, auth_required=False) as client:
+        untrusted = await anonymous(client, "203.0.113.9")
+    assert trusted.json()["data"]["whoami"]["clientId"] == "ip:203.0.113.9"
+    assert untrusted.json()["data"]["whoami"]["clientId"] == "ip:127.0.0.1"

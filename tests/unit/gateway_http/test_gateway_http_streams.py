@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from typing import Any
@@ -154,10 +155,11 @@ async def test_ws_second_init_is_4429() -> None:
 
 async def test_ws_duplicate_operation_ids_are_4409() -> None:
     query = {"query": "subscription { ticks(count: 100, delay: 0.05) }"}
+    same = "é" * 100  # the close reason quoting it must still fit a close frame
     async with connect(FakeEngine()) as ws:
         await init(ws)
-        await ws.send_json({"id": "same", "type": "subscribe", "payload": query})
-        await ws.send_json({"id": "same", "type": "subscribe", "payload": query})
+        await ws.send_json({"id": same, "type": "subscribe", "payload": query})
+        await ws.send_json({"id": same, "type": "subscribe", "payload": query})
         assert await closed_with(ws) == 4409
 
 
@@ -247,8 +249,9 @@ async def test_sse_refusals_are_plain_http_errors_before_any_stream() -> None:
             headers={"content-type": "application/json", "accept": "text/event-stream", **bearer()},
         )
     assert unauthenticated.status_code == 401
-    assert invalid.status_code == 200
+    assert invalid.status_code == 400
     assert invalid.headers["content-type"].startswith("application/json")
+    assert "Cannot query field 'nope'" in invalid.json()["errors"][0]["message"]
     assert engine.subscribed == []
 
 
@@ -286,3 +289,29 @@ async def test_sse_subscriptions_may_use_get_as_eventsource_does() -> None:
             headers={"accept": "text/event-stream", **bearer()},
         )
     assert parse_sse(response.text) == [("next", '{"data":{"ticks":0}}'), ("complete", "")]
+
+
+async def test_idle_sse_streams_get_keepalive_comments() -> None:
+    query = "subscription { ticks(count: 2, delay: 0.15) }"
+    async with sse_client(FakeEngine(), sse_keepalive_seconds=0.05) as client:
+        response = await client.post(
+            "/graphql",
+            content=orjson.dumps({"query": query}),
+            headers={"content-type": "application/json", "accept": "text/event-stream", **bearer()},
+        )
+    assert response.text.startswith(":\n\n")
+    assert [event for event, _ in parse_sse(response.text)] == ["next", "next", "complete"]
+
+
+async def test_ws_client_disconnect_closes_the_engines_streams() -> None:
+    engine = FakeEngine()
+    query = "subscription { ticks(count: 1000, delay: 0.01) }"
+    async with connect(engine) as ws:
+        await init(ws)
+        await ws.send_json({"id": "s", "type": "subscribe", "payload": {"query": query}})
+        assert (await ws.receive_json(timeout=5))["type"] == "next"
+    for _ in range(200):
+        if engine.closed_streams:
+            break
+        await asyncio.sleep(0.01)
+    assert engine.closed_streams == 1
