@@ -46,16 +46,19 @@ class LoadResult:
 
 
 def bodies(batch: bool, count: int) -> list[bytes]:
-    """Distinct request bodies built from simulated events (unique messageIds throughout)."""
-    events = generate(max(1, count * (BATCH_EVENTS if batch else 1) // 90 + 1), seed=4242)
-    encoded = [orjson.dumps(event) for event in events]
+    """Distinct request bodies built from simulated events (unique messageIds throughout).
+
+    ``/v1/track`` takes track calls only, so single bodies are the simulation's tracks.
+    """
+    wanted = count * (BATCH_EVENTS if batch else 2)  # about half the simulated events are tracks
+    events = generate(wanted // 90 + 1, seed=4242)
     if not batch:
-        return encoded[:count]
+        return [orjson.dumps(event) for event in events if event["type"] == "track"][:count]
+    encoded = [orjson.dumps(event) for event in events]
     return [
         b'{"batch":[' + b",".join(encoded[i : i + BATCH_EVENTS]) + b"]}"
-        for i in range(0, BATCH_EVENTS * count, BATCH_EVENTS)
-        if len(encoded[i : i + BATCH_EVENTS]) == BATCH_EVENTS
-    ]
+        for i in range(0, len(encoded) - BATCH_EVENTS + 1, BATCH_EVENTS)
+    ][:count]
 
 
 def run_wrk(url: str, payloads: Sequence[bytes], seconds: float, connections: int) -> LoadResult:

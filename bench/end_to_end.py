@@ -27,17 +27,17 @@ from threadline.simulation import Payload, generate
 WRITE_KEY = "bench-write-key"
 
 PROCESSED: dict[str, tuple[str, str]] = {
-    # service: (database, collection with one document per processed event)
-    "profile": ("threadline_profile", "events"),
-    "journey": ("threadline_journey", "touchpoints"),
-    "scoring": ("threadline_scoring", "inbox"),
+    service: (f"threadline_{service}", "inbox") for service in SERVICES
 }
-"""Where each service leaves one document per event it has fully processed."""
+"""Where each service leaves one document per event it has fully processed: its consumer's
+inbox (``shared.inbox``), marked after the handler's writes and publishes are confirmed."""
 
 WRITES_PER_EVENT = 7
-"""Database writes one collected event costs across the services (bulk-batched by the
-workers): profile — inbox mark, stored event, customer upsert; journey — inbox mark,
-touchpoint; scoring — inbox mark, projection upsert."""
+"""Database writes one collected event costs across the services, all bulk-batched by the
+workers: profile — inbox mark, stored event, customer upsert (identity upserts only for
+identities not seen before); journey — inbox mark, touchpoint; scoring — inbox mark,
+customer-metrics replace. Per-customer writes are counted once per event, an upper bound
+(a batch writes a customer once however many of its events it holds)."""
 
 
 @dataclass(frozen=True, slots=True)

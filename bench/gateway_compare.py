@@ -1,12 +1,14 @@
 """Our federation gateway against Apollo Gateway and Hive Gateway, side by side in one run.
 
 All three serve the same supergraph file (composed by Apollo's composition) over the same
-five subgraph processes, and get the same wrk load for the same two operations. Every
-gateway is pinned to core 0; subgraphs and wrk share core 1. Before any load, each
-gateway's answer to each operation must equal the reference (Apollo Gateway's) byte for
-byte after JSON parsing, key order included; otherwise the run fails.
+five subgraph processes, and get the same wrk load for the same two operations (each
+sent with rotating variable values). Every gateway is pinned to core 0; subgraphs and wrk
+share core 1. Before any load, each gateway's answer to every variant of each operation
+must equal the reference (Apollo Gateway's) after JSON parsing, key order included;
+otherwise the run fails. Method and results: bench/GATEWAYS.md.
 
-usage: python -m bench.gateway_compare [--seconds 10] [--rounds 3] [--gateways a,b,c]
+usage: python -m bench.gateway_compare [--seconds 10] [--warmup 3] [--rounds 3]
+       [--connections 32[,1…]] [--variants 64] [--gateways threadline,apollo,hive] [--json]
 """
 
 from __future__ import annotations
@@ -44,10 +46,13 @@ _JSON = {"content-type": "application/json", "accept": "application/json"}
 
 @dataclass(frozen=True, slots=True)
 class Options:
-    seconds: float = 10.0
-    warmup_seconds: float = 3.0
+    seconds: int = 10
+    warmup_seconds: int = 3
     rounds: int = 3
-    connections: int = 32
+    connections: tuple[int, ...] = (32,)
+    """One measurement series per entry; 32 is the headline figure."""
+    variants: int = 64
+    """Distinct variable values each operation rotates through (1: one identical request)."""
     gateways: tuple[str, ...] = ("threadline", "apollo", "hive")
 
 
@@ -59,6 +64,10 @@ class Sample:
     gateway_cpu_seconds: float
     core0_busy_seconds: float
     core1_busy_seconds: float
+    subgraph_requests: int
+    """Requests the subgraphs received during the measured window."""
+    subgraph_executed: int
+    """Of those, how many missed the subgraphs' memo (should be ~0: the subgraphs stay cheap)."""
 
 
 @dataclass(slots=True)
@@ -67,14 +76,14 @@ class Running:
     process: Pinned
     url: str
     fetches: dict[str, int] = field(default_factory=dict)
-    samples: dict[str, list[Sample]] = field(default_factory=dict)
+    samples: dict[tuple[int, str], list[Sample]] = field(default_factory=dict)
+    """Keyed by (connections, operation name)."""
 
 
 def run(options: Options | None = None) -> list[dict[str, Any]]:
-    """Measure every available gateway; one result row per (gateway, operation)."""
+    """Measure every available gateway; one row per (connections, gateway, operation)."""
     options = options or Options()
     _prepare()
-    load = Load(options.connections, 1, options.seconds, options.warmup_seconds, SHARED_CORE)
     skipped: dict[str, str] = {}
     with tempfile.TemporaryDirectory(prefix="gateway-bench-") as tmp:
         work = Path(tmp)
@@ -85,16 +94,24 @@ def run(options: Options | None = None) -> list[dict[str, Any]]:
             running = _start_gateways(options.gateways, supergraph, work, children, skipped)
             if not running:
                 raise BenchmarkError(f"no gateway could start: {skipped}")
-            _verify(running, urls)
-            bodies = {op.name: _write(work / f"{op.name}.json", op.body) for op in OPERATIONS}
+            _verify(running, urls, options.variants)
+            bodies = {
+                op.name: _write(work / f"{op.name}.jsonl", b"\n".join(op.bodies(options.variants)))
+                for op in OPERATIONS
+            }
             for round_index in range(options.rounds):
                 order = (
                     running[round_index % len(running) :] + running[: round_index % len(running)]
                 )
-                for operation in OPERATIONS:
-                    for gateway in order:
-                        sample = _measure(gateway, bodies[operation.name], load)
-                        gateway.samples.setdefault(operation.name, []).append(sample)
+                for connections in options.connections:
+                    load = Load(
+                        connections, 1, options.seconds, options.warmup_seconds, SHARED_CORE
+                    )
+                    for operation in OPERATIONS:
+                        for gateway in order:
+                            sample = _measure(gateway, bodies[operation.name], load, urls)
+                            key = (connections, operation.name)
+                            gateway.samples.setdefault(key, []).append(sample)
         finally:
             for child in reversed(children):
                 child.stop()
@@ -169,7 +186,7 @@ def _start_gateways(
         children.append(child)
         url = f"http://127.0.0.1:{port}/graphql"
         try:
-            wait_until_answers(child, url, OPERATIONS[0].body)
+            wait_until_answers(child, url, OPERATIONS[0].body())
         except BenchmarkError as exc:
             skipped[name] = f"did not start: {exc}".replace("\n", " ")[:400]
             child.stop()
@@ -178,45 +195,60 @@ def _start_gateways(
     return running
 
 
-def _verify(running: list[Running], subgraphs: dict[str, str]) -> None:
-    """Every gateway must answer every operation exactly like the reference gateway."""
+def _verify(running: list[Running], subgraphs: dict[str, str], variants: int) -> None:
+    """Every gateway must answer every variant of every operation like the reference gateway.
+
+    The first variant also counts the subgraph requests one operation causes.
+    """
     reference = next((g for g in running if g.contender.name == "apollo"), running[0])
     with httpx.Client(timeout=30.0) as client:
         for operation in OPERATIONS:
-            answers: dict[str, Any] = {}
-            for gateway in running:
-                _subgraph_requests(client, subgraphs, reset=True)
-                response = client.post(gateway.url, content=operation.body, headers=_JSON)
-                gateway.fetches[operation.name] = _subgraph_requests(client, subgraphs)
-                if response.status_code != 200:
-                    raise BenchmarkError(
-                        f"{gateway.contender.label} answered {operation.name} with HTTP "
-                        f"{response.status_code}: {response.text[:500]}"
+            for variant, body in enumerate(operation.bodies(variants)):
+                what = f"{operation.name} (variant {variant})"
+                answers: dict[str, Any] = {}
+                for gateway in running:
+                    if variant == 0:
+                        _subgraph_requests(client, subgraphs, reset=True)
+                    response = client.post(gateway.url, content=body, headers=_JSON)
+                    if variant == 0:
+                        gateway.fetches[operation.name] = _subgraph_requests(client, subgraphs)
+                    if response.status_code != 200:
+                        raise BenchmarkError(
+                            f"{gateway.contender.label} answered {what} with HTTP "
+                            f"{response.status_code}: {response.text[:500]}"
+                        )
+                    answers[gateway.contender.name] = json.loads(
+                        response.content, object_pairs_hook=list
                     )
-                answers[gateway.contender.name] = json.loads(
-                    response.content, object_pairs_hook=list
-                )
-            expected = answers[reference.contender.name]
-            if not isinstance(expected, list) or [k for k, _ in expected] != ["data"]:
-                raise BenchmarkError(
-                    f"{reference.contender.label} did not answer {operation.name} with data "
-                    f"only: {json.dumps(expected)[:500]}"
-                )
-            for name, answer in answers.items():
-                if answer != expected:
+                expected = answers[reference.contender.name]
+                if not isinstance(expected, list) or [k for k, _ in expected] != ["data"]:
                     raise BenchmarkError(
-                        f"{CONTENDERS[name].label} answers {operation.name} differently from "
-                        f"{reference.contender.label}: {_first_difference(answer, expected)}"
+                        f"{reference.contender.label} did not answer {what} with data "
+                        f"only: {json.dumps(expected)[:500]}"
                     )
+                for name, answer in answers.items():
+                    if answer != expected:
+                        raise BenchmarkError(
+                            f"{CONTENDERS[name].label} answers {what} differently from "
+                            f"{reference.contender.label}: {_first_difference(answer, expected)}"
+                        )
 
 
 def _subgraph_requests(client: httpx.Client, urls: dict[str, str], reset: bool = False) -> int:
-    total = 0
+    return _subgraph_stats(client, urls, reset)[0]
+
+
+def _subgraph_stats(
+    client: httpx.Client, urls: dict[str, str], reset: bool = False
+) -> tuple[int, int]:
+    """(requests received, requests executed rather than memoised), summed over subgraphs."""
+    requests = executed = 0
     for url in urls.values():
         stats = url.removesuffix("/graphql") + "/stats"
-        response = client.post(stats) if reset else client.get(stats)
-        total += int(response.json()["requests"])
-    return total
+        answer = (client.post(stats) if reset else client.get(stats)).json()
+        requests += int(answer["requests"])
+        executed += int(answer["executed"])
+    return requests, executed
 
 
 def _first_difference(got: Any, want: Any, path: str = "$") -> str:
@@ -228,17 +260,19 @@ def _first_difference(got: Any, want: Any, path: str = "$") -> str:
     return f"{path}: got {json.dumps(got)[:200]}, expected {json.dumps(want)[:200]}"
 
 
-def _measure(gateway: Running, body: Path, load: Load) -> Sample:
-    run_wrk(gateway.url, body, load, load.warmup_seconds)
-    cpu0, cpu1 = core_busy_seconds(GATEWAY_CORE), core_busy_seconds(SHARED_CORE)
-    cpu = gateway.process.cpu_seconds()
-    result = run_wrk(gateway.url, body, load, load.seconds)
-    return Sample(
-        result,
-        gateway.process.cpu_seconds() - cpu,
-        core_busy_seconds(GATEWAY_CORE) - cpu0,
-        core_busy_seconds(SHARED_CORE) - cpu1,
-    )
+def _measure(gateway: Running, body: Path, load: Load, subgraphs: dict[str, str]) -> Sample:
+    if load.warmup_seconds > 0:
+        run_wrk(gateway.url, body, load, load.warmup_seconds)
+    with httpx.Client(timeout=10.0) as client:
+        _subgraph_requests(client, subgraphs, reset=True)
+        cpu0, cpu1 = core_busy_seconds(GATEWAY_CORE), core_busy_seconds(SHARED_CORE)
+        cpu = gateway.process.cpu_seconds()
+        result = run_wrk(gateway.url, body, load, load.seconds)
+        gateway_cpu = gateway.process.cpu_seconds() - cpu
+        core0 = core_busy_seconds(GATEWAY_CORE) - cpu0
+        core1 = core_busy_seconds(SHARED_CORE) - cpu1
+        subgraph_requests, executed = _subgraph_stats(client, subgraphs)
+    return Sample(result, gateway_cpu, core0, core1, subgraph_requests, executed)
 
 
 def _rows(
@@ -246,23 +280,26 @@ def _rows(
 ) -> list[dict[str, Any]]:
     rows: list[dict[str, Any]] = []
     measured = {g.contender.name: g for g in running}
-    for name in options.gateways:
+    for connections in options.connections:
         for operation in OPERATIONS:
-            row: dict[str, Any] = {
-                "benchmark": "gateway",
-                "gateway": name,
-                "label": CONTENDERS[name].label,
-                "operation": operation.name,
-            }
-            gateway = measured.get(name)
-            samples = gateway.samples.get(operation.name, []) if gateway else []
-            if gateway is None or not samples:
-                row["status"] = f"not measured: {skipped.get(name, 'no samples')}"
+            for name in options.gateways:
+                row: dict[str, Any] = {
+                    "benchmark": "gateway",
+                    "gateway": name,
+                    "label": CONTENDERS[name].label,
+                    "operation": operation.name,
+                    "connections": connections,
+                }
+                gateway = measured.get(name)
+                key = (connections, operation.name)
+                samples = gateway.samples.get(key, []) if gateway else []
+                if gateway is None or not samples:
+                    row["status"] = f"not measured: {skipped.get(name, 'no samples')}"
+                    rows.append(row)
+                    continue
+                row.update(_summary(samples, options))
+                row["subgraph_fetches"] = gateway.fetches[operation.name]
                 rows.append(row)
-                continue
-            row.update(_summary(samples, options))
-            row["subgraph_fetches"] = gateway.fetches[operation.name]
-            rows.append(row)
     return rows
 
 
@@ -283,6 +320,12 @@ def _summary(samples: list[Sample], options: Options) -> dict[str, Any]:
         "max_ms": round(max(r.max_ms for r in answered), 2) if answered else None,
         "requests": requests,
         "errors": sum(s.load.errors for s in samples),
+        # Below the single-request fetch count when a gateway shares identical in-flight
+        # subgraph requests between concurrent operations (ours does; see the method).
+        "subgraph_requests_per_op_under_load": (
+            round(sum(s.subgraph_requests for s in samples) / requests, 2) if requests else None
+        ),
+        "subgraph_executions": sum(s.subgraph_executed for s in samples),
         "gateway_cpu_ms_per_request": round(1000 * gateway_cpu / requests, 3) if requests else None,
         "gateway_core_share_pct": round(100 * gateway_cpu / seconds, 1),
         "other_load_on_gateway_core_pct": round(100 * other_core0 / seconds, 1),
@@ -291,7 +334,7 @@ def _summary(samples: list[Sample], options: Options) -> dict[str, Any]:
         ),
         "rounds": len(samples),
         "seconds_per_round": options.seconds,
-        "connections": options.connections,
+        "variants": options.variants,
     }
 
 
@@ -315,16 +358,25 @@ def table(rows: list[dict[str, Any]]) -> str:
         ("p99 ms", "p99_ms", "{:.1f}"),
         ("gateway CPU ms/req", "gateway_cpu_ms_per_request", "{:.2f}"),
         ("subgraph fetches/op", "subgraph_fetches", "{}"),
+        ("subgraph requests/op under load", "subgraph_requests_per_op_under_load", "{:.2f}"),
         ("errors", "errors", "{}"),
+        ("subgraph memo misses", "subgraph_executions", "{}"),
         ("gateway core share %", "gateway_core_share_pct", "{:.0f}"),
         ("other load on core 0 %", "other_load_on_gateway_core_pct", "{:.0f}"),
         ("core 1 busy %", "shared_core_busy_pct", "{:.0f}"),
     )
-    lines = [
-        "| " + " | ".join(title for title, _, _ in columns) + " |",
-        "|" + "---|" * len(columns),
-    ]
-    for row in sorted(rows, key=lambda r: (r["operation"] != "Small", r["operation"])):
+    lines: list[str] = []
+    previous = None
+    for row in rows:
+        if row["connections"] != previous:
+            previous = row["connections"]
+            lines += [
+                *([""] if lines else []),
+                f"**{previous} connection{'s' if previous != 1 else ''}**",
+                "",
+                "| " + " | ".join(title for title, _, _ in columns) + " |",
+                "|" + "---|" * len(columns),
+            ]
         cells = []
         for _, key, fmt in columns:
             value = row.get(key)
@@ -340,27 +392,43 @@ def table(rows: list[dict[str, Any]]) -> str:
 
 def _options(argv: Sequence[str]) -> Options:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0] if __doc__ else None)
-    parser.add_argument("--seconds", type=float, default=10.0, help="measured seconds per run")
-    parser.add_argument("--warmup", type=float, default=3.0, help="warm-up seconds before each")
+    parser.add_argument("--seconds", type=int, default=10, help="measured seconds per run")
+    parser.add_argument("--warmup", type=int, default=3, help="warm-up seconds before each")
     parser.add_argument("--rounds", type=int, default=3, help="runs per gateway and operation")
-    parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument(
+        "--connections", default="32", help="comma-separated: one series per value, e.g. 32,1"
+    )
     parser.add_argument("--gateways", default="threadline,apollo,hive")
+    parser.add_argument(
+        "--variants",
+        type=int,
+        default=64,
+        help="distinct variable values per operation, sent in rotation (1: identical requests)",
+    )
     parser.add_argument("--json", action="store_true", help="print the rows as JSON too")
     args = parser.parse_args(argv)
     names = tuple(n.strip() for n in args.gateways.split(",") if n.strip())
     unknown = [n for n in names if n not in CONTENDERS]
     if unknown:
         parser.error(f"unknown gateway(s) {unknown}: pick from {', '.join(CONTENDERS)}")
-    return Options(args.seconds, args.warmup, args.rounds, args.connections, names)
+    try:
+        connections = tuple(int(c) for c in args.connections.split(","))
+    except ValueError:
+        parser.error(f"--connections {args.connections!r} is not a comma-separated list of ints")
+    if not 1 <= args.variants <= 150:
+        parser.error("--variants must be between 1 and 150 (the catalogue has 1,000 products)")
+    return Options(args.seconds, args.warmup, args.rounds, connections, args.variants, names)
 
 
 def main(argv: Sequence[str]) -> int:
     options = _options(argv)
     started = time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
     rows = run(options)
-    print(f"gateway benchmark, {started}: {options.connections} connections, "
-          f"{options.rounds} × {options.seconds:g}s per gateway and operation "
-          f"(+{options.warmup_seconds:g}s warm-up each), gateway on core {GATEWAY_CORE}, "
+    levels = ", ".join(str(c) for c in options.connections)
+    print(f"gateway benchmark, {started}: {levels} connections, "
+          f"{options.variants} request variants per operation, "
+          f"{options.rounds} × {options.seconds}s per gateway and operation "
+          f"(+{options.warmup_seconds}s warm-up each), gateway on core {GATEWAY_CORE}, "
           f"subgraphs + wrk on core {SHARED_CORE}")  # fmt: skip
     print(", ".join(f"{k} {v}" for k, v in versions().items()))
     print(table(rows))

@@ -86,12 +86,16 @@ class FederationEngine:
         tracer: Tracer | None = None,
         plan_cache_size: int = 2048,
         document_cache_size: int = 2048,
+        subgraph_timeout: float = 30.0,
+        max_connections: int = 512,
     ) -> None:
         self.supergraph = Supergraph(supergraph_sdl, dict(subgraph_urls or {}))
         self.stats = EngineStats()
         self.tracer = tracer
         self.planner = QueryPlanner(self.supergraph)
-        self.fetcher = SubgraphFetcher(client)
+        self.fetcher = SubgraphFetcher(
+            client, timeout=subgraph_timeout, max_connections=max_connections
+        )
         self.executor = PlanExecutor(self.supergraph, self.fetcher, self.stats, tracer)
         self._documents = _LRU(document_cache_size)
         self._plans = _LRU(plan_cache_size)

@@ -37,6 +37,7 @@ _BASE_HEADERS = {
     "content-type": "application/json",
     "accept": "application/graphql-response+json, application/json",
 }
+_TRACE_HEADERS = frozenset({"traceparent", "tracestate", "baggage"})
 _BASE_HEADER_BYTES = [(k.encode(), v.encode()) for k, v in _BASE_HEADERS.items()]
 
 
@@ -121,7 +122,12 @@ class SubgraphFetcher:
         body = orjson.dumps(payload)
         if not dedupe:
             return self._parse(graph, await self._post(graph, url, body, headers))
-        key = (url, body, tuple(sorted(headers.items())))
+        # Trace context differs per fetch but does not change the answer: leave it out.
+        key = (
+            url,
+            body,
+            tuple(sorted((k, v) for k, v in headers.items() if k not in _TRACE_HEADERS)),
+        )
         shared = self._in_flight.get(key)
         if shared is not None:
             return self._parse(graph, await asyncio.shield(shared))

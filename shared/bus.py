@@ -25,28 +25,18 @@ from opentelemetry.trace import SpanKind, Status, StatusCode
 
 from shared.bus_consumer import BatchPolicy, ShardConsumer
 from shared.bus_envelope import (
-    ATTEMPTS_HEADER,
-    ERROR_HEADER,
-    PARKED_AT_HEADER,
-    attempts_of,
-    copy_message,
-    decode,
-    error_of,
     event_message,
-    parked_at_of,
-    placeholder_event,
 )
 from shared.bus_metrics import PUBLISH_FAILURES, PUBLISHED
+from shared.bus_parking import ParkingLot
 from shared.bus_topology import (
-    HASH_EXCHANGE_TYPE,
-    PARKED_ARGUMENTS,
     SHARD_ARGUMENTS,
     GroupNames,
     declare_events_exchange,
     declare_group,
 )
-from shared.errors import BusError, ConfigurationError, ValidationError
-from shared.events import PARTITION_HEADER, CloudEvent
+from shared.errors import BusError, ConfigurationError
+from shared.events import CloudEvent
 from shared.messaging import ConsumerSpec, Inbox, ParkedMessage
 from shared.settings import Settings
 from shared.telemetry import extract_context
@@ -93,6 +83,7 @@ class Bus:
         self._consumers: list[ShardConsumer] = []
         self._channels: list[AbstractRobustChannel] = []
         self._closed = False
+        self._parking = ParkingLot(connection, self._send, settings.exchange, timeout)
 
     @classmethod
     async def connect(
@@ -273,72 +264,15 @@ class Bus:
 
     async def parked(self, consumer: str, limit: int = 100) -> list[ParkedMessage]:
         """List up to ``limit`` parked events, oldest first, leaving them parked."""
-        names = GroupNames(self.settings.exchange, consumer, self.settings.shards)
-        found: list[ParkedMessage] = []
-        async with self._browse(names) as (queue, count):
-            for _ in range(min(count, limit)):
-                message = await queue.get(no_ack=False, fail=False, timeout=self._timeout)
-                if message is None:
-                    break
-                try:
-                    event = decode(message)
-                except ValidationError as exc:
-                    event = placeholder_event(message, exc)
-                found.append(
-                    ParkedMessage(
-                        consumer=consumer,
-                        event=event,
-                        error=error_of(message),
-                        attempts=attempts_of(message),
-                        parked_at=parked_at_of(message),
-                    )
-                )
-        # Unacked messages went back to the queue when the browsing channel closed.
-        return sorted(found, key=lambda parked: parked.parked_at)
+        self._ensure_connected()
+        async with _broker_errors(f"listing the parked events of {consumer!r}"):
+            return await self._parking.list(consumer, limit)
 
     async def replay(self, consumer: str, event_ids: Sequence[str] | None = None) -> int:
         """Send parked events (all, or those named) back through the consumer's shards."""
-        wanted = set(event_ids) if event_ids is not None else None
-        names = GroupNames(self.settings.exchange, consumer, self.settings.shards)
-        moved = 0
-        async with self._browse(names) as (queue, count):
-            for _ in range(count):
-                message = await queue.get(no_ack=False, fail=False, timeout=self._timeout)
-                if message is None:
-                    break
-                if wanted is not None and message.message_id not in wanted:
-                    continue  # left unacked: back in the parking queue on close
-                copy = copy_message(
-                    message, set_headers={}, drop=(ATTEMPTS_HEADER, ERROR_HEADER, PARKED_AT_HEADER)
-                )
-                await self._send(names.hash_exchange, message.type or "replay", copy)
-                await message.ack()
-                moved += 1
-        log.info("replayed %d parked event(s) of consumer %s", moved, consumer)
-        return moved
-
-    @asynccontextmanager
-    async def _browse(
-        self, names: GroupNames
-    ) -> AsyncIterator[tuple[aio_pika.abc.AbstractQueue, int]]:
         self._ensure_connected()
-        async with _broker_errors(f"reading the parking queue {names.parked}"):
-            channel = await self._connection.channel(publisher_confirms=False)
-            try:
-                await channel.declare_exchange(
-                    names.hash_exchange,
-                    HASH_EXCHANGE_TYPE,
-                    durable=True,
-                    arguments={"hash-header": PARTITION_HEADER},
-                    robust=False,
-                )
-                queue = await channel.declare_queue(
-                    names.parked, durable=True, arguments=PARKED_ARGUMENTS, robust=False
-                )
-                result = queue.declaration_result
-                yield queue, int(result.message_count or 0)
-            finally:
-                await channel.close()
+        async with _broker_errors(f"replaying the parked events of {consumer!r}"):
+            return await self._parking.replay(consumer, event_ids)
 
     # -- lifecycle ----------------------------------------------------------
 

@@ -92,7 +92,10 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", default="local-user")
     token.add_argument("--ttl", type=_positive, default=24 * 3600, help="lifetime in seconds")
 
-    commands.add_parser("infra", help="start only RabbitMQ and the database (development)")
+    infra = commands.add_parser("infra", help="start only RabbitMQ and the database (development)")
+    infra.add_argument("--data-dir", type=Path, help="where data persists (default ./.threadline)")
+    infra.add_argument("--amqp-port", type=_port, default=5682, help="local RabbitMQ port")
+    infra.add_argument("--mongodb-port", type=_port, default=27027, help="local SecantusDB port")
     return parser
 
 
@@ -141,12 +144,14 @@ def _run(args: argparse.Namespace) -> int:
             concurrency=args.concurrency,
             dry_run=args.dry_run,
         )
+    from threadline.up import UpOptions, run_infra, run_up
+
     if command == "infra":
-        from threadline.up import run_infra
-
-        return run_infra()
-    from threadline.up import UpOptions, run_up
-
+        return run_infra(
+            UpOptions(
+                data_dir=args.data_dir, amqp_port=args.amqp_port, mongodb_port=args.mongodb_port
+            )
+        )
     return run_up(
         UpOptions(
             data_dir=args.data_dir,

@@ -197,6 +197,18 @@ def load_demo(
     return email
 
 
+def token_command(data_dir: Path) -> str:
+    """``threadline token`` as it can be typed from here, finding this run's secret."""
+    executable = Path(sys.executable).parent / "threadline"
+    try:
+        command = f"./{executable.relative_to(Path.cwd())}"
+    except ValueError:
+        command = str(executable)
+    if data_dir != (Path.cwd() / ".threadline").resolve():
+        command = f"THREADLINE_DATA_DIR={data_dir} {command}"
+    return f"{command} token"
+
+
 def banner(
     settings: Settings, data_dir: Path, credentials: LocalCredentials, email: str | None
 ) -> str:
@@ -222,7 +234,7 @@ def banner(
             f"  Data and logs:       {data_dir} (logs in {data_dir / 'logs'})",
             "",
             "  A token for the graph:",
-            '    TOKEN=$(threadline token --scope "customers:read pii:read")',
+            f'    TOKEN=$({token_command(data_dir)} --scope "customers:read pii:read")',
             "  A query:",
             f'    curl -s {gateway} -H "authorization: Bearer $TOKEN" \\',
             f"      -H 'content-type: application/json' -d '{query}'",
@@ -284,11 +296,15 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     return code
 
 
-def run_infra(out: TextIO = sys.stdout) -> int:
+def run_infra(options: UpOptions, out: TextIO = sys.stdout) -> int:
     """Only RabbitMQ and the database, for running services from an editor or tests."""
-    settings = Settings()
-    data_dir = settings.data_dir.resolve()
-    infra = LocalInfra(data_dir, environ=dict(os.environ))
+    data_dir = (options.data_dir or Settings().data_dir).resolve()
+    infra = LocalInfra(
+        data_dir,
+        amqp_port=options.amqp_port,
+        mongodb_port=options.mongodb_port,
+        environ=dict(os.environ),
+    )
     with _exclusive(data_dir), _stop_on_signals():
         try:
             infra.start()

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 Row = dict[str, Any]
 
-USER_COUNT = 8
-PRODUCT_COUNT = 10
+USER_COUNT = 1000
+PRODUCT_COUNT = 1000
 REVIEWS_PER_PRODUCT = 2
 CITIES = ("Lisbon", "Oslo", "Kyoto", "Lima", "Accra", "Perth", "Quebec", "Tallinn")
 
@@ -36,14 +37,15 @@ def product(upc: str) -> Row | None:
     }
 
 
-def top_products(first: int) -> list[Row]:
-    rows = (product(str(n)) for n in range(1, min(first, PRODUCT_COUNT) + 1))
+def top_products(first: int, offset: int = 0) -> list[Row]:
+    start = max(offset, 0) + 1
+    rows = (product(str(n)) for n in range(start, min(start + first, PRODUCT_COUNT + 1)))
     return [row for row in rows if row is not None]
 
 
 def recently_viewed(user_id: str) -> list[Row]:
     number = int(user_id)
-    upcs = (number * 3) % PRODUCT_COUNT + 1, (number * 7 + 2) % PRODUCT_COUNT + 1
+    upcs = (number * 31) % PRODUCT_COUNT + 1, (number * 77 + 2) % PRODUCT_COUNT + 1
     return [{"upc": str(upc)} for upc in upcs]
 
 
@@ -73,7 +75,7 @@ def review(review_id: str) -> Row | None:
     if product(upc) is None or not index.isdigit() or int(index) >= REVIEWS_PER_PRODUCT:
         return None
     number, k = int(upc), int(index)
-    author = str((number * 5 + k * 3) % USER_COUNT + 1)
+    author = str((number * 37 + k * 503) % USER_COUNT + 1)
     return {
         "id": review_id,
         "body": f"Review {k} of product {number}: " + "solid " * (k + 2),
@@ -90,8 +92,16 @@ def reviews_of_product(upc: str) -> list[Row]:
 
 
 def reviews_by_author(user_id: str) -> list[Row]:
-    every = (reviews_of_product(str(n)) for n in range(1, PRODUCT_COUNT + 1))
-    return [row for rows in every for row in rows if row["author"]["id"] == user_id]
+    return list(_reviews_by_author().get(user_id, ()))
+
+
+@functools.cache
+def _reviews_by_author() -> dict[str, tuple[Row, ...]]:
+    index: dict[str, list[Row]] = {}
+    for n in range(1, PRODUCT_COUNT + 1):
+        for row in reviews_of_product(str(n)):
+            index.setdefault(row["author"]["id"], []).append(row)
+    return {author: tuple(rows) for author, rows in index.items()}
 
 
 def _number(text: str, upper: int) -> int | None:

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import orjson
 
-from bench.gateways.processes import BenchmarkError, pinned_argv
+from bench.gateways.processes import BenchmarkError, pinned_argv, raise_priority
 
 SCRIPT = Path(__file__).parent / "post.lua"
 
@@ -19,8 +19,8 @@ class Load:
 
     connections: int = 32
     threads: int = 1
-    seconds: float = 10.0
-    warmup_seconds: float = 3.0
+    seconds: int = 10
+    warmup_seconds: int = 3
     core: int = 1
 
 
@@ -40,12 +40,23 @@ class LoadResult:
         return self.requests / self.seconds if self.seconds else 0.0
 
 
-def run_wrk(url: str, body_file: Path, load: Load, seconds: float) -> LoadResult:
+def run_wrk(url: str, body_file: Path, load: Load, seconds: int) -> LoadResult:
+    """One wrk run of ``seconds`` (whole seconds: wrk takes no fractions)."""
+    if seconds < 1:
+        raise BenchmarkError(f"wrk runs last at least 1 s, not {seconds}")
     argv = pinned_argv(load.core, [
-        "wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds:g}s",
+        "wrk", f"-t{load.threads}", f"-c{load.connections}", f"-d{seconds}s",
         "--timeout", "10s", "-s", str(SCRIPT), url, "--", str(body_file),
     ])  # fmt: skip
-    done = subprocess.run(argv, capture_output=True, text=True, timeout=seconds + 60, check=False)
+    done = subprocess.run(
+        argv,
+        capture_output=True,
+        text=True,
+        timeout=seconds + 60,
+        check=False,
+        start_new_session=True,
+        preexec_fn=raise_priority,
+    )
     line = next((x for x in done.stdout.splitlines() if x.startswith("BENCH_RESULT ")), None)
     if done.returncode != 0 or line is None:
         raise BenchmarkError(f"wrk failed ({done.returncode}): {done.stderr or done.stdout}")

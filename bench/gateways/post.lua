@@ -1,13 +1,25 @@
--- wrk script: POSTs one GraphQL JSON body (file given after `--`) and prints a JSON summary.
+-- wrk script: POSTs GraphQL JSON bodies in rotation (BODY_FILE: one body per line) and
+-- prints a JSON summary.
 -- usage: wrk -s post.lua URL -- BODY_FILE
 wrk.method = "POST"
 wrk.headers["Content-Type"] = "application/json"
 wrk.headers["Accept"] = "application/json"
 
+local requests_ = {}
+local next_ = 0
+
 function init(args)
-  local file = assert(io.open(args[1], "rb"))
-  wrk.body = file:read("*a")
-  file:close()
+  for line in io.lines(args[1]) do
+    if #line > 0 then
+      requests_[#requests_ + 1] = wrk.format(nil, nil, nil, line)
+    end
+  end
+  assert(#requests_ > 0, "no request body in " .. args[1])
+end
+
+function request()
+  next_ = next_ % #requests_ + 1
+  return requests_[next_]
 end
 
 function done(summary, latency, requests)

@@ -3,8 +3,9 @@
 It is deliberately thin so the subgraphs stay cheap next to the gateway under test:
 responses are memoised by request body (the data is immutable and every gateway repeats
 the same few subgraph requests), so after warm-up a subgraph request costs one dict
-lookup. ``GET /stats`` reports how many GraphQL requests arrived, which the benchmark uses
-to count each gateway's subgraph fetches per operation; ``POST /stats/reset`` zeroes it.
+lookup. ``GET /stats`` reports how many GraphQL requests arrived (which the benchmark uses to
+count each gateway's subgraph fetches per operation) and how many were executed rather
+than answered from the memo; ``POST /stats`` zeroes both.
 
 usage: python -m bench.gateways.server NAME PORT
 """
@@ -26,16 +27,17 @@ Message = dict[str, Any]
 Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 
-_CACHE_LIMIT = 4096
+_CACHE_LIMIT = 50_000
 _JSON = [(b"content-type", b"application/json")]
 
 
 class SubgraphApp:
-    """ASGI app: ``POST /graphql`` (JSON body), ``GET /stats``, ``POST /stats/reset``."""
+    """ASGI app: ``POST /graphql`` (JSON body), ``GET /stats``, ``POST /stats`` (reset)."""
 
     def __init__(self, subgraph: Subgraph) -> None:
         self.subgraph = subgraph
         self.requests = 0
+        self.executed = 0
         self._cache: dict[bytes, bytes] = {}
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -48,8 +50,9 @@ class SubgraphApp:
             await _respond(send, 200, self._graphql(body))
         elif path == "/stats":
             if scope["method"] == "POST":
-                self.requests = 0
-            await _respond(send, 200, orjson.dumps({"requests": self.requests}))
+                self.requests = self.executed = 0
+            stats = {"requests": self.requests, "executed": self.executed}
+            await _respond(send, 200, orjson.dumps(stats))
         elif path == "/healthz":
             await _respond(send, 200, b'{"status":"ok"}')
         else:
@@ -63,6 +66,7 @@ class SubgraphApp:
             request = orjson.loads(body)
         except orjson.JSONDecodeError as exc:
             return orjson.dumps({"errors": [{"message": f"body is not JSON: {exc}"}]})
+        self.executed += 1
         result = graphql_sync(
             self.subgraph.schema,
             request.get("query") or "",

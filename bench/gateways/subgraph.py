@@ -129,7 +129,9 @@ _RESOLVERS: dict[str, tuple[dict[str, EntityResolver], dict[tuple[str, str], Fie
     "products": (
         {"Product": lambda r: data.product(_upc(r)), "User": lambda r: {"id": _id(r)}},
         {
-            ("Query", "topProducts"): lambda _, __, first=5: data.top_products(first),
+            ("Query", "topProducts"): lambda _, __, first=5, offset=0: data.top_products(
+                first, offset
+            ),
             ("Query", "product"): lambda _, __, upc: data.product(upc),
             ("User", "recentlyViewed"): lambda user, _: [
                 data.product(p["upc"]) for p in data.recently_viewed(user["id"])

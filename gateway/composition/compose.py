@@ -5,7 +5,12 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from gateway.composition.errors import CompositionError, CompositionHint, CompositionProblem
+from gateway.composition.errors import (
+    CompositionError,
+    CompositionHint,
+    CompositionProblem,
+    human_list,
+)
 from gateway.composition.facts import compute_facts
 from gateway.composition.merge import (
     MergeContext,
@@ -20,8 +25,8 @@ from gateway.composition.merge import (
 )
 from gateway.composition.merge_fields import add_fields_shallow, merge_field
 from gateway.composition.merge_values import merge_enum, merge_input
-from gateway.composition.model import Kind, Subgraph, TypeDef
-from gateway.composition.override import validate_override
+from gateway.composition.model import Field, Kind, Subgraph, TypeDef
+from gateway.composition.override import OverrideState, validate_override
 from gateway.composition.printer import print_supergraph
 from gateway.composition.satisfiability import check_satisfiability
 from gateway.composition.sharing import validate_field_sharing, validate_subscription_field
@@ -116,18 +121,20 @@ def _prepare(definitions: Sequence[SubgraphDefinition]) -> list[Subgraph]:
         problems.extend(found)
     if problems:
         raise CompositionError(problems)
-    for subgraph in parsed:
-        if subgraph.fed2:
-            compute_facts(subgraph)
-    for subgraph in parsed:
-        if not subgraph.fed2:
-            problems.extend(extensions_with_no_base(subgraph, parsed))
+    # Apollo validates Fed2 subgraphs first and upgrades Fed1 ones only if all are valid.
+    fed2 = [s for s in parsed if s.fed2]
+    fed1 = [s for s in parsed if not s.fed2]
+    for subgraph in fed2:
+        compute_facts(subgraph)
+        problems.extend(check_subgraph(subgraph, subgraph.fed_version))
     if problems:
         raise CompositionError(problems)
-    for subgraph in parsed:
-        if not subgraph.fed2:
-            problems.extend(upgrade_fed1(subgraph, parsed))
-    for subgraph in parsed:
+    for subgraph in fed1:
+        problems.extend(extensions_with_no_base(subgraph, parsed))
+    if problems:
+        raise CompositionError(problems)
+    for subgraph in fed1:
+        problems.extend(upgrade_fed1(subgraph, parsed))
         problems.extend(check_subgraph(subgraph, subgraph.fed_version))
     if problems:
         raise CompositionError(problems)
@@ -200,6 +207,16 @@ def _merge_interface(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperTy
         for t in ctx.supergraph.types.values()
         if t.kind is Kind.OBJECT and dest.name in t.interfaces
     ]
+    if all(s is not None and s.interface_object for s in sources.values()):
+        defining = [ctx.names[i] for i in sources]
+        ctx.error(
+            "INTERFACE_OBJECT_USAGE_ERROR",
+            f'Type "{dest.name}" is declared with @interfaceObject in all the subgraphs in which '
+            f"it is defined (it is defined in {human_list(defining)} but should be defined as an "
+            "interface in at least one subgraph)",
+            defining,
+            dest.name,
+        )
     for idx, source in sources.items():
         subgraph = ctx.subgraphs[idx]
         assert source is not None  # type sources only list subgraphs that define the type
@@ -264,7 +281,14 @@ def _add_interface_object_fields(ctx: MergeContext) -> None:
                     description=itf_field.description,
                     tags=list(itf_field.tags),
                     inaccessible=itf_field.inaccessible,
+                    deprecated=itf_field.deprecated,
+                    applied_order=list(itf_field.applied_order),
                     joins=[JoinField(graph=None)],
+                )
+                # Every subgraph "lacks" the field; sharing is judged on the interface objects.
+                no_sources: Sources[Field] = dict.fromkeys(range(len(ctx.subgraphs)))
+                validate_field_sharing(
+                    ctx, no_sources, dest, dest.fields[itf_field.name], OverrideState()
                 )
 
 

@@ -46,9 +46,15 @@ class CompositionError(Exception):
         return [p.code for p in self.problems]
 
 
-def human_list(names: Sequence[str], singular: str = "subgraph", plural: str = "subgraphs") -> str:
+def human_list(
+    names: Sequence[str],
+    singular: str = "subgraph",
+    plural: str = "subgraphs",
+    *,
+    quote: bool = True,
+) -> str:
     """Render ``["a", "b", "c"]`` as ``subgraphs "a", "b" and "c"`` like Apollo does."""
-    quoted = [f'"{n}"' for n in names]
+    quoted = [f'"{n}"' for n in names] if quote else list(names)
     if len(quoted) == 1:
         return f"{singular} {quoted[0]}"
     return f"{plural} {', '.join(quoted[:-1])} and {quoted[-1]}"

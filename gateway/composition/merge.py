@@ -125,6 +125,9 @@ def merge_access(sources: Mapping[int, Tagged | None], dest: Tagged) -> None:
         dest.inaccessible = dest.inaccessible or source.inaccessible
         if dest.deprecated is None:
             dest.deprecated = source.deprecated
+        for name in source.applied_order:
+            if name not in dest.applied_order:
+                dest.applied_order.append(name)
         for tag in source.tags:
             if tag not in dest.tags:
                 dest.tags.append(tag)

@@ -42,6 +42,8 @@ class Tagged:
     tags: list[str] = field(default_factory=list)
     inaccessible: bool = False
     deprecated: str | None = None  # the reason; "" for a bare @deprecated
+    # "tag"/"deprecated" in the order first applied: Apollo prints them in that order.
+    applied_order: list[str] = field(default_factory=list)
 
 
 @dataclass(slots=True)

@@ -111,12 +111,13 @@ def print_join_field(join: JoinField) -> str:
     for name, value in (("requires", join.requires), ("provides", join.provides)):
         if value is not None:
             args.append(f"{name}: {_quote(value)}")
+    # Apollo's argument order (not the directive definition's): override before type.
+    if join.override is not None:
+        args.append(f"override: {_quote(join.override)}")
     if join.type is not None:
         args.append(f"type: {_quote(join.type)}")
     if join.external:
         args.append("external: true")
-    if join.override is not None:
-        args.append(f"override: {_quote(join.override)}")
     if join.used_overridden:
         args.append("usedOverridden: true")
     return f"@join__field({', '.join(args)})" if args else "@join__field"
@@ -195,11 +196,13 @@ class _Printer:
 
     def _access(self, element: Tagged) -> tuple[list[str], list[str]]:
         before = [f"@{self.inaccessible}"] if element.inaccessible and self.inaccessible else []
-        after = []
-        if element.deprecated is not None:
-            reason = element.deprecated
-            after.append(f"@deprecated(reason: {_quote(reason)})" if reason else "@deprecated")
-        after += [f"@{self.tag}(name: {_quote(t)})" for t in element.tags] if self.tag else []
+        after: list[str] = []
+        for name in element.applied_order:
+            if name == "deprecated" and element.deprecated is not None:
+                reason = element.deprecated
+                after.append(f"@deprecated(reason: {_quote(reason)})" if reason else "@deprecated")
+            elif name == "tag" and self.tag:
+                after += [f"@{self.tag}(name: {_quote(t)})" for t in element.tags]
         return before, after
 
     def _type(self, typedef: SuperType) -> str:

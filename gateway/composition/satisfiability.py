@@ -174,10 +174,52 @@ class _Checker:
             and not t.inaccessible
             and (t.name in target.members or target.name in t.interfaces)
         ]
+        abstracted = [i for i in state if self._is_interface_object(i, target.name)]
+        # An @interfaceObject cannot tell which implementation it holds: some subgraph
+        # with the real interface and a resolvable @key must answer __typename.
+        typename_resolvers = [
+            i
+            for i, s in enumerate(self.subgraphs)
+            if target.name in s.types
+            and s.types[target.name].kind is Kind.INTERFACE
+            and any(k.resolvable for k in s.types[target.name].keys)
+        ]
         for obj in possible:
+            step = [*path, f"... on {obj.name}"]
             narrowed = frozenset(i for i in state if obj.name in self.subgraphs[i].types)
             if narrowed:
-                queue.append((obj.name, narrowed, [*path, f"... on {obj.name}"], operation))
+                queue.append((obj.name, narrowed, step, operation))
+            elif abstracted and typename_resolvers:
+                holders = frozenset(i for i, s in enumerate(self.subgraphs) if obj.name in s.types)
+                queue.append((obj.name, holders, step, operation))
+            elif abstracted:
+                self._report_interface_object(abstracted[0], target.name, step, operation)
+
+    def _is_interface_object(self, idx: int, type_name: str) -> bool:
+        local = self.subgraphs[idx].types.get(type_name)
+        return local is not None and local.interface_object
+
+    def _report_interface_object(
+        self, idx: int, interface: str, path: list[str], operation: str
+    ) -> None:
+        key = "/".join(path)
+        if key in self.reported:
+            return
+        self.reported.add(key)
+        query = _query([*path, "..."], operation)
+        name = self.subgraphs[idx].name
+        self.problems.append(
+            CompositionProblem(
+                "SATISFIABILITY_ERROR",
+                "The following supergraph API query:\n"
+                + query
+                + "\ncannot be satisfied by the subgraphs because:\n"
+                + f'- from subgraph "{name}": no subgraph can be reached to resolve the '
+                f'implementation type of @interfaceObject type "{interface}".',
+                (name,),
+                interface,
+            )
+        )
 
     def _report(
         self,

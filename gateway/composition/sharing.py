@@ -33,28 +33,30 @@ def validate_field_sharing(
     for idx, source in sources.items():
         if source is None:
             for itf, _ in abstracted_fields(ctx, parent, dest.name, idx):
-                label = f'{ctx.names[idx]} (through @interfaceObject field "{itf}.{dest.name}")'
+                label = f'"{ctx.names[idx]}" (through @interfaceObject field "{itf}.{dest.name}")'
                 categorize(idx, label, itf, dest.name)
             continue
         if state.overridden(idx):
             continue
-        categorize(idx, ctx.names[idx], parent.name, dest.name)
+        categorize(idx, f'"{ctx.names[idx]}"', parent.name, dest.name)
     if non_shareable and (shareable or len(non_shareable) > 1):
-        culprits = human_list([n for _, n in non_shareable]) if shareable else "all of them"
+        culprits = (
+            human_list([n for _, n in non_shareable], quote=False) if shareable else "all of them"
+        )
         extra = ""
         unknown = [n for i, n in non_shareable if i in state.unknown_target]
         if unknown:
             extra = (
-                f' (please note that "{coordinate}" has an @override directive in "{unknown[0]}" '
+                f' (please note that "{coordinate}" has an @override directive in {unknown[0]} '
                 "that targets an unknown subgraph so this could be due to misspelling the "
                 "@override(from:) argument)"
             )
         ctx.error(
             "INVALID_FIELD_SHARING",
             f'Non-shareable field "{coordinate}" is resolved from multiple subgraphs: it is '
-            f"resolved from {human_list(resolving)} and defined as non-shareable in "
+            f"resolved from {human_list(resolving, quote=False)} and defined as non-shareable in "
             f"{culprits}{extra}",
-            [n for _, n in non_shareable + shareable],
+            sorted({ctx.names[i] for i, _ in non_shareable + shareable}),
             coordinate,
         )
 

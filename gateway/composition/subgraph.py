@@ -285,6 +285,8 @@ class _Parser:
                     (a.value for a in directive.arguments or () if a.name.value == "reason"), None
                 )
                 element.deprecated = reason.value if isinstance(reason, StringValueNode) else ""
+                if "deprecated" not in element.applied_order:
+                    element.applied_order.append("deprecated")
             elif canonical == "inaccessible":
                 element.inaccessible = True
                 self.subgraph.inaccessible_name = self.subgraph.inaccessible_name or (
@@ -294,6 +296,8 @@ class _Parser:
                 for arg in directive.arguments or ():
                     if arg.name.value == "name" and isinstance(arg.value, StringValueNode):
                         element.tags.append(arg.value.value)
+                if "tag" not in element.applied_order:
+                    element.applied_order.append("tag")
                 self.subgraph.tag_name = self.subgraph.tag_name or directive.name.value
 
     def _add_field(

@@ -15,7 +15,10 @@ from gateway.composition.supergraph_model import Supergraph, SuperType
 def check_supergraph(
     supergraph: Supergraph, subgraphs: Sequence[Subgraph]
 ) -> list[CompositionProblem]:
+    # Like Apollo: post-merge checks first, the API schema (@inaccessible) only if they pass.
     problems = list(_interface_fields(supergraph, subgraphs))
+    if problems:
+        return problems
     problems += _inaccessible(supergraph)
     if not problems:
         problems += _graphql_validity(supergraph)

@@ -246,3 +246,38 @@ async def test_metrics_count_publishes_and_each_consumer_outcome(
     assert sample("threadline_bus_consumed_events_total", consumer=group, outcome="retried") == 1
     assert sample("threadline_bus_batch_size_count", consumer=group) >= 2
     assert sample("threadline_bus_handler_batch_seconds_count", consumer=group) >= 3
+
+
+async def test_close_lets_the_batch_in_flight_finish_and_acks_it(
+    infra, connect_bus: ConnectBus
+) -> None:
+    settings = bus_settings(infra, shards=1)
+    group = unique("graceful")
+    started = asyncio.Event()
+    finished: list[str] = []
+
+    async def slow(events: Sequence[CloudEvent]) -> None:
+        started.set()
+        await asyncio.sleep(0.5)
+        finished.extend(event.id for event in events)
+
+    first = await connect_bus(settings, with_inbox=InMemoryInbox())
+    await first.start(ConsumerSpec(group, ("ingest.#",), slow))
+    event = track("g", 1)
+    await first.publish([event])
+    await asyncio.wait_for(started.wait(), timeout=10)
+    await first.close()
+    assert finished == [event.id]
+
+    # Acked before the close: a fresh consumer (fresh inbox) gets nothing again.
+    again: list[str] = []
+
+    async def record(events: Sequence[CloudEvent]) -> None:
+        again.extend(e.id for e in events)
+
+    second = await connect_bus(settings, with_inbox=InMemoryInbox())
+    await second.start(ConsumerSpec(group, ("ingest.#",), record))
+    sentinel = track("g", 2)
+    await second.publish([sentinel])
+    await wait_until(lambda: sentinel.id in again, what="the sentinel")
+    assert again == [sentinel.id]

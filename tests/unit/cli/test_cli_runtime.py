@@ -10,10 +10,7 @@ import textwrap
 import httpx
 import pytest
 import strawberry
-from starlette.applications import Starlette
-from starlette.requests import Request
-from starlette.responses import Response
-from starlette.routing import Route
+from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 
 from shared.errors import ConfigurationError
@@ -86,14 +83,13 @@ class StartingTransport(httpx.AsyncBaseTransport):
     """A subgraph whose port refuses connections for its first ``refusals`` requests."""
 
     def __init__(self, refusals: int) -> None:
-        schema = strawberry.federation.Schema(query=Query)
-        graphql = GraphQL(schema)
+        graphql = GraphQL(strawberry.federation.Schema(query=Query))
 
-        async def endpoint(request: Request) -> Response:
-            self.authorization.append(request.headers.get("authorization", ""))
-            return await graphql.handle_request(request)  # type: ignore[no-any-return]
+        async def app(scope: Scope, receive: Receive, send: Send) -> None:
+            headers = dict(scope.get("headers", []))
+            self.authorization.append(headers.get(b"authorization", b"").decode())
+            await graphql(scope, receive, send)
 
-        app = Starlette(routes=[Route("/graphql", endpoint, methods=["POST"])])
         self.inner = httpx.ASGITransport(app=app)
         self.refusals = refusals
         self.authorization: list[str] = []

@@ -14,6 +14,7 @@ import phonenumbers
 import pytest
 
 from shared.events import parse_time
+from shared.normalize import Receipt, normalize
 from threadline.simulation import base_time_for_seed, generate
 from threadline.simulation.care import SURVEY_SCALES, survey_score
 from threadline.simulation.journeys import CustomerStory
@@ -287,3 +288,26 @@ def test_email_touchpoints_include_opens_and_clicks(payloads: list[Payload]) -> 
     assert clicked
     assert len(clicked) < len(opened)
     assert {p["context"]["channel"] for p in opened + clicked} == {"email"}
+
+
+def test_the_collectors_normalizer_accepts_every_event_and_sees_every_channel(
+    payloads: list[Payload],
+) -> None:
+    receipt = Receipt(received_at=base_time_for_seed(SEED), source="simulator")
+    channels: Counter[str] = Counter()
+    phones = emails = 0
+    for payload in payloads:
+        event = normalize(payload, receipt)  # raises on any invalid field
+        channels[event["channel"]] += 1
+        # No sentAt is sent, so the simulated time is kept rather than "corrected" to now.
+        assert parse_time(event["timestamp"]) == parse_time(payload["timestamp"])
+        for identity in event["identities"]:
+            if identity["type"] == "phone":
+                phones += 1
+                assert re.fullmatch(r"\+[1-9]\d{7,14}", identity["value"]), identity
+            if identity["type"] == "email":
+                emails += 1
+                assert identity["value"] == identity["value"].strip().lower()
+    assert {"web", "mobile_app", "store", "call_center", "email", "chat"} <= set(channels)
+    assert phones > 0
+    assert emails > 0

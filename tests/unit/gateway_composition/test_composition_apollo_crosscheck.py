@@ -27,6 +27,7 @@ from graphql import (
 )
 
 from gateway.composition import CompositionError, SubgraphDefinition, compose
+from tests.unit.gateway_composition.composition_generator import random_subgraphs
 from tests.unit.gateway_composition.composition_support import FIXTURES, args_of, load_set
 
 SETS = sorted(p for p in (FIXTURES / "sets").iterdir() if p.is_dir())
@@ -153,3 +154,23 @@ def test_error_fixture_fails_with_its_expected_code(directory) -> None:
         compose(load_set(directory))
 
     assert expected in caught.value.codes
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("seed", range(60))
+def test_random_subgraph_sets_compose_exactly_like_apollo(
+    seed: int, apollo_compose: ApolloCompose
+) -> None:
+    subgraphs = random_subgraphs(seed)
+
+    theirs = apollo_compose(subgraphs)
+    try:
+        ours: str | None = compose(subgraphs)
+        our_codes: list[str] = []
+    except CompositionError as exc:
+        ours, our_codes = None, sorted(set(exc.codes))
+
+    if "errors" in theirs:
+        assert our_codes == sorted({e["code"] for e in theirs["errors"]}), theirs["errors"]
+    else:
+        assert ours == theirs["supergraphSdl"], our_codes

@@ -26,6 +26,10 @@ type Item @key(fields: "id") {
   size: Int
   kind: Kind
   weightGrams: Int
+  labels: [Label!]!
+}
+type Label @key(fields: "id") {
+  id: ID!
 }
 union FeedEntry = Item | Note
 type Note @key(fields: "id") {
@@ -55,6 +59,10 @@ type Note @key(fields: "id") {
   id: ID!
   text: String @shareable
 }
+type Label @key(fields: "id") {
+  id: ID!
+  text: String!
+}
 """
 
 SHIPPING_SDL = """
@@ -77,7 +85,15 @@ ITEMS = {"i1": (1, "SMALL", 500), "i2": (3, "SECRET", 2500)}
 def make_misc() -> dict[str, Subgraph]:
     def stock_item(iid: str) -> dict[str, Any]:
         size, kind, _ = ITEMS[iid]
-        return {"__typename": "Item", "id": iid, "size": size, "kind": kind, "weightGrams": -1}
+        labels = [{"__typename": "Label", "id": f"{iid}-a"}, {"__typename": "Label", "id": "gone"}]
+        return {
+            "__typename": "Item",
+            "id": iid,
+            "size": size,
+            "kind": kind,
+            "weightGrams": -1,
+            "labels": labels if iid == "i2" else labels[:1],
+        }
 
     stock = Subgraph(
         "stock",
@@ -113,6 +129,7 @@ def make_misc() -> dict[str, Subgraph]:
                 "altKind": "LARGE",
             },
             "Note": lambda rep: {"id": rep["id"], "text": "from logistics"},
+            "Label": lambda rep: None if rep["id"] == "gone" else {"text": rep["id"].upper()},
         },
     )
     shipping = Subgraph(

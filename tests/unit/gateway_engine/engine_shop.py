@@ -171,7 +171,9 @@ def make_shop() -> dict[str, Subgraph]:
     inventory = Subgraph(
         "inventory",
         INVENTORY_SDL,
-        root={"inStockProducts": lambda _i: [{"__typename": "Product", "upc": "1"}]},
+        root={
+            "inStockProducts": lambda _i: [{"__typename": "Product", "upc": "1", "inStock": True}]
+        },
         entities={"Product": inventory_entity},
     )
     pricing = Subgraph(
@@ -203,7 +205,7 @@ def make_shop() -> dict[str, Subgraph]:
             "__typename": "Review",
             "id": r["id"],
             "body": r["body"],
-            "author": {"__typename": "User", "id": r["author"], "username": USERS[r["author"]][1]},
+            "author": reviews_user(r["author"], with_username=True),
             "product": {"__typename": "Product", "upc": r["upc"]},
         }
 
@@ -212,12 +214,15 @@ def make_shop() -> dict[str, Subgraph]:
         reviews_store.append(entry)
         return review(entry)
 
-    def reviews_user(uid: str) -> dict[str, Any]:
-        return {
+    def reviews_user(uid: str, with_username: bool = False) -> dict[str, Any]:
+        user: dict[str, Any] = {
             "__typename": "User",
             "id": uid,
-            "reviews": [review(r) for r in reviews_store if r["author"] == uid],
+            "reviews": lambda _info: [review(r) for r in reviews_store if r["author"] == uid],
         }
+        if with_username:  # only where @provides promises it
+            user["username"] = USERS[uid][1]
+        return user
 
     async def review_events(_info: Any, upc: str | None = None) -> AsyncIterator[Any]:
         for r in reviews_store:

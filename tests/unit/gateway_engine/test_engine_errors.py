@@ -218,3 +218,26 @@ async def test_independent_fetches_are_in_flight_at_the_same_time(
     result = await run(engine, "{ me { name } topProducts { name } }")
 
     assert result == {"data": {"me": {"name": "Ada Lovelace"}, "topProducts": [{"name": "Table"}]}}
+
+
+async def test_subgraph_null_propagation_and_its_error_pass_through_repathed(
+    engine: FederationEngine, shop: dict[str, Subgraph]
+) -> None:
+    original = shop["reviews"].entities["Product"]
+
+    def without_body(rep: dict[str, Any]) -> Any:
+        product = original(rep)
+        for review in product["reviews"][1:]:
+            review["body"] = None  # non-null in the subgraph: it nulls the review itself
+        return product
+
+    shop["reviews"].entities["Product"] = without_body
+
+    result = await run(engine, "{ topProducts(first: 1) { name reviews { id body } } }")
+
+    assert result["data"] == {
+        "topProducts": [{"name": "Table", "reviews": [{"id": "r1", "body": "Love it"}, None]}]
+    }
+    assert [(e["path"], e["extensions"]["serviceName"]) for e in result["errors"]] == [
+        (["topProducts", 0, "reviews", 1, "body"], "reviews")
+    ]

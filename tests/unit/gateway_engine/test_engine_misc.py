@@ -158,3 +158,19 @@ async def test_headers_are_forwarded_and_trace_context_injected(misc: dict[str, 
             assert headers["x-tenant"] == "acme"
             assert headers["traceparent"].startswith("00-")
             assert headers["content-length"] != "12"
+
+
+async def test_null_bubbles_through_non_null_list_to_the_nearest_nullable_field(
+    engine: FederationEngine,
+) -> None:
+    result = await run(engine, "{ items { id labels { id text } } }")
+
+    assert result == {
+        "data": {"items": [{"id": "i1", "labels": [{"id": "i1-a", "text": "I1-A"}]}, None]},
+        "errors": [
+            {
+                "message": "Cannot return null for non-nullable field Label.text.",
+                "path": ["items", 1, "labels", 1, "text"],
+            }
+        ],
+    }

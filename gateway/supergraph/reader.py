@@ -1,4 +1,4 @@
-"""A supergraph SDL (link v1 + join v0.3+) read into an API schema and planning metadata.
+"""Reads a supergraph SDL (link v1 + join v0.3+) into an API schema and planning metadata.
 
 The planner never looks at join directives itself: it asks this module which
 subgraphs define a type, which keys they resolve it by, and which subgraphs can
@@ -6,155 +6,35 @@ resolve a field (with what ``@requires``/``@provides``). Everything here is
 computed once, when the gateway loads its supergraph.
 """
 
-from __future__ import annotations
-
-from dataclasses import dataclass, field
-from typing import Any
-
 from graphql import (
-    BooleanValueNode,
-    ConstDirectiveNode,
-    DirectiveDefinitionNode,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
-    EnumValueNode,
     FieldDefinitionNode,
     GraphQLError,
     GraphQLSchema,
-    InputObjectTypeDefinitionNode,
     InterfaceTypeDefinitionNode,
-    ListTypeNode,
-    NamedTypeNode,
-    NonNullTypeNode,
     ObjectTypeDefinitionNode,
-    OperationDefinitionNode,
     OperationType,
-    ScalarTypeDefinitionNode,
     SchemaDefinitionNode,
-    SelectionSetNode,
-    StringValueNode,
     TypeDefinitionNode,
-    TypeNode,
-    UnionTypeDefinitionNode,
-    ValueNode,
     build_ast_schema,
     parse,
 )
 
-from shared.errors import ThreadlineError
-
-_KEPT_DIRECTIVES = frozenset({"deprecated", "specifiedBy", "oneOf"})
-
-
-class SupergraphError(ThreadlineError):
-    """The supergraph SDL is malformed or is not a join-spec supergraph."""
-
-
-@dataclass(frozen=True, slots=True)
-class KeyDef:
-    """One ``@key`` of a type in one subgraph."""
-
-    graph: str
-    fields: str
-    selection: SelectionSetNode
-    resolvable: bool
-
-
-@dataclass(frozen=True, slots=True)
-class FieldSource:
-    """A subgraph able to resolve a field, and how.
-
-    ``via`` is the type the subgraph knows the field on: the type itself, or an
-    interface it models as an ``@interfaceObject`` (entity fetches then send
-    representations typed as that interface).
-    """
-
-    graph: str
-    via: str
-    requires: SelectionSetNode | None = None
-    provides: SelectionSetNode | None = None
-
-
-@dataclass(slots=True)
-class TypeMeta:
-    name: str
-    kind: str
-    graphs: list[str] = field(default_factory=list)
-    keys: dict[str, list[KeyDef]] = field(default_factory=dict)
-    interface_object_graphs: set[str] = field(default_factory=set)
-    members_by_graph: dict[str, set[str]] = field(default_factory=dict)
-    """For abstract types: which concrete types each subgraph can return for it."""
-
-    def resolvable_keys(self, graph: str) -> list[KeyDef]:
-        return [k for k in self.keys.get(graph, ()) if k.resolvable]
-
-
-@dataclass(slots=True)
-class FieldMeta:
-    type_name: str
-    name: str
-    sources: dict[str, FieldSource] = field(default_factory=dict)
-    known_in: set[str] = field(default_factory=set)
-    """Subgraphs whose schema has the field at all (incl. ``@external`` ones)."""
-    external_in: set[str] = field(default_factory=set)
-
-
-@dataclass(frozen=True, slots=True)
-class SubgraphInfo:
-    name: str
-    enum_value: str
-    url: str
-
-
-def parse_selection(fields: str) -> SelectionSetNode:
-    """Parse a FieldSet string (``"id org { id }"``) into a selection set."""
-    try:
-        doc = parse("{" + fields + "}", no_location=True)
-    except GraphQLError as exc:
-        raise SupergraphError(f"invalid field set {fields!r}: {exc.message}") from exc
-    op = doc.definitions[0]
-    assert isinstance(op, OperationDefinitionNode)
-    return op.selection_set
-
-
-def _arg(directive: DirectiveNode, name: str) -> ValueNode | None:
-    for arg in directive.arguments or ():
-        if arg.name.value == name:
-            return arg.value
-    return None
-
-
-def _str_arg(directive: DirectiveNode, name: str) -> str | None:
-    value = _arg(directive, name)
-    if isinstance(value, StringValueNode):
-        return value.value
-    if isinstance(value, EnumValueNode):
-        return value.value
-    return None
-
-
-def _bool_arg(directive: DirectiveNode, name: str, default: bool) -> bool:
-    value = _arg(directive, name)
-    return value.value if isinstance(value, BooleanValueNode) else default
-
-
-def _named(type_node: TypeNode) -> str:
-    while isinstance(type_node, ListTypeNode | NonNullTypeNode):
-        type_node = type_node.type
-    assert isinstance(type_node, NamedTypeNode)
-    return type_node.name.value
-
-
-@dataclass(slots=True)
-class _Names:
-    """Directive names after ``@link(as:)`` renames."""
-
-    join: str = "join"
-    link: str = "link"
-    inaccessible: str = "inaccessible"
-    prefixes: set[str] = field(default_factory=set)
-    spec_directives: set[str] = field(default_factory=set)
+from gateway.supergraph.api_schema import ApiSchemaFilter
+from gateway.supergraph.model import (
+    FieldMeta,
+    FieldSource,
+    KeyDef,
+    LinkNames,
+    SubgraphInfo,
+    SupergraphError,
+    TypeMeta,
+    bool_arg,
+    parse_selection,
+    str_arg,
+)
 
 
 class Supergraph:
@@ -180,7 +60,7 @@ class Supergraph:
         try:
             self.full_schema = build_ast_schema(document, assume_valid_sdl=True)
             self.api_schema: GraphQLSchema = build_ast_schema(
-                self._api_document(document), assume_valid_sdl=False
+                ApiSchemaFilter(self._names).document(document), assume_valid_sdl=False
             )
         except (GraphQLError, TypeError) as exc:
             raise SupergraphError(f"supergraph does not build a schema: {exc}") from exc
@@ -190,17 +70,17 @@ class Supergraph:
 
     # -- reading ---------------------------------------------------------------------------
 
-    def _read_links(self, document: DocumentNode) -> _Names:
-        names = _Names()
+    def _read_links(self, document: DocumentNode) -> LinkNames:
+        names = LinkNames()
         for definition in document.definitions:
             if not isinstance(definition, SchemaDefinitionNode):
                 continue
             for directive in definition.directives or ():
-                url = _str_arg(directive, "url")
+                url = str_arg(directive, "url")
                 if url is None:
                     continue
                 spec = url.rstrip("/").split("/")[-2] if "/" in url else url
-                alias = _str_arg(directive, "as") or spec
+                alias = str_arg(directive, "as") or spec
                 names.prefixes.add(alias)
                 if spec == "join":
                     names.join = alias
@@ -223,8 +103,8 @@ class Supergraph:
                 for value in definition.values or ():
                     for directive in value.directives or ():
                         if directive.name.value == f"{self._names.join}__graph":
-                            name = _str_arg(directive, "name") or value.name.value.lower()
-                            url = overrides.get(name, _str_arg(directive, "url") or "")
+                            name = str_arg(directive, "name") or value.name.value.lower()
+                            url = overrides.get(name, str_arg(directive, "url") or "")
                             self.subgraphs[name] = SubgraphInfo(name, value.name.value, url)
                             self._graph_by_enum[value.name.value] = name
         if not self.subgraphs:
@@ -239,7 +119,7 @@ class Supergraph:
             self.root_types[OperationType.QUERY] = "Query"
 
     def _graph(self, directive: DirectiveNode) -> str | None:
-        value = _str_arg(directive, "graph")
+        value = str_arg(directive, "graph")
         return None if value is None else self._graph_by_enum.get(value)
 
     def _read_types(self, document: DocumentNode) -> None:
@@ -261,24 +141,24 @@ class Supergraph:
                 if dname == f"{join}__type":
                     if graph not in meta.graphs:
                         meta.graphs.append(graph)
-                    key = _str_arg(directive, "key")
+                    key = str_arg(directive, "key")
                     if key is not None:
                         meta.keys.setdefault(graph, []).append(
                             KeyDef(
                                 graph,
                                 key,
                                 parse_selection(key),
-                                _bool_arg(directive, "resolvable", True),
+                                bool_arg(directive, "resolvable", True),
                             )
                         )
-                    if _bool_arg(directive, "isInterfaceObject", False):
+                    if bool_arg(directive, "isInterfaceObject", False):
                         meta.interface_object_graphs.add(graph)
                 elif dname == f"{join}__implements":
-                    iface = _str_arg(directive, "interface")
+                    iface = str_arg(directive, "interface")
                     if iface:
                         implementers.append((iface, graph, name))
                 elif dname == f"{join}__unionMember":
-                    member = _str_arg(directive, "member")
+                    member = str_arg(directive, "member")
                     if member:
                         meta.members_by_graph.setdefault(graph, set()).add(member)
             if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
@@ -305,17 +185,17 @@ class Supergraph:
                 continue  # a field only reachable through an @interfaceObject
             graph = field_graph
             fmeta.known_in.add(graph)
-            source = _str_arg(directive, "override")
-            if source and _str_arg(directive, "overrideLabel") is None:
+            source = str_arg(directive, "override")
+            if source and str_arg(directive, "overrideLabel") is None:
                 # Overrides naming a subgraph that does not exist change nothing.
                 overridden.update(g for g in self.subgraphs if g == source)
-            if _bool_arg(directive, "external", False):
+            if bool_arg(directive, "external", False):
                 fmeta.external_in.add(graph)
                 continue
-            if _bool_arg(directive, "usedOverridden", False):
+            if bool_arg(directive, "usedOverridden", False):
                 continue
-            requires = _str_arg(directive, "requires")
-            provides = _str_arg(directive, "provides")
+            requires = str_arg(directive, "requires")
+            provides = str_arg(directive, "provides")
             fmeta.sources[graph] = FieldSource(
                 graph,
                 meta.name,
@@ -355,105 +235,6 @@ class Supergraph:
                             fmeta.sources[graph] = FieldSource(
                                 graph, iface.name, src.requires, src.provides
                             )
-
-    # -- API schema ------------------------------------------------------------------------
-
-    def _is_machinery(self, name: str) -> bool:
-        return "__" in name and name.split("__")[0] in self._names.prefixes
-
-    def _inaccessible(self, directives: tuple[DirectiveNode, ...] | None) -> bool:
-        return any(d.name.value == self._names.inaccessible for d in directives or ())
-
-    def _keep(self, directives: tuple[ConstDirectiveNode, ...] | None) -> tuple[Any, ...]:
-        return tuple(d for d in directives or () if d.name.value in _KEPT_DIRECTIVES)
-
-    def _api_document(self, document: DocumentNode) -> DocumentNode:
-        hidden: set[str] = set()
-        for definition in document.definitions:
-            if isinstance(definition, TypeDefinitionNode) and (
-                self._inaccessible(definition.directives)
-                or self._is_machinery(definition.name.value)
-            ):
-                hidden.add(definition.name.value)
-        spec_directives = {self._names.link, self._names.inaccessible}
-        spec_directives |= self._names.spec_directives
-        definitions: list[Any] = []
-        for definition in document.definitions:
-            if isinstance(definition, SchemaDefinitionNode):
-                definitions.append(
-                    SchemaDefinitionNode(
-                        directives=(),
-                        operation_types=definition.operation_types,
-                        description=definition.description,
-                    )
-                )
-            elif isinstance(definition, DirectiveDefinitionNode):
-                dname = definition.name.value
-                if dname in spec_directives or self._is_machinery(dname):
-                    continue
-                definitions.append(definition)
-            elif isinstance(definition, TypeDefinitionNode):
-                if definition.name.value in hidden:
-                    continue
-                definitions.append(self._api_type(definition, hidden))
-        return DocumentNode(definitions=tuple(definitions))
-
-    def _api_type(self, definition: TypeDefinitionNode, hidden: set[str]) -> TypeDefinitionNode:
-        kwargs: dict[str, Any] = {
-            "name": definition.name,
-            "description": definition.description,
-            "directives": self._keep(definition.directives),
-        }
-        if isinstance(definition, ObjectTypeDefinitionNode | InterfaceTypeDefinitionNode):
-            kwargs["interfaces"] = tuple(
-                i for i in definition.interfaces or () if i.name.value not in hidden
-            )
-            kwargs["fields"] = tuple(
-                FieldDefinitionNode(
-                    name=f.name,
-                    description=f.description,
-                    type=f.type,
-                    directives=self._keep(f.directives),
-                    arguments=tuple(
-                        a.__class__(
-                            name=a.name,
-                            description=a.description,
-                            type=a.type,
-                            default_value=a.default_value,
-                            directives=self._keep(a.directives),
-                        )
-                        for a in f.arguments or ()
-                        if not self._inaccessible(a.directives)
-                    ),
-                )
-                for f in definition.fields or ()
-                if not self._inaccessible(f.directives) and _named(f.type) not in hidden
-            )
-        elif isinstance(definition, UnionTypeDefinitionNode):
-            kwargs["types"] = tuple(t for t in definition.types or () if t.name.value not in hidden)
-        elif isinstance(definition, EnumTypeDefinitionNode):
-            kwargs["values"] = tuple(
-                v.__class__(
-                    name=v.name, description=v.description, directives=self._keep(v.directives)
-                )
-                for v in definition.values or ()
-                if not self._inaccessible(v.directives)
-            )
-        elif isinstance(definition, InputObjectTypeDefinitionNode):
-            kwargs["fields"] = tuple(
-                f.__class__(
-                    name=f.name,
-                    description=f.description,
-                    type=f.type,
-                    default_value=f.default_value,
-                    directives=self._keep(f.directives),
-                )
-                for f in definition.fields or ()
-                if not self._inaccessible(f.directives)
-            )
-        elif isinstance(definition, ScalarTypeDefinitionNode):
-            pass
-        return definition.__class__(**kwargs)
 
     # -- queries ---------------------------------------------------------------------------
 

@@ -1,0 +1,23 @@
+"""The supergraph: API schema plus the join-spec metadata the planner works from."""
+
+from gateway.supergraph.model import (
+    FieldMeta,
+    FieldSource,
+    KeyDef,
+    SubgraphInfo,
+    SupergraphError,
+    TypeMeta,
+    parse_selection,
+)
+from gateway.supergraph.reader import Supergraph
+
+__all__ = [
+    "FieldMeta",
+    "FieldSource",
+    "KeyDef",
+    "SubgraphInfo",
+    "Supergraph",
+    "SupergraphError",
+    "TypeMeta",
+    "parse_selection",
+]

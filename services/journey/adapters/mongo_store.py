@@ -1,0 +1,133 @@
+"""The journey store on MongoDB: ``touchpoints``, ``journey_progress`` and ``frictions``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from typing import Any
+
+from pymongo import DESCENDING, ReplaceOne
+
+from services.journey.adapters.store import Friction, JourneyProgress, TimelinePage
+from services.journey.domain.timeline import Position
+from services.journey.domain.touchpoints import Touchpoint
+from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+
+TOUCHPOINTS = "touchpoints"
+PROGRESS = "journey_progress"
+FRICTIONS = "frictions"
+
+INDEXES = (
+    Index(
+        TOUCHPOINTS,
+        (("customerId", 1), ("timestamp", DESCENDING), ("_id", DESCENDING)),
+        name="timeline",
+    ),
+    Index(
+        TOUCHPOINTS,
+        (("customerId", 1), ("channel", 1), ("timestamp", DESCENDING), ("_id", DESCENDING)),
+        name="timeline_by_channel",
+    ),
+    Index(PROGRESS, ascending("customerId"), name="progress_by_customer"),
+    Index(FRICTIONS, ascending("customerId", "detectedAt"), name="frictions_by_customer"),
+)
+
+
+class MongoJourneyStore:
+    """:class:`~services.journey.adapters.store.JourneyStore` on MongoDB."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._touchpoints = database[TOUCHPOINTS]
+        self._progress = database[PROGRESS]
+        self._frictions = database[FRICTIONS]
+
+    async def save_touchpoints(self, touchpoints: Sequence[Touchpoint]) -> None:
+        if not touchpoints:
+            return
+        operations = [
+            ReplaceOne({"_id": t.id}, touchpoint_document(t), upsert=True) for t in touchpoints
+        ]
+        async with storage_errors("saving touchpoints"):
+            await self._touchpoints.bulk_write(operations, ordered=False)
+
+    async def timeline(
+        self, customer_id: str, *, first: int, after: Position | None, channel: str | None
+    ) -> TimelinePage:
+        query = _filter(customer_id, channel)
+        if after is not None:
+            query["$or"] = [
+                {"timestamp": {"$lt": after.timestamp}},
+                {"timestamp": after.timestamp, "_id": {"$lt": after.id}},
+            ]
+        async with storage_errors("reading a timeline"):
+            cursor = (
+                self._touchpoints.find(query)
+                .sort([("timestamp", DESCENDING), ("_id", DESCENDING)])
+                .limit(first + 1)
+            )
+            found = [touchpoint_from_document(doc) async for doc in cursor]
+        return TimelinePage(tuple(found[:first]), has_next=len(found) > first)
+
+    async def count(self, customer_id: str, channel: str | None) -> int:
+        async with storage_errors("counting touchpoints"):
+            return await self._touchpoints.count_documents(_filter(customer_id, channel))
+
+    async def journeys(self, customer_id: str) -> list[JourneyProgress]:
+        async with storage_errors("reading journey progress"):
+            cursor = self._progress.find({"customerId": customer_id})
+            return [
+                JourneyProgress(
+                    journey_id=str(doc["journeyId"]),
+                    name=str(doc.get("name", "")),
+                    stage=str(doc["stage"]),
+                    entered_at=doc["enteredAt"],
+                    updated_at=doc.get("updatedAt") or doc["enteredAt"],
+                )
+                async for doc in cursor
+            ]
+
+    async def frictions(self, customer_id: str) -> list[Friction]:
+        async with storage_errors("reading frictions"):
+            cursor = self._frictions.find({"customerId": customer_id}).sort("detectedAt", -1)
+            return [
+                Friction(
+                    id=str(doc["_id"]),
+                    kind=str(doc["kind"]),
+                    description=str(doc.get("description", "")),
+                    detected_at=doc["detectedAt"],
+                    touchpoint_ids=tuple(doc.get("touchpointIds") or ()),
+                    details=dict(doc.get("details") or {}),
+                )
+                async for doc in cursor
+            ]
+
+
+def _filter(customer_id: str, channel: str | None) -> dict[str, Any]:
+    query: dict[str, Any] = {"customerId": customer_id}
+    if channel is not None:
+        query["channel"] = channel
+    return query
+
+
+def touchpoint_document(touchpoint: Touchpoint) -> Document:
+    return {
+        "customerId": touchpoint.customer_id,
+        "eventId": touchpoint.event_id,
+        "type": touchpoint.kind,
+        "event": touchpoint.name,
+        "channel": touchpoint.channel,
+        "timestamp": touchpoint.timestamp,
+        "summary": dict(touchpoint.summary),
+    }
+
+
+def touchpoint_from_document(doc: Mapping[str, Any]) -> Touchpoint:
+    return Touchpoint(
+        id=str(doc["_id"]),
+        customer_id=str(doc["customerId"]),
+        event_id=str(doc["eventId"]),
+        kind=str(doc["type"]),
+        name=doc.get("event"),
+        channel=str(doc["channel"]),
+        timestamp=doc["timestamp"],
+        summary=dict(doc.get("summary") or {}),
+    )

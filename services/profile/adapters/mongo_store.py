@@ -1,0 +1,238 @@
+"""The profile store on MongoDB: collections ``customers``, ``identities`` and ``events``.
+
+Every write is an upsert keyed by an id (customer id, ``type:value`` of an
+identity, ingest event id), so replaying a batch converges on the same state.
+A batch costs three unordered bulk writes, whatever its size.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from pymongo import ReplaceOne, UpdateOne
+from pymongo.errors import BulkWriteError, PyMongoError
+
+from services.profile.adapters.store import (
+    CustomerWrite,
+    IdentityConflictError,
+    IdentityRecord,
+    ProfileWrites,
+    StoredEvent,
+)
+from services.profile.domain.customer import Customer, SegmentMembership
+from services.profile.domain.identity import Identity
+from services.profile.domain.traits import ConsentState, TraitValue
+from shared.errors import StorageError
+from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+
+CUSTOMERS = "customers"
+IDENTITIES = "identities"
+EVENTS = "events"
+DUPLICATE_KEY = 11000
+
+INDEXES = (
+    Index(IDENTITIES, ascending("type", "value"), unique=True, name="identity_unique"),
+    Index(IDENTITIES, ascending("customerId"), name="identities_by_customer"),
+    Index(EVENTS, ascending("customerId", "timestamp"), name="events_by_customer"),
+)
+
+
+def escape_key(name: str) -> str:
+    """A trait or purpose name usable as a MongoDB field name (no dots, no leading ``$``)."""
+    escaped = name.replace("%", "%25").replace(".", "%2E")
+    return "%24" + escaped[1:] if escaped.startswith("$") else escaped
+
+
+def unescape_key(name: str) -> str:
+    return name.replace("%24", "$").replace("%2E", ".").replace("%25", "%")
+
+
+class MongoProfileStore:
+    """The :class:`~services.profile.adapters.store.ProfileStore` port on MongoDB."""
+
+    def __init__(self, database: AsyncDatabase[Document]) -> None:
+        self._customers = database[CUSTOMERS]
+        self._identities = database[IDENTITIES]
+        self._events = database[EVENTS]
+
+    async def owners(self, identities: Sequence[Identity]) -> dict[Identity, str]:
+        if not identities:
+            return {}
+        keys = {identity.key: identity for identity in identities}
+        async with storage_errors("looking up identities"):
+            cursor = self._identities.find({"_id": {"$in": list(keys)}}, {"customerId": 1})
+            return {keys[doc["_id"]]: str(doc["customerId"]) async for doc in cursor}
+
+    async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        if not customer_ids:
+            return {}
+        async with storage_errors("loading customers"):
+            cursor = self._customers.find({"_id": {"$in": list(set(customer_ids))}})
+            return {str(doc["_id"]): customer_from_document(doc) async for doc in cursor}
+
+    async def save(self, writes: ProfileWrites) -> None:
+        # Identities first: if one was claimed by another customer meanwhile, nothing else of
+        # the batch is written and the retry resolves against the new owner.
+        if writes.identities:
+            await self._save_identities(writes.identities)
+        async with storage_errors("saving customers and events"):
+            await asyncio.gather(
+                self._save_customers(writes.customers), self._save_events(writes.events)
+            )
+
+    async def _save_identities(self, records: Sequence[IdentityRecord]) -> None:
+        operations = [
+            UpdateOne(
+                # Matching on the owner too: an identity owned by someone else makes the
+                # upsert collide on _id, which is exactly the conflict we must detect.
+                {"_id": record.identity.key, "customerId": record.customer_id},
+                {
+                    "$setOnInsert": {
+                        "type": record.identity.type,
+                        "value": record.identity.value,
+                        "source": record.source,
+                    },
+                    "$min": {"firstSeen": record.first_seen},
+                    "$max": {"lastSeen": record.last_seen},
+                },
+                upsert=True,
+            )
+            for record in records
+        ]
+        try:
+            await self._identities.bulk_write(operations, ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if errors and all(error.get("code") == DUPLICATE_KEY for error in errors):
+                taken = [records[error["index"]].identity.key for error in errors]
+                raise IdentityConflictError(
+                    f"identities {taken} belong to another customer now; retry the batch "
+                    "to resolve against the current owners"
+                ) from exc
+            raise StorageError(f"saving identities failed: {exc.details}") from exc
+        except PyMongoError as exc:
+            raise StorageError(f"saving identities failed: {exc}") from exc
+
+    async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
+        if writes:
+            await self._customers.bulk_write(
+                [customer_update(write) for write in writes], ordered=False
+            )
+
+    async def _save_events(self, events: Sequence[StoredEvent]) -> None:
+        if events:
+            await self._events.bulk_write(
+                [ReplaceOne({"_id": e.id}, event_document(e), upsert=True) for e in events],
+                ordered=False,
+            )
+
+    async def identities(self, customer_id: str) -> list[IdentityRecord]:
+        async with storage_errors("reading a customer's identities"):
+            cursor = self._identities.find({"customerId": customer_id})
+            records = [identity_from_document(doc) async for doc in cursor]
+        return sorted(records, key=lambda record: (record.first_seen, record.identity))
+
+    async def events(self, customer_id: str) -> list[StoredEvent]:
+        async with storage_errors("reading a customer's events"):
+            cursor = self._events.find({"customerId": customer_id}).sort(
+                [("timestamp", 1), ("_id", 1)]
+            )
+            return [event_from_document(doc) async for doc in cursor]
+
+
+def customer_update(write: CustomerWrite) -> UpdateOne:
+    customer = write.customer
+    update: dict[str, Any] = {
+        "$addToSet": {"channels": {"$each": sorted(customer.channels)}},
+        "$setOnInsert": {"createdAt": customer.first_seen},
+    }
+    sets: dict[str, Any] = {}
+    for name, trait in write.traits.items():
+        sets[f"traits.{escape_key(name)}"] = {
+            "value": trait.value,
+            "source": trait.source,
+            "channel": trait.channel,
+            "updatedAt": trait.updated_at,
+        }
+    for purpose, consent in write.consents.items():
+        sets[f"consents.{escape_key(purpose)}"] = {
+            "granted": consent.granted,
+            "updatedAt": consent.updated_at,
+            "source": consent.source,
+        }
+    if sets:
+        update["$set"] = sets
+    if customer.first_seen is not None:
+        update["$min"] = {"firstSeen": customer.first_seen}
+    if customer.last_seen is not None:
+        update["$max"] = {"lastSeen": customer.last_seen}
+    return UpdateOne({"_id": customer.id}, update, upsert=True)
+
+
+def customer_from_document(doc: Mapping[str, Any]) -> Customer:
+    traits = {
+        unescape_key(name): TraitValue(
+            value=entry.get("value"),
+            source=str(entry.get("source", "")),
+            channel=str(entry.get("channel", "")),
+            updated_at=entry["updatedAt"],
+        )
+        for name, entry in (doc.get("traits") or {}).items()
+    }
+    consents = {
+        unescape_key(purpose): ConsentState(
+            purpose=unescape_key(purpose),
+            granted=bool(entry.get("granted")),
+            updated_at=entry["updatedAt"],
+            source=str(entry.get("source", "")),
+        )
+        for purpose, entry in (doc.get("consents") or {}).items()
+    }
+    return Customer(
+        id=str(doc["_id"]),
+        traits=traits,
+        consents=consents,
+        channels=frozenset(doc.get("channels") or ()),
+        first_seen=doc.get("firstSeen"),
+        last_seen=doc.get("lastSeen"),
+        segments=tuple(
+            SegmentMembership(str(s["segmentId"]), str(s.get("name", "")), s["enteredAt"])
+            for s in doc.get("segments") or ()
+        ),
+    )
+
+
+def identity_from_document(doc: Mapping[str, Any]) -> IdentityRecord:
+    return IdentityRecord(
+        identity=Identity(str(doc["type"]), str(doc["value"])),
+        customer_id=str(doc["customerId"]),
+        first_seen=doc["firstSeen"],
+        last_seen=doc["lastSeen"],
+        source=str(doc.get("source", "")),
+    )
+
+
+def event_document(event: StoredEvent) -> Document:
+    return {
+        "customerId": event.customer_id,
+        "kind": event.kind,
+        "event": event.data.get("event"),
+        "channel": event.channel,
+        "timestamp": event.timestamp,
+        "data": dict(event.data),
+    }
+
+
+def event_from_document(doc: Mapping[str, Any]) -> StoredEvent:
+    timestamp: datetime = doc["timestamp"]
+    return StoredEvent(
+        id=str(doc["_id"]),
+        customer_id=str(doc["customerId"]),
+        kind=str(doc["kind"]),
+        timestamp=timestamp,
+        channel=str(doc["channel"]),
+        data=dict(doc.get("data") or {}),
+    )

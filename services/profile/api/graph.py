@@ -1,0 +1,151 @@
+"""The profile subgraph: ``Customer`` (owned here), ``customer`` and ``customerByIdentity``."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+import strawberry
+from strawberry.scalars import JSON
+from strawberry.types import Info
+
+from services.profile.adapters.store import IdentityRecord, ProfileStore
+from services.profile.domain.customer import Customer as CustomerState
+from services.profile.domain.identity import Identity as IdentityValue
+from services.profile.domain.pii import mask_identity, mask_traits
+from shared.auth import Principal
+from shared.subgraph import require_scope
+
+READ = "customers:read"
+PII = "pii:read"
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileContext:
+    """Per request: who asks, and the store to answer from."""
+
+    principal: Principal
+    store: ProfileStore
+
+
+ProfileInfo = Info[ProfileContext, None]
+
+
+@strawberry.type
+class Identity:
+    type: str
+    value: str
+    first_seen: datetime
+    last_seen: datetime
+    source: str
+
+
+@strawberry.type
+class Consent:
+    purpose: str
+    granted: bool
+    updated_at: datetime
+    source: str
+
+
+@strawberry.type
+class SegmentMembership:
+    segment_id: strawberry.ID
+    name: str
+    entered_at: datetime
+
+
+def _identity(record: IdentityRecord, pii: bool) -> Identity:
+    value = record.identity.value
+    return Identity(
+        type=record.identity.type,
+        value=value if pii else mask_identity(record.identity.type, value),
+        first_seen=record.first_seen,
+        last_seen=record.last_seen,
+        source=record.source,
+    )
+
+
+@strawberry.federation.type(keys=["id"])
+class Customer:
+    id: strawberry.ID
+    first_seen: datetime | None
+    last_seen: datetime | None
+    channels: list[str]
+    state: strawberry.Private[CustomerState]
+
+    @classmethod
+    def of(cls, state: CustomerState) -> Customer:
+        return cls(
+            id=strawberry.ID(state.id),
+            first_seen=state.first_seen,
+            last_seen=state.last_seen,
+            channels=sorted(state.channels),
+            state=state,
+        )
+
+    @strawberry.field
+    async def identities(self, info: ProfileInfo) -> list[Identity]:
+        """Identifiers of the customer; email and phone masked without pii:read."""
+        pii = info.context.principal.has(PII)
+        records = await info.context.store.identities(self.state.id)
+        return [_identity(record, pii) for record in records]
+
+    @strawberry.field
+    def traits(self, info: ProfileInfo) -> JSON:
+        """Current trait values; PII traits masked without pii:read."""
+        values = {name: trait.value for name, trait in sorted(self.state.traits.items())}
+        return JSON(values if info.context.principal.has(PII) else mask_traits(values))
+
+    @strawberry.field
+    def consents(self) -> list[Consent]:
+        return [
+            Consent(purpose=c.purpose, granted=c.granted, updated_at=c.updated_at, source=c.source)
+            for _, c in sorted(self.state.consents.items())
+        ]
+
+    @strawberry.field
+    def segments(self) -> list[SegmentMembership]:
+        return [
+            SegmentMembership(
+                segment_id=strawberry.ID(s.segment_id), name=s.name, entered_at=s.entered_at
+            )
+            for s in self.state.segments
+        ]
+
+    @classmethod
+    async def resolve_reference(cls, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
+        require_scope(info.context.principal, READ)
+        found = await info.context.store.customers([str(id)])
+        state = found.get(str(id))
+        return cls.of(state) if state is not None else None
+
+
+def _canonical_identity(kind: str, value: str) -> IdentityValue:
+    # Emails are stored trimmed and lower-cased (DESIGN.md §4); look them up the same way.
+    return IdentityValue(kind, value.strip().lower() if kind == "email" else value.strip())
+
+
+@strawberry.type
+class Query:
+    @strawberry.field
+    async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
+        require_scope(info.context.principal, READ)
+        found = await info.context.store.customers([str(id)])
+        state = found.get(str(id))
+        return Customer.of(state) if state is not None else None
+
+    @strawberry.field
+    async def customer_by_identity(
+        self, info: ProfileInfo, type: str, value: str
+    ) -> Customer | None:
+        require_scope(info.context.principal, READ)
+        identity = _canonical_identity(type, value)
+        owner = (await info.context.store.owners([identity])).get(identity)
+        if owner is None:
+            return None
+        state = (await info.context.store.customers([owner])).get(owner)
+        return Customer.of(state) if state is not None else None
+
+
+schema = strawberry.federation.Schema(query=Query, types=[Customer])

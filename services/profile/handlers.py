@@ -1,0 +1,166 @@
+"""Profile handlers: resolve ingested events to customers, store them, publish what happened.
+
+``handle_ingested`` works a whole batch at once: one lookup of every identity
+and customer the batch mentions, the decisions event by event in memory (so a
+later event of the batch sees the customer an earlier one created), one save,
+one confirmed publish.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+from services.profile.adapters.store import (
+    CustomerWrite,
+    IdentityRecord,
+    ProfileStore,
+    ProfileWrites,
+    StoredEvent,
+)
+from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
+from services.profile.domain.identity import CustomerCreated, Identity, MergeDeferred, resolve
+from services.profile.domain.traits import ConsentState, TraitValue
+from shared.events import CloudEvent, derived_id
+from shared.messaging import Publisher
+
+log = logging.getLogger("threadline.profile")
+
+SOURCE = "threadline/profile"
+RESOLVED_PREFIX = "io.threadline.customer.event."
+CUSTOMER_CREATED = "io.threadline.customer.created"
+CUSTOMER_UPDATED = "io.threadline.customer.updated"
+
+
+@dataclass
+class _Batch:
+    """What the batch changes, coalesced per customer and per identity."""
+
+    owners: dict[Identity, str]
+    customers: dict[str, Customer]
+    identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
+    traits: dict[str, dict[str, TraitValue]] = field(default_factory=dict)
+    consents: dict[str, dict[str, ConsentState]] = field(default_factory=dict)
+    touched: dict[str, None] = field(default_factory=dict)
+    events: list[StoredEvent] = field(default_factory=list)
+    outgoing: list[CloudEvent] = field(default_factory=list)
+
+    def writes(self) -> ProfileWrites:
+        return ProfileWrites(
+            identities=tuple(self.identities.values()),
+            customers=tuple(
+                CustomerWrite(
+                    customer=self.customers[cid],
+                    traits=self.traits.get(cid, {}),
+                    consents=self.consents.get(cid, {}),
+                )
+                for cid in self.touched
+            ),
+            events=tuple(self.events),
+        )
+
+
+async def handle_ingested(
+    batch: Sequence[CloudEvent], *, store: ProfileStore, publisher: Publisher
+) -> None:
+    """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events."""
+    ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
+    wanted = list(dict.fromkeys(i for event in ingested for i in event.identities))
+    owners = await store.owners(wanted)
+    customers = await store.customers(list(dict.fromkeys(owners.values())))
+    state = _Batch(owners=dict(owners), customers=dict(customers))
+    for cloud_event, event in zip(batch, ingested, strict=True):
+        _decide(state, cloud_event, event)
+    await store.save(state.writes())
+    await publisher.publish(state.outgoing)
+
+
+def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> None:
+    resolution = resolve(event.id, event.identities, state.owners)
+    customer_id = resolution.customer_id
+    for happened in resolution.events:
+        if isinstance(happened, MergeDeferred):
+            log.info(
+                "event %s matches customers %s and %s; attributed to %s, merge deferred",
+                event.id,
+                customer_id,
+                ", ".join(happened.others),
+                customer_id,
+            )
+    customer = state.customers.get(customer_id) or Customer(id=customer_id)
+    change = apply_event(customer, event)
+    state.customers[customer_id] = change.customer
+    state.touched[customer_id] = None
+    state.traits.setdefault(customer_id, {}).update(change.traits)
+    state.consents.setdefault(customer_id, {}).update(change.consents)
+    for identity in event.identities:
+        owner = state.owners.setdefault(identity, customer_id)
+        if owner != customer_id:
+            continue  # owned by another customer: it stays there until a real merge
+        record = state.identities.get(identity)
+        state.identities[identity] = (
+            record.seen(event.timestamp)
+            if record is not None
+            else IdentityRecord(
+                identity, customer_id, event.timestamp, event.timestamp, event.source
+            )
+        )
+    state.events.append(
+        StoredEvent(
+            id=event.id,
+            customer_id=customer_id,
+            kind=event.kind,
+            timestamp=event.timestamp,
+            channel=event.channel,
+            data=event.data,
+        )
+    )
+    state.outgoing.append(_resolved(cloud_event, event, customer_id))
+    if resolution.created:
+        created = next(e for e in resolution.events if isinstance(e, CustomerCreated))
+        state.outgoing.append(
+            _profile_event(CUSTOMER_CREATED, event, customer_id, created.identities, change)
+        )
+    elif resolution.attached or change.changed:
+        state.outgoing.append(
+            _profile_event(CUSTOMER_UPDATED, event, customer_id, resolution.attached, change)
+        )
+
+
+def _resolved(cloud_event: CloudEvent, event: IngestedEvent, customer_id: str) -> CloudEvent:
+    return CloudEvent(
+        type=RESOLVED_PREFIX + event.kind,
+        source=SOURCE,
+        id=derived_id("resolved", event.id),
+        time=event.timestamp,
+        subject=customer_id,
+        partitionkey=customer_id,
+        data={**event.data, "customerId": customer_id, "ingestId": event.id},
+        traceparent=cloud_event.traceparent,
+        tracestate=cloud_event.tracestate,
+    )
+
+
+def _profile_event(
+    event_type: str,
+    event: IngestedEvent,
+    customer_id: str,
+    attached: Sequence[Identity],
+    change: ProfileChange,
+) -> CloudEvent:
+    return CloudEvent(
+        type=event_type,
+        source=SOURCE,
+        id=derived_id(event_type.removeprefix("io.threadline."), event.id),
+        time=event.timestamp,
+        subject=customer_id,
+        partitionkey=customer_id,
+        data={
+            "customerId": customer_id,
+            "causedBy": event.id,
+            "identities": [{"type": i.type, "value": i.value} for i in attached],
+            "traits": sorted(change.traits),
+            "consents": sorted(change.consents),
+        },
+    )

@@ -1,0 +1,29 @@
+"""Plain-language explanations of the computed metrics (only of what was computed)."""
+
+from __future__ import annotations
+
+from services.scoring.domain.metrics import CustomerMetrics
+
+
+def explanations(metrics: CustomerMetrics) -> list[str]:
+    lines: list[str] = []
+    if metrics.events:
+        channels = ", ".join(
+            f"{channel} {count}" for channel, count in sorted(metrics.events_by_channel.items())
+        )
+        lines.append(f"{metrics.events} events observed ({channels}).")
+    if metrics.orders:
+        money = ", ".join(
+            f"{amount} {currency}" for currency, amount in sorted(metrics.revenue.items())
+        )
+        lines.append(
+            f"{metrics.orders} orders completed" + (f", revenue {money}." if money else ".")
+        )
+    for survey in ("nps", "csat", "ces"):
+        answer = metrics.surveys.get(survey)
+        if answer is not None:
+            lines.append(
+                f"Latest {survey.upper()} answer {answer.score} "
+                f"given {answer.answered_at.date().isoformat()}."
+            )
+    return lines

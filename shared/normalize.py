@@ -1,0 +1,299 @@
+"""Segment messages to Threadline's normalized event (DESIGN.md §4), pure and deterministic.
+
+:func:`normalize` validates one Segment message (identify, track, page,
+screen, group, alias) and returns the :class:`NormalizedEvent` dict the
+collector publishes as the data of ``io.threadline.ingest.<type>``. It checks
+every field before it raises, so one :class:`~shared.errors.ValidationError`
+names every offending field path (``batch[3].properties.currency``).
+
+Validation is plain dict checks rather than a pydantic model: this runs for
+every collected event and the collection API's throughput target leaves it a
+few microseconds.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from functools import lru_cache
+from typing import Any, Literal, TypedDict
+
+import orjson
+
+from shared import canonical
+from shared import normalize_fields as fields
+from shared.canonical import CanonicalError
+from shared.errors import ValidationError
+from shared.normalize_fields import ExternalId, Problems
+
+Kind = Literal["identify", "track", "page", "screen", "group", "alias"]
+KINDS: frozenset[str] = frozenset({"identify", "track", "page", "screen", "group", "alias"})
+MAX_ID_LENGTH = 512
+MAX_EVENT_NAME_LENGTH = 200
+
+
+class Identity(TypedDict):
+    type: str
+    value: str
+
+
+class NormalizedEvent(TypedDict):
+    """The ingest event's data; ``source`` identifies the write key without revealing it."""
+
+    messageId: str
+    type: str
+    event: str | None
+    eventName: str | None
+    name: str | None
+    userId: str | None
+    anonymousId: str | None
+    previousId: str | None
+    groupId: str | None
+    traits: dict[str, Any]
+    properties: dict[str, Any]
+    context: dict[str, Any]
+    channel: str
+    timestamp: str
+    originalTimestamp: str | None
+    sentAt: str | None
+    receivedAt: str
+    consent: dict[str, Any] | None
+    externalIds: list[ExternalId]
+    identities: list[Identity]
+    money: dict[str, str] | None
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """How a message arrived: when, from which source, and its batch's shared fields."""
+
+    received_at: datetime
+    source: str
+    sent_at: Any = None
+    context: Mapping[str, Any] | None = None
+
+
+def source_id(write_key: str) -> str:
+    """A non-secret id of a write key: the first 8 hex digits of its SHA-256."""
+    return hashlib.sha256(write_key.encode()).hexdigest()[:8]
+
+
+def message_id_of(message: Mapping[str, Any]) -> str:
+    """The message's ``messageId``, or one derived from its content.
+
+    Deriving it from the payload (without the per-attempt ``sentAt``) gives a
+    retried message the same id, so downstream deduplication still works.
+    """
+    given = message.get("messageId")
+    if isinstance(given, str) and given:
+        return given
+    if isinstance(given, int) and not isinstance(given, bool):
+        return str(given)
+    content = {key: value for key, value in message.items() if key not in ("sentAt", "writeKey")}
+    digest = hashlib.sha256(orjson.dumps(content, option=orjson.OPT_SORT_KEYS)).hexdigest()
+    return f"derived-{digest[:32]}"
+
+
+@lru_cache(maxsize=4096)
+def event_key(name: str) -> str:
+    """The snake_case event name (cached: a source sends few distinct names)."""
+    return canonical.snake_case(name)
+
+
+def normalize(
+    message: Any, receipt: Receipt, *, kind: str | None = None, path: str = ""
+) -> NormalizedEvent:
+    """Validate and normalize one Segment message; ``kind`` is fixed by the endpoint if given.
+
+    ``path`` prefixes every reported field (``"batch[3]."``).
+    """
+    problems = Problems(path)
+    if not isinstance(message, dict):
+        raise ValidationError({path.rstrip(".") or "body": "must be a JSON object"})
+    if kind is None:
+        kind = message.get("type")
+        if not isinstance(kind, str) or kind not in KINDS:
+            problems.add("type", f"must be one of {', '.join(sorted(KINDS))}")
+            kind = "unknown"  # still check the common fields, skip the per-type ones
+    assert isinstance(kind, str)
+
+    message_id = message_id_of(message)
+    raw_id = message.get("messageId")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
+        problems.add("messageId", "must be a string (omit it to have one derived)")
+    elif len(message_id) > MAX_ID_LENGTH:
+        problems.add("messageId", f"must be at most {MAX_ID_LENGTH} characters")
+    user_id = _identifier(message, "userId", problems)
+    anonymous_id = _identifier(message, "anonymousId", problems)
+    previous_id = group_id = None
+    if kind == "alias":
+        previous_id = _identifier(message, "previousId", problems)
+        if previous_id is None:
+            problems.add("previousId", "alias needs the previousId it merges into userId")
+        if user_id is None:
+            problems.add("userId", "alias needs the userId that previousId becomes")
+    elif user_id is None and anonymous_id is None:
+        problems.add("userId", "either userId or anonymousId is required")
+    if kind == "group":
+        group_id = _identifier(message, "groupId", problems)
+        if group_id is None:
+            problems.add("groupId", "group needs a groupId")
+
+    context = _object(message, "context", problems)
+    if receipt.context:
+        context = {**receipt.context, **context}
+    traits = _object(message, "traits", problems)
+    properties = _object(message, "properties", problems)
+
+    event = event_name = name = None
+    if kind == "track":
+        event_name, event = _event_name(message.get("event"), problems)
+    elif kind in ("page", "screen"):
+        raw_name = message.get("name")
+        if raw_name is not None and not isinstance(raw_name, str):
+            problems.add("name", "must be a string")
+        name = raw_name if isinstance(raw_name, str) else None
+
+    received_at = receipt.received_at
+    original = _time(message, "originalTimestamp", problems)
+    if original is None:
+        original = _time(message, "timestamp", problems)
+    sent_raw = message.get("sentAt")
+    if sent_raw is None:
+        sent_raw = receipt.sent_at
+    sent_at = None
+    if sent_raw is not None:
+        try:
+            sent_at = canonical.timestamp(sent_raw)
+        except CanonicalError as exc:
+            problems.add("sentAt", str(exc))
+    when = canonical.corrected_timestamp(received_at, sent_at, original)
+
+    # Segment puts an identify's traits at the root, RudderStack in context.traits, and
+    # any call may carry the user's traits in context.traits: normalize both.
+    found_traits: list[dict[str, Any]] = []
+    if kind == "identify" and traits:
+        traits = fields.person_traits(traits, context, "traits", problems)
+        found_traits.append(traits)
+    context_traits = context.get("traits")
+    if isinstance(context_traits, dict):
+        normalized = fields.person_traits(context_traits, context, "context.traits", problems)
+        if normalized is not context_traits:
+            context = {**context, "traits": normalized}
+        found_traits.append(normalized)
+    elif context_traits is not None:
+        problems.add("context.traits", "must be a JSON object")
+
+    money = None
+    if properties:
+        properties, money = fields.money(properties, problems)
+
+    external_ids = fields.external_ids(context.get("externalIds"), problems)
+    consent = context.get("consent")
+    if consent is not None and not isinstance(consent, dict):
+        problems.add("context.consent", "must be a JSON object (e.g. categoryPreferences)")
+        consent = None
+    library = context.get("library")
+    # RudderStack SDKs send the channel at the root ("server", "web", "mobile").
+    channel = canonical.channel(
+        context.get("channel") or message.get("channel"),
+        library.get("name") if isinstance(library, dict) else None,
+    )
+
+    if problems.found:
+        raise ValidationError(problems.found)
+
+    identities: list[Identity] = []
+    if user_id is not None:
+        identities.append({"type": "userId", "value": user_id})
+    if anonymous_id is not None:
+        identities.append({"type": "anonymousId", "value": anonymous_id})
+    for found in found_traits:
+        for trait in ("email", "phone"):
+            value = found.get(trait)
+            if isinstance(value, str):
+                identity: Identity = {"type": trait, "value": value}
+                if identity not in identities:
+                    identities.append(identity)
+    for external in external_ids:
+        identity = {"type": external["type"], "value": external["id"]}
+        if identity not in identities:
+            identities.append(identity)
+
+    return {
+        "messageId": message_id,
+        "type": kind,
+        "event": event,
+        "eventName": event_name,
+        "name": name,
+        "userId": user_id,
+        "anonymousId": anonymous_id,
+        "previousId": previous_id,
+        "groupId": group_id,
+        "traits": traits,
+        "properties": properties,
+        "context": context,
+        "channel": channel,
+        "timestamp": canonical.rfc3339(when),
+        "originalTimestamp": canonical.rfc3339(original) if original is not None else None,
+        "sentAt": canonical.rfc3339(sent_at) if sent_at is not None else None,
+        "receivedAt": canonical.rfc3339(received_at),
+        "consent": consent,
+        "externalIds": external_ids,
+        "identities": identities,
+        "money": money,
+        "source": receipt.source,
+    }
+
+
+def _identifier(message: Mapping[str, Any], field: str, problems: Problems) -> str | None:
+    value = message.get(field)
+    if value is None or value == "":
+        return None
+    if isinstance(value, int) and not isinstance(value, bool):
+        value = str(value)
+    if not isinstance(value, str):
+        problems.add(field, "must be a string")
+        return None
+    if len(value) > MAX_ID_LENGTH:
+        problems.add(field, f"must be at most {MAX_ID_LENGTH} characters")
+        return None
+    return value
+
+
+def _object(message: Mapping[str, Any], field: str, problems: Problems) -> dict[str, Any]:
+    value = message.get(field)
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        problems.add(field, "must be a JSON object")
+        return {}
+    return value
+
+
+def _event_name(raw: Any, problems: Problems) -> tuple[str | None, str | None]:
+    if not isinstance(raw, str) or not raw.strip():
+        problems.add("event", "track needs an event name such as 'Order Completed'")
+        return None, None
+    if len(raw) > MAX_EVENT_NAME_LENGTH:
+        problems.add("event", f"must be at most {MAX_EVENT_NAME_LENGTH} characters")
+        return None, None
+    try:
+        return raw, event_key(raw)
+    except CanonicalError as exc:
+        problems.add("event", str(exc))
+        return None, None
+
+
+def _time(message: Mapping[str, Any], field: str, problems: Problems) -> datetime | None:
+    value = message.get(field)
+    if value is None:
+        return None
+    try:
+        return canonical.timestamp(value)
+    except CanonicalError as exc:
+        problems.add(field, str(exc))
+        return None

@@ -1,0 +1,113 @@
+"""The process skeleton every service shares: open clients, start consumers, serve health.
+
+A service's ``bootstrap`` names its database indexes and how to build its
+consumers from its database and the bus; this module opens MongoDB and the
+bus (with the service's inbox) in that order, ensures the indexes, starts the
+consumers, and closes everything in reverse on the way out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from dataclasses import dataclass
+
+import uvicorn
+from starlette.applications import Starlette
+from starlette.requests import Request
+
+from shared.bus import Bus
+from shared.health import Probe, health_routes
+from shared.inbox import MongoInbox
+from shared.messaging import ConsumerSpec
+from shared.mongo import AsyncDatabase, Document, Index, Mongo
+from shared.settings import Settings
+
+log = logging.getLogger("threadline.runtime")
+
+ConsumerFactory = Callable[[AsyncDatabase[Document], Bus], Sequence[ConsumerSpec]]
+"""Builds a service's consumer groups from its database and the bus (its publisher)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceClients:
+    """The open clients of one service process."""
+
+    service: str
+    mongo: Mongo
+    database: AsyncDatabase[Document]
+    bus: Bus
+
+    def probes(self) -> Mapping[str, Probe]:
+        return {"mongodb": self.mongo.ping, "rabbitmq": self.bus.ping}
+
+
+@contextlib.asynccontextmanager
+async def service_clients(
+    settings: Settings,
+    service: str,
+    *,
+    indexes: Sequence[Index],
+    consumers: ConsumerFactory | None = None,
+) -> AsyncIterator[ServiceClients]:
+    """Open MongoDB and the bus, ensure indexes, optionally start consumers; close on exit."""
+    mongo = Mongo(settings.mongodb_url, app_name=f"threadline-{service}")
+    database = mongo.database(settings.database_name(service))
+    inbox = MongoInbox(database)
+    try:
+        await mongo.ensure_indexes(database.name, [*indexes, *inbox.indexes()])
+        bus = await Bus.connect(settings, source=f"threadline/{service}", inbox=inbox)
+        try:
+            if consumers is not None:
+                for spec in consumers(database, bus):
+                    await bus.start(spec)
+            yield ServiceClients(service=service, mongo=mongo, database=database, bus=bus)
+        finally:
+            await bus.close()
+    finally:
+        await mongo.close()
+
+
+class _QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to the process's own runner."""
+
+    @contextlib.contextmanager
+    def capture_signals(self) -> Iterator[None]:
+        yield
+
+
+async def run_worker_process(
+    settings: Settings,
+    stop: asyncio.Event,
+    *,
+    service: str,
+    health_port: int,
+    indexes: Sequence[Index],
+    consumers: ConsumerFactory,
+    host: str = "0.0.0.0",
+) -> None:
+    """Run a service's consumers until ``stop`` is set, with /healthz /readyz /metrics."""
+    async with service_clients(settings, service, indexes=indexes, consumers=consumers) as clients:
+
+        def probes(_: Request) -> Mapping[str, Probe]:
+            return clients.probes()
+
+        app = Starlette(routes=health_routes(probes))
+        config = uvicorn.Config(
+            app, host=host, port=health_port, lifespan="off", log_config=None, access_log=False
+        )
+        server = _QuietServer(config)
+        serving = asyncio.create_task(server.serve())
+        log.info("%s worker consuming; health on port %d", service, health_port)
+        try:
+            stopped = asyncio.create_task(stop.wait())
+            await asyncio.wait({serving, stopped}, return_when=asyncio.FIRST_COMPLETED)
+            stopped.cancel()
+            if serving.done():
+                serving.result()  # the health server failed (e.g. port taken): say why
+        finally:
+            server.should_exit = True
+            with contextlib.suppress(asyncio.CancelledError):
+                await serving

@@ -1,0 +1,111 @@
+"""What every service's GraphQL subgraph shares: the bearer-token gate and scope checks.
+
+A request without a valid token never reaches strawberry: it is answered
+``401`` with a GraphQL error whose ``extensions.code`` is ``UNAUTHENTICATED``.
+A valid token without the needed scope reaches the resolvers, which raise
+:func:`forbidden` errors (``extensions.code = FORBIDDEN``) for the fields they
+refuse, so a partial answer stays possible.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any, Generic, TypeVar
+
+from graphql import GraphQLError
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.types import Receive, Scope, Send
+from strawberry.asgi import GraphQL
+from strawberry.federation import Schema
+
+from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.errors import AuthError
+
+ContextT = TypeVar("ContextT")
+PRINCIPAL_KEY = "threadline.principal"
+
+ContextFactory = Callable[[Request, Principal], Awaitable[ContextT]]
+
+
+def forbidden(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "FORBIDDEN"})
+
+
+def require_scope(principal: Principal, scope: str) -> None:
+    """Raise a ``FORBIDDEN`` GraphQL error unless the caller holds ``scope``."""
+    if not principal.has(scope):
+        raise forbidden(
+            f"this field needs the scope {scope!r}; ask for a token that grants it "
+            f"(e.g. `threadline token --scope {scope!r}`)"
+        )
+
+
+def _unauthenticated(message: str, status: int = 401) -> Response:
+    code = "UNAUTHENTICATED" if status == 401 else "INTERNAL_SERVER_ERROR"
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers={"WWW-Authenticate": 'Bearer realm="threadline"'} if status == 401 else None,
+    )
+
+
+class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
+    """strawberry's ASGI app behind the bearer-token gate.
+
+    ``verifier`` may be ``None`` when the process has no token verification
+    configured; every request is then refused with a message saying how to fix it.
+    ``context`` builds the typed per-request context from the request (whose
+    ``state`` carries the lifespan's clients) and the verified principal.
+    """
+
+    def __init__(
+        self,
+        schema: Schema,
+        *,
+        verifier: TokenVerifier | None,
+        context: ContextFactory[ContextT],
+    ) -> None:
+        super().__init__(schema, graphql_ide=None)
+        self._verifier = verifier
+        self._context = context
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            # Subgraphs serve queries only; subscriptions go through the gateway.
+            await send({"type": "websocket.close", "code": 4403})
+            return
+        request = Request(scope)
+        if self._verifier is None:
+            await _unauthenticated(
+                "no token verification configured: set THREADLINE_JWT_SECRET or "
+                "THREADLINE_JWKS_URL",
+                status=500,
+            )(scope, receive, send)
+            return
+        token = bearer_token(request.headers.get("authorization"))
+        if token is None:
+            await _unauthenticated(
+                "a bearer token is required: send `Authorization: Bearer <jwt>`"
+            )(scope, receive, send)
+            return
+        try:
+            principal = await self._verifier.verify(token)
+        except AuthError as exc:
+            await _unauthenticated(str(exc), status=exc.status)(scope, receive, send)
+            return
+        scope[PRINCIPAL_KEY] = principal
+        await super().__call__(scope, receive, send)
+
+    async def get_context(self, request: Any, response: Any) -> ContextT:
+        principal = request.scope[PRINCIPAL_KEY]
+        return await self._context(request, principal)
+
+
+def token_verifier(
+    secret: str | None, jwks_url: str | None, issuer: str, audience: str | None
+) -> TokenVerifier | None:
+    """The process's verifier, or ``None`` when neither a secret nor a JWKS URL is set."""
+    if not secret and not jwks_url:
+        return None
+    return TokenVerifier(secret=secret, jwks_url=jwks_url, issuer=issuer, audience=audience)

@@ -1,0 +1,132 @@
+"""One contract for the profile store, run against MongoDB (SecantusDB) and the in-memory twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.profile.adapters.mongo_store import INDEXES, MongoProfileStore
+from services.profile.adapters.store import (
+    CustomerWrite,
+    IdentityConflictError,
+    IdentityRecord,
+    InMemoryProfileStore,
+    ProfileStore,
+    ProfileWrites,
+    StoredEvent,
+)
+from services.profile.domain.customer import Customer
+from services.profile.domain.identity import Identity
+from services.profile.domain.traits import ConsentState, TraitValue
+from tests.integration.services.services_support import scratch_database
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+ANON = Identity("anonymousId", "anon-1")
+EMAIL = Identity("email", "jo@example.com")
+
+
+@pytest.fixture(params=["mongodb", "in_memory"])
+async def store(request, infra) -> AsyncIterator[ProfileStore]:
+    if request.param == "in_memory":
+        yield InMemoryProfileStore()
+        return
+    async with scratch_database(infra.mongodb_url, INDEXES) as database:
+        yield MongoProfileStore(database)
+
+
+def trait(value: Any, at: datetime = T0, source: str = "src", channel: str = "web") -> TraitValue:
+    return TraitValue(value=value, source=source, channel=channel, updated_at=at)
+
+
+def first_batch(customer_id="c1") -> ProfileWrites:
+    customer = Customer(
+        id=customer_id,
+        traits={"plan": trait("pro"), "address.city": trait("Leeds"), "$weird": trait(1)},
+        consents={"ads": ConsentState("ads", True, T0, "src")},
+        channels=frozenset({"web"}),
+        first_seen=T0,
+        last_seen=T0 + timedelta(minutes=5),
+    )
+    return ProfileWrites(
+        identities=(
+            IdentityRecord(ANON, customer_id, T0, T0 + timedelta(minutes=5), "src"),
+            IdentityRecord(EMAIL, customer_id, T0, T0, "src"),
+        ),
+        customers=(CustomerWrite(customer, dict(customer.traits), dict(customer.consents)),),
+        events=(
+            StoredEvent("e1", customer_id, "page", T0, "web", {"type": "page", "name": "Home"}),
+            StoredEvent("e2", customer_id, "track", T0 + timedelta(minutes=5), "web", {"x": 1}),
+        ),
+    )
+
+
+async def test_saved_customer_reads_back_with_identities_and_events(store):
+    await store.save(first_batch())
+
+    customer = (await store.customers(["c1", "unknown"]))["c1"]
+    assert customer.traits == first_batch().customers[0].customer.traits
+    assert customer.consents["ads"].granted is True
+    assert customer.channels == {"web"}
+    assert (customer.first_seen, customer.last_seen) == (T0, T0 + timedelta(minutes=5))
+    assert await store.owners([ANON, EMAIL, Identity("userId", "nobody")]) == {
+        ANON: "c1",
+        EMAIL: "c1",
+    }
+    assert [r.identity for r in await store.identities("c1")] == [ANON, EMAIL]
+    assert [e.id for e in await store.events("c1")] == ["e1", "e2"]
+    assert (await store.events("c1"))[0].data == {"type": "page", "name": "Home"}
+
+
+async def test_saving_the_same_batch_twice_converges_on_the_same_state(store):
+    await store.save(first_batch())
+    before = (
+        await store.customers(["c1"]),
+        await store.identities("c1"),
+        await store.events("c1"),
+    )
+
+    await store.save(first_batch())
+
+    after = (await store.customers(["c1"]), await store.identities("c1"), await store.events("c1"))
+    assert after == before
+
+
+async def test_later_batch_changes_only_its_traits_and_widens_sighting_times(store):
+    await store.save(first_batch())
+    later = T0 + timedelta(hours=2)
+    customer = Customer(
+        id="c1",
+        traits={"plan": trait("enterprise", later)},
+        channels=frozenset({"store"}),
+        first_seen=later,
+        last_seen=later,
+    )
+
+    await store.save(
+        ProfileWrites(
+            identities=(IdentityRecord(ANON, "c1", later, later, "src"),),
+            customers=(CustomerWrite(customer, {"plan": customer.traits["plan"]}, {}),),
+        )
+    )
+
+    stored = (await store.customers(["c1"]))["c1"]
+    assert stored.traits["plan"].value == "enterprise"
+    assert stored.traits["address.city"].value == "Leeds"
+    assert stored.channels == {"web", "store"}
+    assert (stored.first_seen, stored.last_seen) == (T0, later)
+    [anon] = [r for r in await store.identities("c1") if r.identity == ANON]
+    assert (anon.first_seen, anon.last_seen) == (T0, later)
+
+
+async def test_identity_owned_by_another_customer_is_a_conflict(store):
+    await store.save(first_batch("c1"))
+
+    with pytest.raises(IdentityConflictError, match="anonymousId:anon-1"):
+        await store.save(ProfileWrites(identities=(IdentityRecord(ANON, "c2", T0, T0, "src"),)))
+
+    assert await store.owners([ANON]) == {ANON: "c1"}

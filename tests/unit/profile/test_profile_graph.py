@@ -1,0 +1,196 @@
+from __future__ import annotations
+
+import httpx
+import pytest
+from starlette.applications import Starlette
+from starlette.routing import Route
+
+from services.profile.adapters.store import InMemoryProfileStore
+from services.profile.api.graph import ProfileContext, schema
+from services.profile.handlers import handle_ingested
+from shared.auth import TokenVerifier, issue_token
+from shared.subgraph import AuthenticatedGraphQL
+from shared.testing import InMemoryBus
+from tests.unit.profile.profile_events import at, segment
+
+SECRET = "unit-secret-" + "x" * 32
+CUSTOMER = """query($id: ID!) { customer(id: $id) {
+  id traits channels firstSeen lastSeen
+  identities { type value firstSeen lastSeen source }
+  consents { purpose granted updatedAt source }
+  segments { segmentId }
+} }"""
+
+
+@pytest.fixture
+async def profile():
+    store = InMemoryProfileStore()
+    await handle_ingested(
+        [
+            segment(
+                "identify",
+                "m1",
+                userId="user-1",
+                anonymousId="anon-1",
+                traits={"email": "jo@example.com", "firstName": "Jo", "plan": "pro"},
+                timestamp=at(10),
+                context={"channel": "web", "consent": {"categoryPreferences": {"ads": False}}},
+            )
+        ],
+        store=store,
+        publisher=InMemoryBus(),
+    )
+
+    async def context(request, principal):
+        return ProfileContext(principal=principal, store=store)
+
+    app = Starlette(
+        routes=[
+            Route(
+                "/graphql",
+                AuthenticatedGraphQL(
+                    schema, verifier=TokenVerifier(secret=SECRET), context=context
+                ),
+            )
+        ]
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://profile"
+    ) as client:
+        yield client, next(iter(store.customer_docs))
+
+
+def bearer(*scopes: str) -> dict[str, str]:
+    return {"authorization": f"Bearer {issue_token(SECRET, scopes)}"}
+
+
+async def test_customer_without_pii_scope_has_masked_traits_and_identities(profile):
+    client, customer_id = profile
+
+    response = await client.post(
+        "/graphql",
+        json={"query": CUSTOMER, "variables": {"id": customer_id}},
+        headers=bearer("customers:read"),
+    )
+
+    assert response.status_code == 200
+    customer = response.json()["data"]["customer"]
+    assert customer["traits"] == {"email": "j***@example.com", "firstName": "J***", "plan": "pro"}
+    values = {i["type"]: i["value"] for i in customer["identities"]}
+    assert values == {"userId": "user-1", "anonymousId": "anon-1", "email": "j***@example.com"}
+    assert customer["channels"] == ["web"]
+    assert customer["firstSeen"].startswith("2026-03-01T10:00:00")
+    assert customer["consents"] == [
+        {
+            "purpose": "ads",
+            "granted": False,
+            "updatedAt": customer["firstSeen"],
+            "source": "src00001",
+        }
+    ]
+    assert customer["segments"] == []
+
+
+async def test_customer_with_pii_scope_has_clear_traits(profile):
+    client, customer_id = profile
+
+    response = await client.post(
+        "/graphql",
+        json={"query": CUSTOMER, "variables": {"id": customer_id}},
+        headers=bearer("customers:read", "pii:read"),
+    )
+
+    customer = response.json()["data"]["customer"]
+    assert customer["traits"]["email"] == "jo@example.com"
+    assert customer["traits"]["firstName"] == "Jo"
+
+
+async def test_customer_by_identity_finds_the_owner_and_normalizes_emails(profile):
+    client, customer_id = profile
+    query = """query($t: String!, $v: String!) { customerByIdentity(type: $t, value: $v) { id } }"""
+
+    found = await client.post(
+        "/graphql",
+        json={"query": query, "variables": {"t": "email", "v": " Jo@Example.COM "}},
+        headers=bearer("customers:read"),
+    )
+    missing = await client.post(
+        "/graphql",
+        json={"query": query, "variables": {"t": "userId", "v": "nobody"}},
+        headers=bearer("customers:read"),
+    )
+
+    assert found.json()["data"]["customerByIdentity"]["id"] == customer_id
+    assert missing.json() == {"data": {"customerByIdentity": None}}
+
+
+async def test_entities_resolve_the_customer_for_the_gateway(profile):
+    client, customer_id = profile
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+      ... on Customer { id channels } } }"""
+
+    response = await client.post(
+        "/graphql",
+        json={
+            "query": query,
+            "variables": {
+                "r": [
+                    {"__typename": "Customer", "id": customer_id},
+                    {"__typename": "Customer", "id": "x"},
+                ]
+            },
+        },
+        headers=bearer("customers:read"),
+    )
+
+    assert response.json()["data"]["_entities"] == [{"id": customer_id, "channels": ["web"]}, None]
+
+
+async def test_request_without_a_token_is_refused_with_401(profile):
+    client, _ = profile
+
+    response = await client.post("/graphql", json={"query": "{ __typename }"})
+
+    assert response.status_code == 401
+    assert response.headers["www-authenticate"].startswith("Bearer")
+    assert response.json()["errors"][0]["extensions"]["code"] == "UNAUTHENTICATED"
+
+
+async def test_request_with_a_forged_token_is_refused_with_401(profile):
+    client, _ = profile
+    forged = issue_token("another-secret-" + "y" * 32, ["customers:read"])
+
+    response = await client.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"authorization": f"Bearer {forged}"}
+    )
+
+    assert response.status_code == 401
+    assert "rejected" in response.json()["errors"][0]["message"]
+
+
+async def test_token_without_customers_read_gets_a_forbidden_error(profile):
+    client, customer_id = profile
+
+    response = await client.post(
+        "/graphql",
+        json={"query": CUSTOMER, "variables": {"id": customer_id}},
+        headers=bearer("events:write"),
+    )
+
+    body = response.json()
+    assert body["data"] == {"customer": None}
+    assert body["errors"][0]["extensions"]["code"] == "FORBIDDEN"
+    assert "customers:read" in body["errors"][0]["message"]
+
+
+async def test_without_configured_verification_every_request_is_refused():
+    app = Starlette(
+        routes=[Route("/graphql", AuthenticatedGraphQL(schema, verifier=None, context=None))]  # type: ignore[arg-type]
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://profile"
+    ) as client:
+        response = await client.post("/graphql", json={"query": "{ __typename }"})
+
+    assert response.status_code == 500
+    assert "THREADLINE_JWT_SECRET" in response.json()["errors"][0]["message"]

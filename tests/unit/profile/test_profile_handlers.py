@@ -1,0 +1,194 @@
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import pytest
+
+from services.profile.adapters.store import IdentityConflictError, InMemoryProfileStore
+from services.profile.domain import ProfileError
+from services.profile.domain.identity import Identity
+from services.profile.handlers import handle_ingested
+from shared.events import CloudEvent
+from shared.messaging import ConsumerSpec
+from shared.testing import InMemoryBus, InMemoryInbox
+from tests.unit.profile.profile_events import at, segment
+
+
+async def _handle(store: InMemoryProfileStore, bus: InMemoryBus, batch: Sequence[CloudEvent]):
+    await handle_ingested(batch, store=store, publisher=bus)
+
+
+def _types(bus: InMemoryBus) -> list[str]:
+    return [event.type.removeprefix("io.threadline.") for event in bus.published]
+
+
+async def test_first_event_creates_a_customer_and_publishes_the_resolved_event():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    page = segment("page", "m1", anonymousId="anon-1", timestamp=at(10), name="Home")
+
+    await _handle(store, bus, [page])
+
+    [customer_id] = store.customer_docs
+    assert _types(bus) == ["customer.event.page", "customer.created"]
+    resolved = bus.published[0]
+    assert resolved.subject == resolved.partitionkey == customer_id
+    assert resolved.data["customerId"] == customer_id
+    assert resolved.data["name"] == "Home"
+    assert resolved.time.isoformat() == "2026-03-01T10:00:00+00:00"
+    assert store.event_docs[page.id].customer_id == customer_id
+
+
+async def test_login_merges_anonymous_browsing_into_the_same_customer():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    await _handle(store, bus, [segment("page", "m1", anonymousId="anon-1", timestamp=at(10))])
+    [customer_id] = store.customer_docs
+
+    identify = segment(
+        "identify",
+        "m2",
+        anonymousId="anon-1",
+        userId="user-1",
+        traits={"email": "Jo@Example.com", "plan": "pro"},
+        timestamp=at(11),
+    )
+    await _handle(store, bus, [identify])
+
+    assert list(store.customer_docs) == [customer_id]
+    owned = {r.identity for r in await store.identities(customer_id)}
+    assert owned == {
+        Identity("anonymousId", "anon-1"),
+        Identity("userId", "user-1"),
+        Identity("email", "jo@example.com"),
+    }
+    assert _types(bus)[-2:] == ["customer.event.identify", "customer.updated"]
+    assert bus.published[-1].data["identities"] == [
+        {"type": "userId", "value": "user-1"},
+        {"type": "email", "value": "jo@example.com"},
+    ]
+    traits = store.customer_docs[customer_id].traits
+    assert traits["plan"].value == "pro"
+    assert traits["plan"].updated_at.hour == 11
+
+
+async def test_a_later_event_in_the_same_batch_finds_the_customer_an_earlier_one_created():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    batch = [
+        segment("page", "m1", anonymousId="anon-1", timestamp=at(10)),
+        segment("track", "m2", anonymousId="anon-1", event="Product Viewed", timestamp=at(10, 5)),
+    ]
+
+    await _handle(store, bus, batch)
+
+    assert len(store.customer_docs) == 1
+    assert store.saves == 1
+    assert _types(bus).count("customer.created") == 1
+    record = store.identity_docs[Identity("anonymousId", "anon-1")]
+    assert (record.first_seen.minute, record.last_seen.minute) == (0, 5)
+
+
+async def test_reprocessing_a_batch_yields_the_same_state_and_the_same_event_ids():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    batch = [
+        segment("identify", "m1", userId="user-1", traits={"plan": "pro"}, timestamp=at(9)),
+        segment("track", "m2", userId="user-1", event="Order Completed", timestamp=at(10)),
+    ]
+    await _handle(store, bus, batch)
+    state = (dict(store.customer_docs), dict(store.identity_docs), dict(store.event_docs))
+    first_ids = [event.id for event in bus.published]
+
+    await _handle(store, bus, batch)
+
+    assert (store.customer_docs, store.identity_docs, store.event_docs) == state
+    assert [event.id for event in bus.published[len(first_ids) :]] == first_ids
+
+
+async def test_late_identify_does_not_overwrite_newer_traits():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    newer = segment("identify", "m1", userId="u", traits={"plan": "pro"}, timestamp=at(12))
+    older = segment("identify", "m2", userId="u", traits={"plan": "free"}, timestamp=at(8))
+
+    await _handle(store, bus, [newer])
+    await _handle(store, bus, [older])
+
+    [customer] = store.customer_docs.values()
+    assert customer.traits["plan"].value == "pro"
+    assert customer.first_seen is not None
+    assert customer.last_seen is not None
+    assert (customer.first_seen.hour, customer.last_seen.hour) == (8, 12)
+    assert _types(bus)[-1] == "customer.event.identify"  # nothing changed: no customer.updated
+
+
+async def test_channels_and_consent_are_recorded_on_the_customer():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    batch = [
+        segment("page", "m1", userId="u", timestamp=at(9), context={"channel": "web"}),
+        segment(
+            "track",
+            "m2",
+            userId="u",
+            event="Order Completed",
+            timestamp=at(10),
+            context={"channel": "store", "consent": {"categoryPreferences": {"marketing": True}}},
+        ),
+    ]
+
+    await _handle(store, bus, batch)
+
+    [customer] = store.customer_docs.values()
+    assert customer.channels == {"web", "store"}
+    assert customer.consents["marketing"].granted is True
+
+
+async def test_event_matching_two_customers_goes_to_the_known_user_and_leaves_the_other():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    await _handle(store, bus, [segment("identify", "m1", userId="user-1", timestamp=at(9))])
+    await _handle(store, bus, [segment("page", "m2", anonymousId="anon-2", timestamp=at(9))])
+    owners = await store.owners([Identity("userId", "user-1"), Identity("anonymousId", "anon-2")])
+
+    login = segment("page", "m3", userId="user-1", anonymousId="anon-2", timestamp=at(10))
+    await _handle(store, bus, [login])
+
+    assert bus.published[-1].subject == owners[Identity("userId", "user-1")]
+    after = await store.owners([Identity("anonymousId", "anon-2")])
+    assert after == {Identity("anonymousId", "anon-2"): owners[Identity("anonymousId", "anon-2")]}
+
+
+async def test_identity_claimed_by_another_customer_meanwhile_fails_the_batch_for_a_retry():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    event = segment("page", "m1", anonymousId="anon-1", timestamp=at(9))
+
+    class RacingStore(InMemoryProfileStore):
+        async def owners(self, identities):
+            return {}  # what the handler read before a concurrent writer claimed the identity
+
+    racing = RacingStore(identity_docs=store.identity_docs)
+    await _handle(store, bus, [segment("page", "m0", anonymousId="anon-1", timestamp=at(8))])
+
+    with pytest.raises(IdentityConflictError, match="retry the batch"):
+        await _handle(racing, bus, [event])
+    assert racing.event_docs == {}
+
+
+async def test_event_without_a_valid_timestamp_is_refused():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    broken = CloudEvent(type="io.threadline.ingest.track", source="t", data={"userId": "u"})
+
+    with pytest.raises(ProfileError, match="timestamp"):
+        await _handle(store, bus, [broken])
+    assert bus.published == []
+
+
+async def test_redelivered_ingest_event_is_stored_once_through_the_consumer():
+    store, bus = InMemoryProfileStore(), InMemoryBus(inbox=InMemoryInbox())
+
+    async def handler(batch):
+        await handle_ingested(batch, store=store, publisher=bus)
+
+    await bus.start(ConsumerSpec("profile.ingest", ("ingest.#",), handler))
+    event = segment("track", "m1", userId="u", event="Order Completed", timestamp=at(9))
+    await bus.publish([event])
+    await bus.publish([event])
+    await bus.drain()
+
+    assert len(store.event_docs) == 1
+    assert _types(bus).count("customer.event.track") == 1
