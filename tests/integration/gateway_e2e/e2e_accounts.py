@@ -29,6 +29,8 @@ class User:
     id: strawberry.ID
     name: str
     username: str
+    password_hash: str = strawberry.federation.field(inaccessible=True, default="x")
+    """Internal to accounts: @inaccessible keeps it out of the gateway's API."""
 
     @strawberry.field
     def email(self, info: strawberry.Info) -> str | None:

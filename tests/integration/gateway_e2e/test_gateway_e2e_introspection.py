@@ -64,12 +64,25 @@ async def test_production_still_serves_queries_and_typename(
 async def test_development_answers_introspection_from_the_api_schema_alone(
     gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
 ) -> None:
-    query = '{ __schema { subscriptionType { name } } __type(name: "Product") { fields { name } } }'
+    query = """
+    {
+      __schema { subscriptionType { name } types { name } }
+      product: __type(name: "Product") { fields { name } }
+      user: __type(name: "User") { fields { name } }
+    }
+    """
     response = await post(client, gateway.url, query)
 
     assert response.status_code == 200
     data = response.json()["data"]
-    assert data["__schema"] == {"subscriptionType": {"name": "Subscription"}}
-    fields = {f["name"] for f in data["__type"]["fields"]}
-    assert fields == {"upc", "name", "price", "weight", "reviews", "shippingEstimate"}
+    assert data["__schema"]["subscriptionType"] == {"name": "Subscription"}
+    types = {t["name"] for t in data["__schema"]["types"] if not t["name"].startswith("__")}
+    assert types == {
+        "Query", "Mutation", "Subscription", "Product", "Review", "User",
+        "ID", "String", "Int", "Boolean",
+    }  # fmt: skip
+    product_fields = {f["name"] for f in data["product"]["fields"]}
+    assert product_fields == {"upc", "name", "price", "weight", "reviews", "shippingEstimate"}
+    user_fields = {f["name"] for f in data["user"]["fields"]}
+    assert user_fields == {"id", "name", "username", "email", "reviews"}
     assert subgraphs.requests_seen() == 0

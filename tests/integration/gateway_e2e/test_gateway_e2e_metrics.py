@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.gateway_e2e.conftest import Gateway
-from tests.integration.gateway_e2e.e2e_client import metric, post
+from tests.integration.gateway_e2e.conftest import Gateway, Subgraphs
+from tests.integration.gateway_e2e.e2e_client import bearer, eventually, metric, post, ws_session
 
 pytestmark = pytest.mark.slow
 
@@ -62,3 +62,35 @@ async def test_metrics_count_requests_subgraph_fetches_and_plan_cache_hits(
     assert delta("threadline_gateway_plan_cache_lookups_total", result="miss") == 1
     assert delta("threadline_gateway_plan_cache_lookups_total", result="hit") == 3
     assert delta("threadline_gateway_plan_cache_total", result="hit") == 3
+
+
+async def test_metrics_count_operations_per_transport(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    feed = subgraphs.reviews_state.feed
+    before = await _scrape(client, gateway)
+    async with ws_session(gateway.ws_url) as ws:
+        await ws.send_json({"type": "connection_init", "payload": bearer()})
+        assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+        query = {"query": '{ product(upc: "p3") { name } }'}
+        await ws.send_json({"id": "q", "type": "subscribe", "payload": query})
+        assert (await ws.receive_json(timeout=5))["type"] == "next"
+    async with client.stream(
+        "POST",
+        gateway.url,
+        json={"query": "subscription { reviewAdded(limit: 1) { body } }"},
+        headers={"accept": "text/event-stream", **bearer()},
+    ) as stream:
+        await eventually(lambda: len(feed.queues) == 1, "the subgraph has the subscription")
+        mutation = 'mutation { addReview(upc: "p1", body: "Counted") { id } }'
+        assert (await post(client, gateway.url, mutation)).status_code == 200
+        assert b"Counted" in await stream.aread()
+    after = await _scrape(client, gateway)
+
+    def delta(**labels: str) -> float:
+        name = "threadline_gateway_requests_total"
+        return metric(after, name, **labels) - metric(before, name, **labels)
+
+    assert delta(transport="ws", operation_type="query", status="200") == 1
+    assert delta(transport="sse", operation_type="subscription", status="200") == 1
+    assert delta(transport="http", operation_type="mutation", status="200") == 1

@@ -369,3 +369,22 @@ async def test_a_mutation_result_is_completed_through_requires_in_other_subgraph
             }
         }
     }
+
+
+@pytest.mark.parametrize(
+    ("query", "named"),
+    [
+        ("{ _service { sdl } }", "_service"),
+        ('{ _entities(representations: [{__typename: "User", id: "1"}]) { __typename } }', "_entities"),
+        ('{ user(id: "1") { name passwordHash } }', "passwordHash"),
+    ],
+    ids=["_service", "_entities", "inaccessible-field"],
+)
+async def test_federation_internals_and_inaccessible_fields_are_not_part_of_the_api(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient, query: str, named: str
+) -> None:
+    response = await post(client, gateway.url, query)
+
+    assert response.status_code == 400
+    assert named in response.json()["errors"][0]["message"]
+    assert subgraphs.requests_seen() == 0

@@ -108,6 +108,9 @@ async def test_websocket_subscription_events_carry_fields_from_all_three_subgrap
     (upgrade,) = subgraphs.reviews.log.websockets
     assert upgrade.headers["sec-websocket-protocol"] == "graphql-transport-ws"
     assert feed.authorizations == [grace]
+    (init_payload,) = feed.init_payloads
+    assert isinstance(init_payload, dict)
+    assert init_payload["authorization"] == grace
 
 
 async def test_subgraph_completing_its_stream_completes_the_client_subscription(

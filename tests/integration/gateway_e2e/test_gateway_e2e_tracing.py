@@ -13,7 +13,7 @@ from opentelemetry.trace import SpanKind
 
 from shared.telemetry import setup_tracing
 from tests.integration.gateway_e2e.conftest import Gateway, Subgraphs
-from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post
+from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, ws_session
 
 pytestmark = pytest.mark.slow
 
@@ -144,3 +144,37 @@ async def test_spans_are_named_after_the_documents_operation_when_no_operation_n
     assert server.attributes.get("graphql.operation.name") == "Traced"
     assert operation.attributes is not None
     assert operation.attributes.get("graphql.operation.name") == "Traced"
+
+
+async def test_a_subscription_and_its_event_fetches_share_one_trace(
+    gateway: Gateway,
+    subgraphs: Subgraphs,
+    client: httpx.AsyncClient,
+    exporter: InMemorySpanExporter,
+) -> None:
+    feed = subgraphs.reviews_state.feed
+    exporter.clear()
+    query = "subscription Watch { reviewAdded { body author { name } } }"
+    async with ws_session(gateway.ws_url) as ws:
+        await ws.send_json({"type": "connection_init", "payload": bearer()})
+        assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+        await ws.send_json({"id": "t", "type": "subscribe", "payload": {"query": query}})
+        await eventually(lambda: len(feed.queues) == 1, "the subgraph has the subscription")
+        subgraphs.accounts.log.reset()
+        mutation = 'mutation { addReview(upc: "p1", authorId: "2", body: "Traced") { id } }'
+        assert (await post(client, gateway.url, mutation)).status_code == 200
+        assert (await ws.receive_json(timeout=5))["type"] == "next"
+
+    (upgrade,) = subgraphs.reviews.log.websockets
+    subscription_trace = upgrade.headers["traceparent"].split("-")[1]
+    (event_fetch,) = subgraphs.accounts.log.http
+    assert event_fetch.headers["traceparent"].split("-")[1] == subscription_trace
+    await eventually(
+        lambda: any(
+            s.kind is SpanKind.SERVER and _hex_trace(s) == subscription_trace
+            for s in exporter.get_finished_spans()
+        ),
+        "the subscription's server span has ended",
+    )
+    traced = [s for s in exporter.get_finished_spans() if _hex_trace(s) == subscription_trace]
+    assert {"graphql.plan_node", "graphql.fetch"} <= {s.name for s in traced}

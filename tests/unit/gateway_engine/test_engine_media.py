@@ -174,3 +174,18 @@ async def test_value_type_split_across_subgraphs_picks_the_subgraph_that_has_it_
 
     price = {"amount": 10, "currency": "EUR"} if "currency" in selection else {"amount": 10}
     assert result == {"data": {"book": {"loans": 7, "price": price}}}
+
+
+async def test_local_field_whose_value_type_is_incomplete_here_is_fetched_whole_elsewhere(
+    engine: FederationEngine, media: dict[str, Subgraph]
+) -> None:
+    query = "{ librarySearch { ... on Book { loans price { amount currency } } } }"
+    plan = plan_of(engine, query)
+    assert shape(plan) == [("library", [], []), ("catalog", ["librarySearch"], [0])]
+    assert "price" not in plan[0][0]["operation"]
+
+    result = await run(engine, query)
+
+    assert result == {
+        "data": {"librarySearch": [{"loans": 7, "price": {"amount": 10, "currency": "EUR"}}, {}]}
+    }
