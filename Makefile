@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_FIXTURES := $(wildcard tests/gateway_fixtures/*/install.sh bench/gateways/install.sh)
 
-.PHONY: install rabbitmq npm-tools up test lint typecheck unit integration bench clean
+.PHONY: install rabbitmq kubectl wrk npm-tools up test lint typecheck unit integration bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -15,18 +15,26 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install -q -e '.[dev]'
 	touch $(STAMP)
 
+APT_INSTALL = $(SUDO) apt-get update -qq && DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends
+
 ## RabbitMQ: Debian's rabbitmq-server, installed when missing (we run our own node, never the system one)
 rabbitmq:
 	@if [ ! -x /usr/lib/rabbitmq/bin/rabbitmq-server ] && [ -z "$$THREADLINE_AMQP_URL" ]; then \
-	  echo "installing rabbitmq-server"; \
-	  $(SUDO) apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends rabbitmq-server >/dev/null; \
+	  echo "installing rabbitmq-server"; $(APT_INSTALL) rabbitmq-server >/dev/null; \
 	fi
+
+## kubectl renders the Kubernetes manifests the tests validate
+kubectl:
+	@command -v kubectl >/dev/null || { echo "installing kubectl"; $(APT_INSTALL) kubernetes-client >/dev/null; }
+
+## wrk is the HTTP load generator of the benchmarks
+wrk:
+	@command -v wrk >/dev/null || { echo "installing wrk"; $(APT_INSTALL) wrk >/dev/null; }
 
 npm-tools:
 	@for script in $(NPM_FIXTURES); do bash $$script || exit 1; done
 
-install: $(STAMP) rabbitmq
+install: $(STAMP) rabbitmq kubectl
 
 up: install
 	$(BIN)/threadline up
@@ -41,7 +49,7 @@ typecheck: $(STAMP)
 test: install npm-tools lint typecheck
 	$(BIN)/pytest
 
-bench: install npm-tools
+bench: install wrk npm-tools
 	$(BIN)/python -m bench
 
 clean:

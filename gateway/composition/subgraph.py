@@ -7,7 +7,6 @@ from dataclasses import dataclass
 
 from graphql import (
     BooleanValueNode,
-    DirectiveDefinitionNode,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
@@ -36,14 +35,11 @@ from graphql import (
     UnionTypeDefinitionNode,
     UnionTypeExtensionNode,
     parse,
-    visit,
 )
-from graphql.language import Visitor
 
 from gateway.composition.errors import CompositionProblem
 from gateway.composition.links import FederationLink, LinkError, resolve_federation_link
 from gateway.composition.model import (
-    BUILTIN_SCALARS,
     Argument,
     EnumValue,
     Field,
@@ -52,8 +48,8 @@ from gateway.composition.model import (
     Subgraph,
     Tagged,
     TypeDef,
-    base_name,
 )
+from gateway.composition.references import unknown_references
 
 ROOT_DEFAULTS = {"query": "Query", "mutation": "Mutation", "subscription": "Subscription"}
 # Types and fields federation adds to every subgraph; they never reach the supergraph.
@@ -134,8 +130,10 @@ class _Parser:
                 name="Query", kind=Kind.OBJECT, has_definition=True
             )
         self.subgraph.roots.setdefault("query", "Query")
-        self._check_references()
-        self._check_directives()
+        for code, message, coordinate in unknown_references(
+            self.subgraph, self.document, self.link, self._is_internal_type
+        ):
+            self.error(code, message, coordinate)
         return self.subgraph, self.problems
 
     def error(self, code: str, message: str, coordinate: str | None = None) -> None:
@@ -361,45 +359,3 @@ class _Parser:
                 coordinate,
             )
         typedef.fields[field.name] = field
-
-    # -- references ------------------------------------------------------------
-
-    def _check_directives(self) -> None:
-        defined = {
-            d.name.value
-            for d in self.document.definitions
-            if isinstance(d, DirectiveDefinitionNode)
-        }
-        known = defined | BUILTIN_DIRECTIVES | set(self.link.directives)
-        unknown: list[str] = []
-
-        class _Directives(Visitor):
-            def enter_directive(self, node: DirectiveNode, *_: object) -> None:
-                name = node.name.value
-                if name not in known and name not in unknown:
-                    unknown.append(name)
-
-        visit(self.document, _Directives())
-        for name in unknown:
-            self.error("INVALID_GRAPHQL", f'Unknown directive "@{name}".')
-
-    def _check_references(self) -> None:
-        known = set(self.subgraph.types) | BUILTIN_SCALARS
-        for typedef in self.subgraph.types.values():
-            for field in typedef.fields.values():
-                refs = [field.type, *(a.type for a in field.arguments.values())]
-                for ref in refs:
-                    target = base_name(ref)
-                    if target not in known and not self._is_internal_type(target):
-                        self.error(
-                            "INVALID_GRAPHQL",
-                            f'Unknown type "{target}" (used by "{typedef.name}.{field.name}").',
-                            f"{typedef.name}.{field.name}",
-                        )
-            for ref_name in (*typedef.interfaces, *typedef.members):
-                if ref_name not in known:
-                    self.error(
-                        "INVALID_GRAPHQL",
-                        f'Unknown type "{ref_name}" (used by "{typedef.name}").',
-                        typedef.name,
-                    )

@@ -12,15 +12,15 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.profile.adapters.store import (
-    CustomerWrite,
-    IdentityRecord,
-    ProfileStore,
-    ProfileWrites,
-    StoredEvent,
-)
+from services.profile.adapters.store import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
-from services.profile.domain.identity import CustomerCreated, Identity, MergeDeferred, resolve
+from services.profile.domain.identity import (
+    CustomerCreated,
+    Identity,
+    IdentityRecord,
+    MergeDeferred,
+    resolve,
+)
 from services.profile.domain.traits import ConsentState, TraitValue
 from shared.events import CloudEvent, derived_id
 from shared.messaging import Publisher
@@ -38,8 +38,10 @@ class _Batch:
     """What the batch changes, coalesced per customer and per identity."""
 
     owners: dict[Identity, str]
+    records: dict[Identity, IdentityRecord]
     customers: dict[str, Customer]
-    identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
+    new_identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
+    sightings: dict[Identity, IdentityRecord] = field(default_factory=dict)
     traits: dict[str, dict[str, TraitValue]] = field(default_factory=dict)
     consents: dict[str, dict[str, ConsentState]] = field(default_factory=dict)
     touched: dict[str, None] = field(default_factory=dict)
@@ -48,7 +50,8 @@ class _Batch:
 
     def writes(self) -> ProfileWrites:
         return ProfileWrites(
-            identities=tuple(self.identities.values()),
+            new_identities=tuple(self.new_identities.values()),
+            sightings=tuple(self.sightings.values()),
             customers=tuple(
                 CustomerWrite(
                     customer=self.customers[cid],
@@ -67,9 +70,10 @@ async def handle_ingested(
     """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events."""
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
     wanted = list(dict.fromkeys(i for event in ingested for i in event.identities))
-    owners = await store.owners(wanted)
+    known = await store.known(wanted)
+    owners = {identity: record.customer_id for identity, record in known.items()}
     customers = await store.customers(list(dict.fromkeys(owners.values())))
-    state = _Batch(owners=dict(owners), customers=dict(customers))
+    state = _Batch(owners=owners, records=dict(known), customers=dict(customers))
     for cloud_event, event in zip(batch, ingested, strict=True):
         _decide(state, cloud_event, event)
     await store.save(state.writes())
@@ -98,14 +102,7 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
         owner = state.owners.setdefault(identity, customer_id)
         if owner != customer_id:
             continue  # owned by another customer: it stays there until a real merge
-        record = state.identities.get(identity)
-        state.identities[identity] = (
-            record.seen(event.timestamp)
-            if record is not None
-            else IdentityRecord(
-                identity, customer_id, event.timestamp, event.timestamp, event.source
-            )
-        )
+        _sighted(state, identity, customer_id, event)
     state.events.append(
         StoredEvent(
             id=event.id,
@@ -126,6 +123,18 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
         state.outgoing.append(
             _profile_event(CUSTOMER_UPDATED, event, customer_id, resolution.attached, change)
         )
+
+
+def _sighted(state: _Batch, identity: Identity, customer_id: str, event: IngestedEvent) -> None:
+    at = event.timestamp
+    record = state.records.get(identity)
+    if record is None:
+        record = IdentityRecord(identity, customer_id, at, at, event.source)
+        state.records[identity] = state.new_identities[identity] = record
+    elif identity in state.new_identities:
+        state.records[identity] = state.new_identities[identity] = record.seen(at)
+    elif record.worth_recording(at):
+        state.records[identity] = state.sightings[identity] = record.seen(at)
 
 
 def _resolved(cloud_event: CloudEvent, event: IngestedEvent, customer_id: str) -> CloudEvent:

@@ -70,7 +70,7 @@ class InMemoryJourneyStore:
 
     async def save_touchpoints(self, touchpoints: Sequence[Touchpoint]) -> None:
         for touchpoint in touchpoints:
-            self.touchpoints[touchpoint.id] = touchpoint
+            self.touchpoints.setdefault(touchpoint.id, touchpoint)
 
     async def timeline(
         self, customer_id: str, *, first: int, after: Position | None, channel: str | None

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from services.profile.domain import ProfileError
 from services.profile.domain.customer import Customer
-from services.profile.domain.identity import Identity
+from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.traits import ConsentState, TraitValue
 
 
@@ -24,20 +24,6 @@ class IdentityConflictError(ProfileError):
     Another consumer claimed it concurrently; retrying the batch resolves the
     event against the new owner.
     """
-
-
-@dataclass(frozen=True, slots=True)
-class IdentityRecord:
-    """An identity owned by a customer, with when it was first and last seen."""
-
-    identity: Identity
-    customer_id: str
-    first_seen: datetime
-    last_seen: datetime
-    source: str
-
-    def seen(self, at: datetime) -> IdentityRecord:
-        return replace(self, first_seen=min(self.first_seen, at), last_seen=max(self.last_seen, at))
 
 
 @dataclass(frozen=True, slots=True)
@@ -63,16 +49,21 @@ class CustomerWrite:
 
 @dataclass(frozen=True, slots=True)
 class ProfileWrites:
-    """Everything one batch writes; each part is idempotent (keyed by ids)."""
+    """Everything one batch writes; each part is idempotent (keyed by ids).
 
-    identities: tuple[IdentityRecord, ...] = ()
+    ``new_identities`` are inserted (an identity someone else inserted first is a
+    conflict); ``sightings`` widen the first/last-seen range of stored ones.
+    """
+
+    new_identities: tuple[IdentityRecord, ...] = ()
+    sightings: tuple[IdentityRecord, ...] = ()
     customers: tuple[CustomerWrite, ...] = ()
     events: tuple[StoredEvent, ...] = ()
 
 
 class ProfileStore(Protocol):
-    async def owners(self, identities: Sequence[Identity]) -> dict[Identity, str]:
-        """The customer id owning each of ``identities`` that is known."""
+    async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
+        """The stored record (owner, first/last seen) of each of ``identities`` that is known."""
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
         """The customers among ``customer_ids`` that exist."""
@@ -80,8 +71,8 @@ class ProfileStore(Protocol):
     async def save(self, writes: ProfileWrites) -> None:
         """Write identities first, then customers and events.
 
-        Raises :class:`IdentityConflictError` when an identity is owned by
-        another customer than the one the write attaches it to.
+        Raises :class:`IdentityConflictError` when a new identity exists
+        already (another consumer attached it meanwhile).
         """
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
@@ -100,31 +91,20 @@ class InMemoryProfileStore:
     event_docs: dict[str, StoredEvent] = field(default_factory=dict)
     saves: int = 0
 
-    async def owners(self, identities: Sequence[Identity]) -> dict[Identity, str]:
-        return {
-            identity: self.identity_docs[identity].customer_id
-            for identity in identities
-            if identity in self.identity_docs
-        }
+    async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
+        return {i: self.identity_docs[i] for i in identities if i in self.identity_docs}
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
         return {cid: self.customer_docs[cid] for cid in customer_ids if cid in self.customer_docs}
 
     async def save(self, writes: ProfileWrites) -> None:
         self.saves += 1
-        conflicts = [
-            record.identity
-            for record in writes.identities
-            if record.identity in self.identity_docs
-            and self.identity_docs[record.identity].customer_id != record.customer_id
-        ]
-        for record in writes.identities:
-            if record.identity in conflicts:
-                continue
+        conflicts = [r.identity for r in writes.new_identities if r.identity in self.identity_docs]
+        for record in writes.new_identities:
+            self.identity_docs.setdefault(record.identity, record)
+        for record in writes.sightings:
             existing = self.identity_docs.get(record.identity)
-            if existing is None:
-                self.identity_docs[record.identity] = record
-            else:
+            if existing is not None:
                 self.identity_docs[record.identity] = existing.seen(record.first_seen).seen(
                     record.last_seen
                 )
@@ -138,7 +118,7 @@ class InMemoryProfileStore:
                 self.customer_docs.get(write.customer.id), write
             )
         for event in writes.events:
-            self.event_docs[event.id] = event
+            self.event_docs.setdefault(event.id, event)
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
         found = [r for r in self.identity_docs.values() if r.customer_id == customer_id]

@@ -9,9 +9,10 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from services.profile.adapters.store import IdentityRecord, ProfileStore
+from services.profile.adapters.store import ProfileStore
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import Identity as IdentityValue
+from services.profile.domain.identity import IdentityRecord
 from services.profile.domain.pii import mask_identity, mask_traits
 from shared.auth import Principal
 from shared.subgraph import require_scope
@@ -141,9 +142,10 @@ class Query:
     ) -> Customer | None:
         require_scope(info.context.principal, READ)
         identity = _canonical_identity(type, value)
-        owner = (await info.context.store.owners([identity])).get(identity)
-        if owner is None:
+        record = (await info.context.store.known([identity])).get(identity)
+        if record is None:
             return None
+        owner = record.customer_id
         state = (await info.context.store.customers([owner])).get(owner)
         return Customer.of(state) if state is not None else None
 

@@ -14,7 +14,8 @@ that event after a crash resolves to the same id instead of a second customer.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
+from datetime import datetime, timedelta
 from typing import Any
 
 from services.profile.domain import UnresolvableEventError
@@ -23,6 +24,13 @@ from shared.events import derived_id
 # Lower ranks are stronger evidence of who the customer is; anonymous ids are weakest.
 _RANK = {"userId": 0, "email": 1, "phone": 2, "anonymousId": 9}
 _EXTERNAL_RANK = 3
+
+SIGHTING_PRECISION = timedelta(hours=1)
+"""How stale an identity's ``lastSeen`` may get before a sighting is written.
+
+Rewriting every identity on every event would double the profile's writes;
+the customer's own ``lastSeen`` stays exact, an identity's is exact to the hour.
+"""
 
 
 @dataclass(frozen=True, slots=True, order=True)
@@ -39,6 +47,24 @@ class Identity:
     @property
     def key(self) -> str:
         return f"{self.type}:{self.value}"
+
+
+@dataclass(frozen=True, slots=True)
+class IdentityRecord:
+    """An identity owned by a customer, with when it was first and last seen."""
+
+    identity: Identity
+    customer_id: str
+    first_seen: datetime
+    last_seen: datetime
+    source: str
+
+    def seen(self, at: datetime) -> IdentityRecord:
+        return replace(self, first_seen=min(self.first_seen, at), last_seen=max(self.last_seen, at))
+
+    def worth_recording(self, at: datetime) -> bool:
+        """Whether a sighting at ``at`` moves ``firstSeen``, or ``lastSeen`` by the precision."""
+        return at < self.first_seen or at > self.last_seen + SIGHTING_PRECISION
 
 
 @dataclass(frozen=True, slots=True)

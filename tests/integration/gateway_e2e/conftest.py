@@ -27,7 +27,6 @@ from tests.integration.gateway_e2e.e2e_servers import serving
 from tests.integration.gateway_e2e.e2e_subgraph_app import JWT_SECRET, Served
 
 
-
 @dataclass
 class Subgraphs:
     """The three running subgraphs, by name, with what each received."""

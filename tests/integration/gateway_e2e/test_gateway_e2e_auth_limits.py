@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import AsyncIterator
 
@@ -19,6 +20,7 @@ from tests.integration.gateway_e2e.conftest import (
 from tests.integration.gateway_e2e.e2e_client import (
     GRAPHQL_RESPONSE,
     bearer,
+    eventually,
     post,
     token,
     ws_session,
@@ -309,3 +311,46 @@ async def test_oversized_bodies_get_413_and_never_reach_a_subgraph(
 
     assert response.status_code == 413
     assert subgraphs.requests_seen() == 0
+
+
+async def test_concurrent_callers_each_get_answers_made_with_their_own_token(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    # Identical in-flight subgraph requests are shared, but never across credentials.
+    callers = ["1", "2", "3"] * 6
+    responses = await asyncio.gather(
+        *(post(client, gateway.url, MY_REVIEWS, headers=bearer(who)) for who in callers)
+    )
+
+    names = {"1": "Ada Lovelace", "2": "Alan Turing", "3": "Grace Hopper"}
+    assert [r.json()["data"]["me"]["name"] for r in responses] == [names[c] for c in callers]
+    first_reviews = {"1": "Love it", "2": "Too big", "3": "Could be softer"}
+    assert [r.json()["data"]["me"]["reviews"][0]["body"] for r in responses] == [
+        first_reviews[c] for c in callers
+    ]
+
+
+async def test_each_subscriber_s_event_fetches_carry_that_subscriber_s_token(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    feed = subgraphs.reviews_state.feed
+    ada, grace = bearer("1"), bearer("3")
+    query = {"query": "subscription { reviewAdded { author { name } } }"}
+    async with ws_session(gateway.ws_url) as first, ws_session(gateway.ws_url) as second:
+        for ws, credentials in ((first, ada), (second, grace)):
+            await ws.send_json({"type": "connection_init", "payload": credentials})
+            assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+            await ws.send_json({"id": "1", "type": "subscribe", "payload": query})
+        await eventually(lambda: len(feed.queues) == 2, "the subgraph has both subscriptions")
+        subgraphs.accounts.log.reset()
+        mutation = 'mutation { addReview(upc: "p2", authorId: "2", body: "Shared") { id } }'
+        assert (await post(client, gateway.url, mutation)).status_code == 200
+        events = [await ws.receive_json(timeout=5) for ws in (first, second)]
+
+    expected = {"data": {"reviewAdded": {"author": {"name": "Alan Turing"}}}}
+    assert [e["payload"] for e in events] == [expected, expected]
+    assert sorted(str(a) for a in feed.authorizations) == sorted(
+        [ada["authorization"], grace["authorization"]]
+    )
+    fetched_with = sorted(r.headers["authorization"] for r in subgraphs.accounts.log.http)
+    assert fetched_with == sorted([ada["authorization"], grace["authorization"]])

@@ -11,10 +11,11 @@ from contextlib import asynccontextmanager
 from pathlib import Path
 
 import httpx
+import orjson
 import pytest
 
 from tests.integration.gateway_e2e.conftest import Subgraphs
-from tests.integration.gateway_e2e.e2e_client import bearer, post
+from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, ws_session
 from tests.integration.gateway_e2e.e2e_servers import free_port
 from tests.integration.gateway_e2e.e2e_subgraph_app import JWT_SECRET
 
@@ -124,3 +125,47 @@ async def test_cli_gateway_composes_at_startup_from_subgraph_flags(
     assert response.json() == {
         "data": {"me": {"username": "ada", "reviews": [{"body": "Love it"}, {"body": "Sturdy"}]}}
     }
+
+
+async def test_cli_gateway_streams_subscriptions_over_websocket_and_sse(
+    cli_gateway: str, subgraphs: Subgraphs
+) -> None:
+    feed = subgraphs.reviews_state.feed
+    query = "subscription { reviewAdded(limit: 1) { body author { name } product { name } } }"
+    expected = {
+        "data": {
+            "reviewAdded": {
+                "body": "From the CLI",
+                "author": {"name": "Alan Turing"},
+                "product": {"name": "Table"},
+            }
+        }
+    }
+    mutation = 'mutation { addReview(upc: "p1", authorId: "2", body: "From the CLI") { id } }'
+    async with httpx.AsyncClient(timeout=10) as client:
+        async with ws_session(cli_gateway.replace("http", "ws", 1) + "/graphql") as ws:
+            await ws.send_json({"type": "connection_init", "payload": bearer("1")})
+            assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+            await ws.send_json({"id": "c", "type": "subscribe", "payload": {"query": query}})
+            await eventually(lambda: len(feed.queues) == 1, "the subgraph has the subscription")
+            assert (await post(client, f"{cli_gateway}/graphql", mutation)).status_code == 200
+            ws_messages = [await ws.receive_json(timeout=5) for _ in range(2)]
+
+        async with client.stream(
+            "POST",
+            f"{cli_gateway}/graphql",
+            json={"query": query},
+            headers={"accept": "text/event-stream", **bearer("1")},
+        ) as stream:
+            assert stream.status_code == 200
+            await eventually(lambda: len(feed.queues) == 1, "the subgraph has the subscription")
+            assert (await post(client, f"{cli_gateway}/graphql", mutation)).status_code == 200
+            sse_text = (await stream.aread()).decode()
+
+    assert ws_messages == [
+        {"id": "c", "type": "next", "payload": expected},
+        {"id": "c", "type": "complete"},
+    ]
+    blocks = [b for b in sse_text.split("\n\n") if b.startswith("event:")]
+    assert [b.split("\n")[0] for b in blocks] == ["event: next", "event: complete"]
+    assert orjson.loads(blocks[0].split("data: ", 1)[1]) == expected

@@ -305,7 +305,9 @@ async def test_variables_reach_arguments_of_fields_resolved_in_entity_fetches(
     """
     response = await post(client, gateway.url, query, {"upc": "p1", "n": 1})
 
-    assert response.json() == {"data": {"product": {"name": "Table", "reviews": [{"body": "Love it"}]}}}
+    assert response.json() == {
+        "data": {"product": {"name": "Table", "reviews": [{"body": "Love it"}]}}
+    }
     (call,) = subgraphs.reviews.log.http
     assert call.body is not None
     assert call.body["variables"]["n"] == 1
@@ -375,7 +377,10 @@ async def test_a_mutation_result_is_completed_through_requires_in_other_subgraph
     ("query", "named"),
     [
         ("{ _service { sdl } }", "_service"),
-        ('{ _entities(representations: [{__typename: "User", id: "1"}]) { __typename } }', "_entities"),
+        (
+            '{ _entities(representations: [{__typename: "User", id: "1"}]) { __typename } }',
+            "_entities",
+        ),
         ('{ user(id: "1") { name passwordHash } }', "passwordHash"),
     ],
     ids=["_service", "_entities", "inaccessible-field"],
@@ -387,4 +392,33 @@ async def test_federation_internals_and_inaccessible_fields_are_not_part_of_the_
 
     assert response.status_code == 400
     assert named in response.json()["errors"][0]["message"]
+    assert subgraphs.requests_seen() == 0
+
+
+TWO_OPERATIONS = """
+query Names { topProducts(first: 3) { name } }
+query Authors { product(upc: "p1") { reviews { author { username } } } }
+"""
+
+
+async def test_operation_name_picks_one_of_several_operations(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    authors = await post(client, gateway.url, TWO_OPERATIONS, operation_name="Authors")
+    names = await post(client, gateway.url, TWO_OPERATIONS, operation_name="Names")
+    subgraphs.reset()
+    ambiguous = await post(client, gateway.url, TWO_OPERATIONS)
+
+    assert authors.json() == {
+        "data": {
+            "product": {
+                "reviews": [{"author": {"username": "ada"}}, {"author": {"username": "alan"}}]
+            }
+        }
+    }
+    assert names.json() == {
+        "data": {"topProducts": [{"name": "Table"}, {"name": "Couch"}, {"name": "Chair"}]}
+    }
+    assert ambiguous.status_code == 400
+    assert "operation name" in ambiguous.json()["errors"][0]["message"]
     assert subgraphs.requests_seen() == 0

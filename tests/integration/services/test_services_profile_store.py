@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -12,14 +13,13 @@ from services.profile.adapters.mongo_store import INDEXES, MongoProfileStore
 from services.profile.adapters.store import (
     CustomerWrite,
     IdentityConflictError,
-    IdentityRecord,
     InMemoryProfileStore,
     ProfileStore,
     ProfileWrites,
     StoredEvent,
 )
 from services.profile.domain.customer import Customer
-from services.profile.domain.identity import Identity
+from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.traits import ConsentState, TraitValue
 from tests.integration.services.services_support import scratch_database
 
@@ -53,7 +53,7 @@ def first_batch(customer_id="c1") -> ProfileWrites:
         last_seen=T0 + timedelta(minutes=5),
     )
     return ProfileWrites(
-        identities=(
+        new_identities=(
             IdentityRecord(ANON, customer_id, T0, T0 + timedelta(minutes=5), "src"),
             IdentityRecord(EMAIL, customer_id, T0, T0, "src"),
         ),
@@ -73,24 +73,30 @@ async def test_saved_customer_reads_back_with_identities_and_events(store):
     assert customer.consents["ads"].granted is True
     assert customer.channels == {"web"}
     assert (customer.first_seen, customer.last_seen) == (T0, T0 + timedelta(minutes=5))
-    assert await store.owners([ANON, EMAIL, Identity("userId", "nobody")]) == {
+    known = await store.known([ANON, EMAIL, Identity("userId", "nobody")])
+    assert {identity: record.customer_id for identity, record in known.items()} == {
         ANON: "c1",
         EMAIL: "c1",
     }
+    assert (known[ANON].first_seen, known[ANON].last_seen) == (T0, T0 + timedelta(minutes=5))
     assert [r.identity for r in await store.identities("c1")] == [ANON, EMAIL]
     assert [e.id for e in await store.events("c1")] == ["e1", "e2"]
     assert (await store.events("c1"))[0].data == {"type": "page", "name": "Home"}
 
 
-async def test_saving_the_same_batch_twice_converges_on_the_same_state(store):
+async def test_replaying_customers_events_and_sightings_converges_on_the_same_state(store):
     await store.save(first_batch())
     before = (
         await store.customers(["c1"]),
         await store.identities("c1"),
         await store.events("c1"),
     )
+    # What a replayed batch writes: its identities are known by then, so they are sightings.
+    batch = first_batch()
+    replay = replace(batch, new_identities=(), sightings=batch.new_identities)
 
-    await store.save(first_batch())
+    await store.save(replay)
+    await store.save(replay)
 
     after = (await store.customers(["c1"]), await store.identities("c1"), await store.events("c1"))
     assert after == before
@@ -109,7 +115,7 @@ async def test_later_batch_changes_only_its_traits_and_widens_sighting_times(sto
 
     await store.save(
         ProfileWrites(
-            identities=(IdentityRecord(ANON, "c1", later, later, "src"),),
+            sightings=(IdentityRecord(ANON, "c1", later, later, "src"),),
             customers=(CustomerWrite(customer, {"plan": customer.traits["plan"]}, {}),),
         )
     )
@@ -123,10 +129,20 @@ async def test_later_batch_changes_only_its_traits_and_widens_sighting_times(sto
     assert (anon.first_seen, anon.last_seen) == (T0, later)
 
 
+async def test_inserting_a_known_identity_again_is_a_conflict_and_writes_nothing_else(store):
+    await store.save(first_batch("c1"))
+    again = replace(first_batch("c1"), events=(StoredEvent("e3", "c1", "page", T0, "web", {}),))
+
+    with pytest.raises(IdentityConflictError):
+        await store.save(again)
+
+    assert [e.id for e in await store.events("c1")] == ["e1", "e2"]
+
+
 async def test_identity_owned_by_another_customer_is_a_conflict(store):
     await store.save(first_batch("c1"))
 
     with pytest.raises(IdentityConflictError, match="anonymousId:anon-1"):
-        await store.save(ProfileWrites(identities=(IdentityRecord(ANON, "c2", T0, T0, "src"),)))
+        await store.save(ProfileWrites(new_identities=(IdentityRecord(ANON, "c2", T0, T0, "src"),)))
 
-    assert await store.owners([ANON]) == {ANON: "c1"}
+    assert (await store.known([ANON]))[ANON].customer_id == "c1"

@@ -209,3 +209,34 @@ def test_every_problem_is_reported_at_once() -> None:
         "INVALID_FIELD_SHARING",
     ]
     assert {p.coordinate for p in error.problems} == {"T.n", "T.c"}
+
+
+def test_namespaced_federation_directives_work_without_import() -> None:
+    header = 'extend schema @link(url: "https://specs.apollo.dev/federation/v2.3", import: [])\n'
+    sdl = header + (
+        'type Query { t: T } type T @federation__key(fields: "id") '
+        "{ id: ID! v: Int @federation__shareable }"
+    )
+    other = fed2("b", 'type T @key(fields: "id") { id: ID! v: Int @shareable }')
+
+    result = composed(SubgraphDefinition("a", "http://a", sdl), other)
+
+    assert result.join_types("T") == [{"graph": "A", "key": "id"}, {"graph": "B", "key": "id"}]
+    assert result.field_joins("T", "v") == []
+
+
+def test_subscription_fields_are_joined_to_their_subgraph() -> None:
+    result = composed(
+        fed2("a", "type Query { a: Int } type Subscription { ticks: Int }"),
+        fed2("b", "type Query { b: Int }"),
+    )
+
+    assert result.roots()["subscription"] == "Subscription"
+    assert result.join_types("Subscription") == [{"graph": "A"}]
+
+
+def test_shareable_subscription_field_is_rejected() -> None:
+    error = failure(fed2("a", "type Query { a: Int } type Subscription { ticks: Int @shareable }"))
+
+    assert error.codes == ["INVALID_FIELD_SHARING"]
+    assert "root level subscription" in str(error)

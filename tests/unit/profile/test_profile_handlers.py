@@ -18,6 +18,10 @@ async def _handle(store: InMemoryProfileStore, bus: InMemoryBus, batch: Sequence
     await handle_ingested(batch, store=store, publisher=bus)
 
 
+async def _owners(store: InMemoryProfileStore, identities: list[Identity]) -> dict[Identity, str]:
+    return {i: record.customer_id for i, record in (await store.known(identities)).items()}
+
+
 def _types(bus: InMemoryBus) -> list[str]:
     return [event.type.removeprefix("io.threadline.") for event in bus.published]
 
@@ -143,13 +147,13 @@ async def test_event_matching_two_customers_goes_to_the_known_user_and_leaves_th
     store, bus = InMemoryProfileStore(), InMemoryBus()
     await _handle(store, bus, [segment("identify", "m1", userId="user-1", timestamp=at(9))])
     await _handle(store, bus, [segment("page", "m2", anonymousId="anon-2", timestamp=at(9))])
-    owners = await store.owners([Identity("userId", "user-1"), Identity("anonymousId", "anon-2")])
+    owners = await _owners(store, [Identity("userId", "user-1"), Identity("anonymousId", "anon-2")])
 
     login = segment("page", "m3", userId="user-1", anonymousId="anon-2", timestamp=at(10))
     await _handle(store, bus, [login])
 
     assert bus.published[-1].subject == owners[Identity("userId", "user-1")]
-    after = await store.owners([Identity("anonymousId", "anon-2")])
+    after = await _owners(store, [Identity("anonymousId", "anon-2")])
     assert after == {Identity("anonymousId", "anon-2"): owners[Identity("anonymousId", "anon-2")]}
 
 
@@ -158,7 +162,7 @@ async def test_identity_claimed_by_another_customer_meanwhile_fails_the_batch_fo
     event = segment("page", "m1", anonymousId="anon-1", timestamp=at(9))
 
     class RacingStore(InMemoryProfileStore):
-        async def owners(self, identities):
+        async def known(self, identities):
             return {}  # what the handler read before a concurrent writer claimed the identity
 
     racing = RacingStore(identity_docs=store.identity_docs)
@@ -192,3 +196,27 @@ async def test_redelivered_ingest_event_is_stored_once_through_the_consumer():
 
     assert len(store.event_docs) == 1
     assert _types(bus).count("customer.event.track") == 1
+
+
+async def test_identity_sightings_are_written_only_when_they_move_the_seen_range_enough():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    await _handle(store, bus, [segment("page", "m1", userId="u", timestamp=at(9))])
+
+    class CountingStore(InMemoryProfileStore):
+        sightings: list[int] = []
+
+        async def save(self, writes):
+            self.sightings.append(len(writes.sightings))
+            await super().save(writes)
+
+    counting = CountingStore(customer_docs=store.customer_docs, identity_docs=store.identity_docs)
+    await _handle(counting, bus, [segment("page", "m2", userId="u", timestamp=at(9, 30))])
+    await _handle(counting, bus, [segment("page", "m3", userId="u", timestamp=at(11))])
+    await _handle(counting, bus, [segment("page", "m4", userId="u", timestamp=at(8))])
+
+    assert counting.sightings == [0, 1, 1]
+    record = counting.identity_docs[Identity("userId", "u")]
+    assert (record.first_seen.hour, record.last_seen.hour) == (8, 11)
+    [customer] = counting.customer_docs.values()
+    assert customer.last_seen is not None
+    assert customer.last_seen.hour == 11
