@@ -9,7 +9,6 @@ from gateway.composition.errors import (
     CompositionError,
     CompositionHint,
     CompositionProblem,
-    human_list,
 )
 from gateway.composition.facts import compute_facts
 from gateway.composition.merge import (
@@ -23,16 +22,18 @@ from gateway.composition.merge import (
     merge_implements,
     merge_union,
 )
-from gateway.composition.merge_fields import add_fields_shallow, merge_field
+from gateway.composition.merge_composite import (
+    add_interface_object_fields,
+    merge_interface,
+    merge_object,
+)
 from gateway.composition.merge_values import merge_enum, merge_input
-from gateway.composition.model import Field, Kind, Subgraph, TypeDef
-from gateway.composition.override import OverrideState, validate_override
+from gateway.composition.model import Kind, Subgraph, TypeDef
 from gateway.composition.printer import print_supergraph
 from gateway.composition.satisfiability import check_satisfiability
-from gateway.composition.sharing import validate_field_sharing, validate_subscription_field
 from gateway.composition.subgraph import SubgraphDefinition, parse_subgraph
 from gateway.composition.subgraph_rules import check_subgraph
-from gateway.composition.supergraph_model import JoinField, SuperField, Supergraph, SuperType
+from gateway.composition.supergraph_model import Supergraph, SuperType
 from gateway.composition.supergraph_rules import check_supergraph
 from gateway.composition.upgrade import extensions_with_no_base, upgrade_fed1
 
@@ -159,9 +160,9 @@ def _merge(ctx: MergeContext) -> None:
         if dest.kind is Kind.INPUT:
             merge_input(ctx, sources, dest)
         elif dest.kind is Kind.INTERFACE:
-            _merge_interface(ctx, sources, dest)
+            merge_interface(ctx, sources, dest)
         elif dest.kind is Kind.OBJECT:
-            _merge_object(ctx, sources, dest)
+            merge_object(ctx, sources, dest)
     for dest in by_kind[Kind.ENUM]:
         merge_enum(ctx, _start_type(ctx, dest), dest)
     for operation, name in ROOTS:
@@ -172,7 +173,7 @@ def _merge(ctx: MergeContext) -> None:
             "NO_QUERIES",
             "No queries found in any subgraph: a supergraph must have a query root type.",
         )
-    _add_interface_object_fields(ctx)
+    add_interface_object_fields(ctx)
     for subgraph in ctx.subgraphs:
         supergraph.tag_name = supergraph.tag_name or subgraph.tag_name
         supergraph.inaccessible_name = supergraph.inaccessible_name or subgraph.inaccessible_name
@@ -184,122 +185,3 @@ def _start_type(ctx: MergeContext, dest: SuperType) -> Sources[TypeDef]:
     merge_access(dict(sources), dest)
     add_join_type(ctx, sources, dest)
     return sources
-
-
-def _merge_object(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType) -> None:
-    added = add_fields_shallow(ctx, sources, dest)
-    if not added:
-        del ctx.supergraph.types[dest.name]
-        return
-    is_subscription = dest.name == "Subscription"
-    for name, field_sources in added.items():
-        dest_field = dest.fields[name]
-        state = validate_override(ctx, field_sources, dest, name)
-        if is_subscription:
-            validate_subscription_field(ctx, field_sources, dest, dest_field)
-        merge_field(ctx, field_sources, dest, dest_field, state)
-        validate_field_sharing(ctx, field_sources, dest, dest_field, state)
-
-
-def _merge_interface(ctx: MergeContext, sources: Sources[TypeDef], dest: SuperType) -> None:
-    implementations = [
-        t.name
-        for t in ctx.supergraph.types.values()
-        if t.kind is Kind.OBJECT and dest.name in t.interfaces
-    ]
-    if all(s is not None and s.interface_object for s in sources.values()):
-        defining = [ctx.names[i] for i in sources]
-        ctx.error(
-            "INTERFACE_OBJECT_USAGE_ERROR",
-            f'Type "{dest.name}" is declared with @interfaceObject in all the subgraphs in which '
-            f"it is defined (it is defined in {human_list(defining)} but should be defined as an "
-            "interface in at least one subgraph)",
-            defining,
-            dest.name,
-        )
-    for idx, source in sources.items():
-        subgraph = ctx.subgraphs[idx]
-        assert source is not None  # type sources only list subgraphs that define the type
-        if source.interface_object:
-            defined = [name for name in implementations if name in subgraph.types]
-            if defined:
-                listed = ", ".join(f'"{n}"' for n in defined)
-                ctx.error(
-                    "INTERFACE_OBJECT_USAGE_ERROR",
-                    f'[{subgraph.name}] Interface type "{dest.name}" is defined as an '
-                    f'@interfaceObject in subgraph "{subgraph.name}" so that subgraph should not '
-                    f'define any of the implementation types of "{dest.name}", but it defines '
-                    f"{'types' if len(defined) > 1 else 'type'} {listed}",
-                    [subgraph.name],
-                    dest.name,
-                )
-            continue
-        resolvable = [k for k in source.keys if k.resolvable]
-        if resolvable:
-            missing = [
-                n
-                for n in implementations
-                if n not in {t.name for t in subgraph.implementations(dest.name)}
-            ]
-            if missing:
-                listed = ", ".join(f'"{n}"' for n in missing)
-                ctx.error(
-                    "INTERFACE_KEY_MISSING_IMPLEMENTATION_TYPE",
-                    f'[{subgraph.name}] Interface type "{dest.name}" has a resolvable key '
-                    f'(@key(fields: "{resolvable[0].fields}")) in subgraph "{subgraph.name}" but '
-                    f"that subgraph is missing some of the supergraph implementation types of "
-                    f'"{dest.name}". Subgraph "{subgraph.name}" should define '
-                    f"{'types' if len(missing) > 1 else 'type'} {listed} (and have "
-                    f'{"them" if len(missing) > 1 else "it"} implement "{dest.name}").',
-                    [subgraph.name],
-                    dest.name,
-                )
-    added = add_fields_shallow(ctx, sources, dest)
-    for name, field_sources in added.items():
-        state = validate_override(ctx, field_sources, dest, name)
-        merge_field(ctx, field_sources, dest, dest.fields[name], state)
-
-
-def _add_interface_object_fields(ctx: MergeContext) -> None:
-    """Fields an @interfaceObject adds to an interface also appear on every implementation."""
-    for dest in list(ctx.supergraph.types.values()):
-        if dest.kind is not Kind.OBJECT:
-            continue
-        for itf_name in dest.interfaces:
-            itf = ctx.supergraph.types.get(itf_name)
-            if itf is None:
-                continue
-            for itf_field in itf.fields.values():
-                if itf_field.name in dest.fields or not _provided_by_interface_object(
-                    ctx, itf_field.name, itf_name
-                ):
-                    continue
-                dest.fields[itf_field.name] = SuperField(
-                    name=itf_field.name,
-                    type=itf_field.type,
-                    arguments=dict(itf_field.arguments),
-                    description=itf_field.description,
-                    tags=list(itf_field.tags),
-                    inaccessible=itf_field.inaccessible,
-                    deprecated=itf_field.deprecated,
-                    applied_order=list(itf_field.applied_order),
-                    joins=[JoinField(graph=None)],
-                )
-                # Every subgraph "lacks" the field; sharing is judged on the interface objects.
-                no_sources: Sources[Field] = dict.fromkeys(range(len(ctx.subgraphs)))
-                validate_field_sharing(
-                    ctx, no_sources, dest, dest.fields[itf_field.name], OverrideState()
-                )
-
-
-def _provided_by_interface_object(ctx: MergeContext, field_name: str, itf_name: str) -> bool:
-    for subgraph in ctx.subgraphs:
-        local = subgraph.types.get(itf_name)
-        if (
-            local is not None
-            and local.interface_object
-            and field_name in local.fields
-            and f"{itf_name}.{field_name}" not in subgraph.external
-        ):
-            return True
-    return False

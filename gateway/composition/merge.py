@@ -125,6 +125,8 @@ def merge_access(sources: Mapping[int, Tagged | None], dest: Tagged) -> None:
         dest.inaccessible = dest.inaccessible or source.inaccessible
         if dest.deprecated is None:
             dest.deprecated = source.deprecated
+        if dest.specified_by is None:
+            dest.specified_by = source.specified_by
         for name in source.applied_order:
             if name not in dest.applied_order:
                 dest.applied_order.append(name)

@@ -42,6 +42,7 @@ class Tagged:
     tags: list[str] = field(default_factory=list)
     inaccessible: bool = False
     deprecated: str | None = None  # the reason; "" for a bare @deprecated
+    specified_by: str | None = None  # @specifiedBy(url:) on scalars
     # "tag"/"deprecated" in the order first applied: Apollo prints them in that order.
     applied_order: list[str] = field(default_factory=list)
 

@@ -58,10 +58,10 @@ def validate_override(
             continue
         if source.override_label is not None:
             ctx.error(
-                "OVERRIDE_LABEL_INVALID",
+                "UNSUPPORTED_FEDERATION_DIRECTIVE",
                 f'Progressive @override (label "{source.override_label}") on field '
-                f'"{coordinate}" in subgraph "{here}" needs join v0.4, which this gateway does '
-                "not produce yet; remove the label to override the field fully.",
+                f'"{coordinate}" in subgraph "{here}" is not supported by this gateway yet; '
+                "remove the label to override the field fully.",
                 [here],
                 coordinate,
             )

@@ -201,6 +201,8 @@ class _Printer:
             if name == "deprecated" and element.deprecated is not None:
                 reason = element.deprecated
                 after.append(f"@deprecated(reason: {_quote(reason)})" if reason else "@deprecated")
+            elif name == "specifiedBy" and element.specified_by is not None:
+                after.append(f"@specifiedBy(url: {_quote(element.specified_by)})")
             elif name == "tag" and self.tag:
                 after += [f"@{self.tag}(name: {_quote(t)})" for t in element.tags]
         return before, after

@@ -11,6 +11,12 @@ from gateway.composition.links import FederationLink
 from gateway.composition.model import BUILTIN_SCALARS, Subgraph, base_name
 
 BUILTIN_DIRECTIVES = frozenset({"deprecated", "specifiedBy", "include", "skip", "oneOf", "link"})
+# Federation directives that change what the gateway must do (auth, contextual arguments,
+# custom directives). Dropping them silently would serve a different graph, so they are
+# refused until supported. @cost/@listSize only feed demand control and are ignored.
+UNSUPPORTED = frozenset(
+    {"context", "fromContext", "authenticated", "requiresScopes", "policy", "composeDirective"}
+)
 
 
 def unknown_references(
@@ -42,13 +48,24 @@ def unknown_references(
     defined = {d.name.value for d in document.definitions if isinstance(d, DirectiveDefinitionNode)}
     known_directives = defined | BUILTIN_DIRECTIVES | set(link.directives)
     unknown: list[str] = []
+    unsupported: list[str] = []
 
     class _Directives(Visitor):
         def enter_directive(self, node: DirectiveNode, *_: object) -> None:
             name = node.name.value
             if name not in known_directives and name not in unknown:
                 unknown.append(name)
+            canonical = link.canonical(name)
+            if canonical in UNSUPPORTED and canonical not in unsupported:
+                unsupported.append(canonical)
 
     visit(document, _Directives())
     for name in unknown:
         yield "INVALID_GRAPHQL", f'Unknown directive "@{name}".', None
+    for name in unsupported:
+        yield (
+            "UNSUPPORTED_FEDERATION_DIRECTIVE",
+            f"@{name} is not supported by this gateway's composition yet; remove it from the "
+            "subgraph (or compose with rover and serve that supergraph elsewhere).",
+            None,
+        )

@@ -285,6 +285,14 @@ class _Parser:
                 element.deprecated = reason.value if isinstance(reason, StringValueNode) else ""
                 if "deprecated" not in element.applied_order:
                     element.applied_order.append("deprecated")
+            elif directive.name.value == "specifiedBy":
+                url = next(
+                    (a.value for a in directive.arguments or () if a.name.value == "url"), None
+                )
+                if isinstance(url, StringValueNode):
+                    element.specified_by = url.value
+                    if "specifiedBy" not in element.applied_order:
+                        element.applied_order.append("specifiedBy")
             elif canonical == "inaccessible":
                 element.inaccessible = True
                 self.subgraph.inaccessible_name = self.subgraph.inaccessible_name or (

@@ -183,11 +183,19 @@ class Connection:
         metrics = self.pipeline.metrics
         operation_type = "unknown"
         status = 200
-        with server_span("graphql.ws.operation", self.socket.headers, {"ws.id": operation_id}):
+        with server_span(
+            "graphql.ws.operation", self.socket.headers, {"ws.id": operation_id}
+        ) as span:
             try:
                 self.pipeline.rate_limiter.take(caller.client_id)
                 operation = self.pipeline.prepare(from_mapping(payload))
                 operation_type = operation.prepared.operation_type.value
+                if span.is_recording():  # named as over HTTP: "<type> <operationName>"
+                    name = operation.prepared.operation_name
+                    span.update_name(f"{operation_type} {name or ''}".strip())
+                    span.set_attribute("graphql.operation.type", operation_type)
+                    if name:
+                        span.set_attribute("graphql.operation.name", name)
                 await self._run(operation_id, operation, caller, started)
             except (RequestError, SecurityError, HttpError) as exc:
                 status = getattr(exc, "status", 400)

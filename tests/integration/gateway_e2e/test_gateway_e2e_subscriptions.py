@@ -419,3 +419,24 @@ async def test_subscriptions_completed_at_once_leave_nothing_open_upstream(
     await eventually(lambda: feed.queues == set(), "the last subscription ended upstream")
     scraped = (await client.get(f"{gateway.base_url}/metrics")).text
     assert f"{gauge} 0.0" in scraped.splitlines()
+
+
+async def test_events_that_need_only_keys_fetch_nothing_from_other_subgraphs(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    feed = subgraphs.reviews_state.feed
+    query = "subscription { reviewAdded { body author { id } product { upc } } }"
+    async with ws_session(gateway.ws_url) as ws:
+        await ws.send_json({"type": "connection_init", "payload": bearer("1")})
+        assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+        await ws.send_json({"id": "k", "type": "subscribe", "payload": {"query": query}})
+        await eventually(lambda: len(feed.queues) == 1, "the subgraph has the subscription")
+        mutation = 'mutation { addReview(upc: "p3", authorId: "3", body: "Keys") { id } }'
+        assert (await post(client, gateway.url, mutation)).status_code == 200
+        message = await ws.receive_json(timeout=5)
+
+    assert message["payload"] == {
+        "data": {"reviewAdded": {"body": "Keys", "author": {"id": "3"}, "product": {"upc": "p3"}}}
+    }
+    assert subgraphs.accounts.log.seen == []
+    assert subgraphs.products.log.seen == []

@@ -178,3 +178,25 @@ async def test_a_subscription_and_its_event_fetches_share_one_trace(
     )
     traced = [s for s in exporter.get_finished_spans() if _hex_trace(s) == subscription_trace]
     assert {"graphql.plan_node", "graphql.fetch"} <= {s.name for s in traced}
+
+
+async def test_websocket_operations_get_server_spans_named_like_http_ones(
+    gateway: Gateway, client: httpx.AsyncClient, exporter: InMemorySpanExporter
+) -> None:
+    exporter.clear()
+    async with ws_session(gateway.ws_url) as ws:
+        await ws.send_json({"type": "connection_init", "payload": bearer()})
+        assert await ws.receive_json(timeout=5) == {"type": "connection_ack"}
+        payload = {"query": TRACED, "operationName": "Traced"}
+        await ws.send_json({"id": "q", "type": "subscribe", "payload": payload})
+        assert (await ws.receive_json(timeout=5))["type"] == "next"
+        assert (await ws.receive_json(timeout=5))["type"] == "complete"
+    await eventually(lambda: bool(_server_spans(exporter)), "the server span has ended")
+
+    (server,) = _server_spans(exporter)
+    # README-http.md: "each operation gets a SERVER span ... named `<type> <operationName>`
+    # and carries graphql.operation.*", whatever the transport.
+    assert server.name == "query Traced"
+    assert server.attributes is not None
+    assert server.attributes.get("graphql.operation.type") == "query"
+    assert server.attributes.get("graphql.operation.name") == "Traced"

@@ -15,6 +15,9 @@ from typing import Any
 import httpx
 import pytest
 
+from gateway.federation_engine import FederationEngine
+from gateway.http import create_app as create_gateway
+from gateway.settings import GatewaySettings
 from services.journey import bootstrap as journey
 from services.profile import bootstrap as profile
 from services.profile.api.intake import ingest_event
@@ -26,6 +29,8 @@ from shared.mongo import Mongo
 from shared.normalize import Receipt, normalize
 from shared.settings import Settings
 from tests.integration.services.services_support import JWT_SECRET, serving, slice_settings
+from threadline.devinfra import free_port
+from threadline.gatewayrun import compose_local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -296,3 +301,64 @@ async def test_subgraphs_refuse_requests_without_a_valid_token(infra):
                 headers=token("customers:read"),
             )
             assert '@key(fields: "id")' in sdl.json()["data"]["_service"]["sdl"], service
+
+
+async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
+    settings = slice_settings(infra)
+    run = uuid.uuid4().hex[:8]
+    anon = f"anon-{run}"
+    batch = [
+        {"type": "identify", "anonymousId": anon, "userId": f"user-{run}",
+         "traits": {"email": f"jo.{run}@example.com", "plan": "pro"},
+         "timestamp": "2026-03-01T09:00:00Z"},
+        {"type": "track", "anonymousId": anon, "event": "Order Completed",
+         "properties": {"revenue": "5.00", "currency": "EUR"}, "timestamp": "2026-03-01T10:00:00Z",
+         "context": {"channel": "store"}},
+    ]  # fmt: skip
+    query = """query($id: ID!) { customer(id: $id) {
+      id traits identities { type value }
+      timeline(first: 5) { totalCount edges { node { event channel } } }
+      scores { orders revenue { amount currency } }
+      journeys { journeyId } frictions { id } } }"""
+
+    async with running_slice(settings) as (graph, _):
+        accepted = await graph.http.post(
+            f"{graph.urls['profile']}/v1/batch",
+            json={"batch": batch},
+            auth=("services-write-key", ""),
+        )
+        assert accepted.status_code == 200, accepted.text
+        urls = {name: f"{url}/graphql" for name, url in graph.urls.items()}
+        supergraph = await compose_local(urls, token("customers:read"), wait_seconds=10)
+        engine = FederationEngine(supergraph, urls)
+        gateway = create_gateway(engine, GatewaySettings(jwt_secret=JWT_SECRET))
+        async with contextlib.AsyncExitStack() as cleanup:
+            cleanup.push_async_callback(engine.aclose)
+            gateway_url = await cleanup.enter_async_context(serving(gateway, free_port()))
+
+            async def through_gateway() -> dict[str, Any] | None:
+                found = await graph.query(
+                    "profile", PROFILE, {"v": f"user-{run}"}, token("customers:read")
+                )
+                if found["customerByIdentity"] is None:
+                    return None
+                response = await graph.http.post(
+                    f"{gateway_url}/graphql",
+                    json={"query": query, "variables": {"id": found["customerByIdentity"]["id"]}},
+                    headers=token("customers:read"),
+                )
+                body: dict[str, Any] = response.json()
+                customer = body["data"]["customer"]
+                return body if customer["scores"]["orders"] == 1 else None
+
+            body = await eventually(through_gateway, "the customer to be complete in the graph")
+
+    assert "errors" not in body
+    customer = body["data"]["customer"]
+    assert customer["traits"] == {"email": "j***@example.com", "plan": "pro"}
+    assert {i["type"] for i in customer["identities"]} == {"anonymousId", "userId", "email"}
+    assert customer["timeline"]["totalCount"] == 2
+    assert customer["timeline"]["edges"][0]["node"] == {"event": "order_completed",
+                                                        "channel": "store"}  # fmt: skip
+    assert customer["scores"]["revenue"] == [{"amount": "5.00", "currency": "EUR"}]
+    assert (customer["journeys"], customer["frictions"]) == ([], [])

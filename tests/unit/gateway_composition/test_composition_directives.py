@@ -240,3 +240,31 @@ def test_shareable_subscription_field_is_rejected() -> None:
 
     assert error.codes == ["INVALID_FIELD_SHARING"]
     assert "root level subscription" in str(error)
+
+
+def test_federation_directives_the_gateway_cannot_honour_are_refused() -> None:
+    header = (
+        'extend schema @link(url: "https://specs.apollo.dev/federation/v2.5", '
+        'import: ["@key", "@requiresScopes"])\n'
+    )
+    sdl = header + 'type Query { secret: Int @requiresScopes(scopes: [["admin"]]) }'
+
+    error = failure(SubgraphDefinition("a", "http://a", sdl))
+
+    assert error.codes == ["UNSUPPORTED_FEDERATION_DIRECTIVE"]
+    assert "@requiresScopes is not supported" in str(error)
+
+
+def test_progressive_override_labels_are_refused_rather_than_ignored() -> None:
+    error = failure(
+        fed2("old", 'type Query { t: T } type T @key(fields: "id") { id: ID! p: Int }', "2.7"),
+        fed2(
+            "new",
+            'type T @key(fields: "id") '
+            '{ id: ID! p: Int @override(from: "old", label: "percent(5)") }',
+            "2.7",
+        ),
+    )
+
+    assert "UNSUPPORTED_FEDERATION_DIRECTIVE" in error.codes
+    assert 'label "percent(5)"' in str(error)
