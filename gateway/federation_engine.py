@@ -135,7 +135,10 @@ class FederationEngine:
                 else "Must provide operation name if query contains multiple operations."
             )
             raise RequestError([{"message": message}])
-        return PreparedOperation(document, request.operation_name, operation.operation)
+        # Clients such as curl send a named operation without ``operationName``: the
+        # document's own name is the operation's name for spans, logs and metrics.
+        name = operation.name.value if operation.name else request.operation_name
+        return PreparedOperation(document, name, operation.operation)
 
     # -- planning --------------------------------------------------------------------------
 

@@ -11,12 +11,6 @@ import jwt
 import pytest
 from httpx_ws import WebSocketDisconnect
 
-from tests.integration.gateway_e2e.conftest import (
-    Gateway,
-    Subgraphs,
-    gateway_settings,
-    running_gateway,
-)
 from tests.integration.gateway_e2e.e2e_client import (
     GRAPHQL_RESPONSE,
     bearer,
@@ -24,6 +18,12 @@ from tests.integration.gateway_e2e.e2e_client import (
     post,
     token,
     ws_session,
+)
+from tests.integration.gateway_e2e.e2e_stack import (
+    Gateway,
+    Subgraphs,
+    gateway_settings,
+    running_gateway,
 )
 from tests.integration.gateway_e2e.e2e_subgraph_app import JWT_SECRET
 
@@ -354,3 +354,22 @@ async def test_each_subscriber_s_event_fetches_carry_that_subscriber_s_token(
     )
     fetched_with = sorted(r.headers["authorization"] for r in subgraphs.accounts.log.http)
     assert fetched_with == sorted([ada["authorization"], grace["authorization"]])
+
+
+async def test_an_over_limit_subscription_over_sse_is_refused_before_any_stream(
+    gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
+) -> None:
+    # Four nested lists of reviews: 10 x 10 x 10 x 10 estimated items per event.
+    nested = "product { reviews { author { reviews { " * 2 + "body" + " } } } }" * 2
+    costly = "subscription { reviewAdded { " + nested + " } }"
+    response = await client.post(
+        gateway.url,
+        json={"query": costly},
+        headers={"accept": "text/event-stream", **bearer()},
+    )
+
+    assert response.status_code == 400
+    assert response.headers["content-type"].startswith("application/json")
+    assert response.json()["errors"][0]["extensions"]["code"] == "COST_LIMIT_EXCEEDED"
+    assert subgraphs.requests_seen() == 0
+    assert subgraphs.reviews_state.feed.started == 0

@@ -14,9 +14,9 @@ import httpx
 import orjson
 import pytest
 
-from tests.integration.gateway_e2e.conftest import Subgraphs
 from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, ws_session
 from tests.integration.gateway_e2e.e2e_servers import free_port
+from tests.integration.gateway_e2e.e2e_stack import Subgraphs
 from tests.integration.gateway_e2e.e2e_subgraph_app import JWT_SECRET
 
 pytestmark = pytest.mark.slow

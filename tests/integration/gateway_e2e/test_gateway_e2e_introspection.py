@@ -7,13 +7,13 @@ from collections.abc import AsyncIterator
 import httpx
 import pytest
 
-from tests.integration.gateway_e2e.conftest import (
+from tests.integration.gateway_e2e.e2e_client import post
+from tests.integration.gateway_e2e.e2e_stack import (
     Gateway,
     Subgraphs,
     gateway_settings,
     running_gateway,
 )
-from tests.integration.gateway_e2e.e2e_client import post
 
 pytestmark = pytest.mark.slow
 

@@ -5,8 +5,8 @@ from __future__ import annotations
 import httpx
 import pytest
 
-from tests.integration.gateway_e2e.conftest import Gateway, Subgraphs
 from tests.integration.gateway_e2e.e2e_client import bearer, eventually, metric, post, ws_session
+from tests.integration.gateway_e2e.e2e_stack import Gateway, Subgraphs
 
 pytestmark = pytest.mark.slow
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import hashlib
+
 import httpx
 import orjson
 import pytest
 
-from tests.integration.gateway_e2e.conftest import Gateway, Subgraphs
 from tests.integration.gateway_e2e.e2e_client import GRAPHQL_RESPONSE, bearer, post
+from tests.integration.gateway_e2e.e2e_stack import Gateway, Subgraphs
 
 pytestmark = pytest.mark.slow
 
@@ -267,8 +269,6 @@ async def test_an_entity_referenced_twice_is_sent_once_in_the_batch(
 async def test_automatic_persisted_queries_run_by_hash_after_registration(
     gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
 ) -> None:
-    import hashlib
-
     query = '{ product(upc: "p2") { name reviews { author { name } } } }'
     digest = hashlib.sha256(query.encode()).hexdigest()
     extensions = {"persistedQuery": {"version": 1, "sha256Hash": digest}}

@@ -12,15 +12,16 @@ from contextlib import AsyncExitStack
 from typing import Any
 
 import httpx
+import orjson
 import pytest
 
-from tests.integration.gateway_e2e.conftest import (
+from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, token, ws_session
+from tests.integration.gateway_e2e.e2e_stack import (
     Gateway,
     Subgraphs,
     gateway_settings,
     running_gateway,
 )
-from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, token, ws_session
 
 pytestmark = pytest.mark.slow
 
@@ -169,8 +170,6 @@ async def read_sse(response: httpx.Response, into: asyncio.Queue[tuple[str, str]
 async def test_sse_subscription_streams_events_resolved_across_subgraphs(
     gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
 ) -> None:
-    import orjson
-
     feed = subgraphs.reviews_state.feed
     alan = bearer("2")
     events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
@@ -204,8 +203,6 @@ async def test_sse_subscription_streams_events_resolved_across_subgraphs(
 async def test_sse_subscription_ends_with_complete_when_the_subgraph_completes(
     gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
 ) -> None:
-    import orjson
-
     feed = subgraphs.reviews_state.feed
     events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     async with (
@@ -301,8 +298,6 @@ async def test_queries_and_mutations_run_over_the_websocket_too(
 async def test_sse_subscription_over_get_as_eventsource_sends_it(
     gateway: Gateway, subgraphs: Subgraphs, client: httpx.AsyncClient
 ) -> None:
-    import orjson
-
     feed = subgraphs.reviews_state.feed
     events: asyncio.Queue[tuple[str, str]] = asyncio.Queue()
     query = "subscription Get { reviewAdded(limit: 1) { body product { name } } }"

@@ -12,8 +12,8 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 
 from shared.telemetry import setup_tracing
-from tests.integration.gateway_e2e.conftest import Gateway, Subgraphs
 from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, ws_session
+from tests.integration.gateway_e2e.e2e_stack import Gateway, Subgraphs
 
 pytestmark = pytest.mark.slow
 
