@@ -5,6 +5,7 @@ Implements :class:`gateway.engine.Engine` for one supergraph.
 
 from __future__ import annotations
 
+import random
 from collections import OrderedDict
 from collections.abc import AsyncIterator, Mapping
 from contextlib import AbstractContextManager, nullcontext
@@ -88,8 +89,15 @@ class FederationEngine:
         document_cache_size: int = 2048,
         subgraph_timeout: float = 30.0,
         max_connections: int = 512,
+        override_random: random.Random | None = None,
     ) -> None:
         self.supergraph = Supergraph(supergraph_sdl, dict(subgraph_urls or {}))
+        # Progressive @override(label: "percent(N)"): each label is rolled once per
+        # request (so all its fields move together); pass a seeded Random to replay.
+        self._override_random = override_random or random.Random()
+        self._percent_labels = tuple(
+            sorted({(o.label, o.percent) for o in self.supergraph.progressive if o.percent})
+        )
         self.stats = EngineStats()
         self.tracer = tracer
         self.planner = QueryPlanner(self.supergraph)
@@ -179,10 +187,12 @@ class FederationEngine:
             }
             names = condition_variables(operation.selection_set, fragments)
             self._conditions[doc_key] = names
+        labels = self._active_labels() if self._percent_labels else frozenset()
         key = (
             request.query,
             prepared.operation_name,
             tuple(bool(variables.get(n)) for n in names),
+            labels,
         )
         plan: QueryPlan | None = self._plans.lookup(key)
         if plan is not None:
@@ -193,11 +203,24 @@ class FederationEngine:
         self.stats.plan_cache_misses += 1
         if self.executor.metrics is not None:
             self.executor.metrics.plan_cache_lookup(False)
-        plan = self.planner.plan(prepared.document, operation, variables)
+        plan = self.planner.plan(prepared.document, operation, variables, labels)
         self._plans.store(key, plan)
         if len(self._conditions) > 4 * self._plans.size:
             self._conditions.clear()
         return plan
+
+    def _active_labels(self) -> frozenset[str]:
+        """This request's progressive-override labels: percent(N) is active in N% of rolls.
+
+        Labels that are not ``percent(N)`` (feature flags) are never active: the field
+        stays with the subgraph it would override.
+        """
+        roll = self._override_random.random
+        return frozenset(
+            label
+            for label, percent in self._percent_labels
+            if percent is not None and (percent >= 100 or roll() * 100 < percent)
+        )
 
     # -- execution -------------------------------------------------------------------------
 

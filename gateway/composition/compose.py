@@ -177,6 +177,12 @@ def _merge(ctx: MergeContext) -> None:
     for subgraph in ctx.subgraphs:
         supergraph.tag_name = supergraph.tag_name or subgraph.tag_name
         supergraph.inaccessible_name = supergraph.inaccessible_name or subgraph.inaccessible_name
+        for spec, used in (
+            ("tag", subgraph.tag_name),
+            ("inaccessible", subgraph.inaccessible_name),
+        ):
+            if used and spec not in supergraph.link_order:
+                supergraph.link_order.append(spec)
 
 
 def _start_type(ctx: MergeContext, dest: SuperType) -> Sources[TypeDef]:

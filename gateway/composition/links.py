@@ -47,7 +47,7 @@ FEDERATION_DIRECTIVES = frozenset(
 )
 FEDERATION_TYPES = frozenset({"FieldSet", "Scope", "Policy", "ContextFieldValue", "Import"})
 FED1_DIRECTIVES = frozenset(
-    {"key", "requires", "provides", "external", "extends", "tag", "inaccessible", "shareable"}
+    {"key", "requires", "provides", "external", "extends", "tag", "inaccessible"}
 )
 
 

@@ -172,11 +172,12 @@ class _Printer:
             f"@link(url: {_quote(LINK_URL)})",
             f"@link(url: {_quote(join_url)}, for: EXECUTION)",
         ]
-        if self.tag:
-            links.append(f"@link(url: {_quote(TAG_URL)}{self._import('tag', self.tag)})")
-        if self.inaccessible:
-            imported = self._import("inaccessible", self.inaccessible)
-            links.append(f"@link(url: {_quote(INACCESSIBLE_URL)}{imported}, for: SECURITY)")
+        for spec in self.supergraph.link_order:
+            if spec == "tag" and self.tag:
+                links.append(f"@link(url: {_quote(TAG_URL)}{self._import('tag', self.tag)})")
+            elif spec == "inaccessible" and self.inaccessible:
+                imported = self._import("inaccessible", self.inaccessible)
+                links.append(f"@link(url: {_quote(INACCESSIBLE_URL)}{imported}, for: SECURITY)")
         roots = [f"  {op}: {name}" for op, name in self.supergraph.roots.items()]
         body = "\n{\n" + "\n".join(roots) + "\n}" if roots else ""
         return "schema\n  " + "\n  ".join(links) + body

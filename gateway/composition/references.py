@@ -7,7 +7,7 @@ from collections.abc import Callable, Iterator
 from graphql import DirectiveDefinitionNode, DirectiveNode, DocumentNode, visit
 from graphql.language import Visitor
 
-from gateway.composition.links import FederationLink
+from gateway.composition.links import FEDERATION_DIRECTIVES, FederationLink
 from gateway.composition.model import BUILTIN_SCALARS, Subgraph, base_name
 
 BUILTIN_DIRECTIVES = frozenset({"deprecated", "specifiedBy", "include", "skip", "oneOf", "link"})
@@ -61,7 +61,14 @@ def unknown_references(
 
     visit(document, _Directives())
     for name in unknown:
-        yield "INVALID_GRAPHQL", f'Unknown directive "@{name}".', None
+        message = f'Unknown directive "@{name}".'
+        if not link.fed2 and name in FEDERATION_DIRECTIVES:
+            message += (
+                f' If you meant the "@{name}" federation 2 directive, note that this schema is a '
+                "federation 1 schema. To be a federation 2 schema, it needs to @link to the "
+                "federation specification v2."
+            )
+        yield "INVALID_GRAPHQL", message, None
     for name in unsupported:
         yield (
             "UNSUPPORTED_FEDERATION_DIRECTIVE",

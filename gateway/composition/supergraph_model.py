@@ -81,3 +81,6 @@ class Supergraph:
     tag_name: str | None = None
     inaccessible_name: str | None = None
     join_version: tuple[int, int] = (0, 3)
+    # Specs linked besides link/join, in Apollo's order: first subgraph (by name) using
+    # them, and within a subgraph the federation spec's order (tag before inaccessible).
+    link_order: list[str] = field(default_factory=list)

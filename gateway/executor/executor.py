@@ -15,7 +15,14 @@ from opentelemetry.trace import Span, Tracer
 
 from gateway.executor.shaper import ResponseShaper
 from gateway.executor.stats import EngineStats
-from gateway.executor.tree import Path, client_path, merge, objects_at, representation
+from gateway.executor.tree import (
+    Path,
+    client_path,
+    merge,
+    objects_at,
+    representation,
+    strip_own_type_aliases,
+)
 from gateway.fetcher import SubgraphFetcher, SubgraphFetchError
 from gateway.planner.plan import Fetch, PlanStep, QueryPlan
 from gateway.supergraph import Supergraph
@@ -36,11 +43,13 @@ class MetricsSink(Protocol):
 class ExecutionState:
     """What one operation accumulates: the merged tree and the errors, in client paths."""
 
-    __slots__ = ("data", "errors")
+    __slots__ = ("data", "errors", "failed")
 
     def __init__(self, data: dict[str, Any] | None = None) -> None:
         self.data: dict[str, Any] = data if data is not None else {}
         self.errors: list[dict[str, Any]] = []
+        self.failed: list[list[str | int]] = []
+        """Client paths a failed fetch left empty: one error covers all nulls below them."""
 
 
 class PlanExecutor:
@@ -82,7 +91,7 @@ class PlanExecutor:
         introspection: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
         errors = list(state.errors)
-        data = ResponseShaper(schema, plan, errors, introspection).shape(state.data)
+        data = ResponseShaper(schema, plan, errors, introspection, state.failed).shape(state.data)
         response: dict[str, Any] = {}
         if errors:
             response["errors"] = errors
@@ -143,7 +152,10 @@ class PlanExecutor:
         payload: dict[str, Any],
         headers: Mapping[str, str],
         state: ExecutionState,
+        affected: list[list[str | int]],
     ) -> dict[str, Any] | None:
+        """One subgraph request. On failure: one error at the first ``affected`` client
+        path (the fields or entities this fetch was resolving), all of them marked failed."""
         self.stats.count_fetch(fetch.graph)
         with self._span("graphql.fetch", {"subgraph": fetch.graph}) as span:
             if span is not None:
@@ -168,7 +180,7 @@ class PlanExecutor:
                 }
                 if exc.status is not None:
                     error["extensions"]["http"] = {"status": exc.status}
-                state.errors.append(error)
+                self._fail(error, state, affected)
                 if span is not None:
                     span.record_exception(exc)
                 return None
@@ -188,14 +200,18 @@ class PlanExecutor:
         payload: dict[str, Any] = {"query": fetch.operation}
         if fetch.variable_names:
             payload["variables"] = self._variables(fetch, variables)
-        result = await self._call(fetch, payload, headers, state)
+        affected: list[list[str | int]] = [[key] for key in fetch.root_keys]
+        result = await self._call(fetch, payload, headers, state, affected)
         if result is None:
             return
         data = result.get("data")
+        if fetch.unalias and isinstance(data, dict):
+            data = strip_own_type_aliases(data)
         if isinstance(data, dict):
             merge(state.data, data, self._abstract)
-        for error in result.get("errors") or ():
-            self._add_subgraph_error(fetch, error, state, lambda p: [client_path(p)])
+            self._add_errors(fetch, result, state, lambda p: [client_path(p)], None)
+        else:
+            self._add_errors(fetch, result, state, lambda p: [client_path(p)], affected)
 
     async def _entity_fetch(
         self,
@@ -230,11 +246,14 @@ class PlanExecutor:
             "query": fetch.operation,
             "variables": {**self._variables(fetch, variables), "representations": reps},
         }
-        result = await self._call(fetch, payload, headers, state)
+        affected = [list(where) for group in targets for _, where in group]
+        result = await self._call(fetch, payload, headers, state, affected)
         if result is None:
             return
         data = result.get("data")
         entities = data.get("_entities") if isinstance(data, dict) else None
+        if fetch.unalias and isinstance(entities, list):
+            entities = strip_own_type_aliases(entities)
         if isinstance(entities, list):
             for position, entity in enumerate(entities[: len(targets)]):
                 if isinstance(entity, dict):
@@ -246,10 +265,42 @@ class PlanExecutor:
             if entity and path[1] < len(targets):
                 rest = client_path(path[2:])
                 return [[*where, *rest] for _, where in targets[path[1]]]
-            return [[]]
+            # An error about the fetch as a whole (e.g. path ["_entities"]) belongs to the
+            # entities it was resolving: the first one, as for a failed request.
+            return [affected[0]]
 
-        for error in result.get("errors") or ():
-            self._add_subgraph_error(fetch, error, state, repath)
+        self._add_errors(
+            fetch, result, state, repath, None if isinstance(entities, list) else affected
+        )
+
+    def _fail(
+        self, error: dict[str, Any], state: ExecutionState, affected: list[list[str | int]]
+    ) -> None:
+        if affected:
+            error = {"message": error["message"], "path": affected[0], **error}
+        state.errors.append(error)
+        state.failed.extend(affected)
+
+    def _add_errors(
+        self,
+        fetch: Fetch,
+        result: dict[str, Any],
+        state: ExecutionState,
+        repath: Any,
+        failed: list[list[str | int]] | None,
+    ) -> None:
+        """Subgraph errors in client paths. ``failed``: the fetch returned no data at all,
+        so errors without a path belong to the first affected field (one error covers all)."""
+        errors = result.get("errors") or ()
+        if failed is not None:
+            state.failed.extend(failed)
+            if not errors:
+                return
+        for error in errors:
+            if failed and isinstance(error, dict) and not isinstance(error.get("path"), list):
+                self._add_subgraph_error(fetch, error, state, repath, failed[0])
+            else:
+                self._add_subgraph_error(fetch, error, state, repath)
 
     def _add_subgraph_error(
         self,
@@ -257,6 +308,7 @@ class PlanExecutor:
         error: Any,
         state: ExecutionState,
         repath: Any,
+        fallback_path: list[str | int] | None = None,
     ) -> None:
         if not isinstance(error, dict):
             return
@@ -265,7 +317,9 @@ class PlanExecutor:
         extensions["serviceName"] = fetch.graph
         base: dict[str, Any] = {"message": str(error.get("message", "subgraph error"))}
         path = error.get("path")
-        paths: list[list[str | int]] = repath(path) if isinstance(path, list) else [[]]
+        paths: list[list[str | int]] = (
+            repath(path) if isinstance(path, list) else [fallback_path or []]
+        )
         for client in paths:
             out = dict(base)
             if client:

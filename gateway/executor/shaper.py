@@ -51,8 +51,10 @@ class ResponseShaper:
         plan: QueryPlan,
         errors: list[dict[str, Any]],
         introspection: dict[str, Any] | None = None,
+        failed: list[list[str | int]] | None = None,
     ) -> None:
         self.schema = schema
+        self.failed = failed or []
         self.plan = plan
         self.errors = errors
         self.introspection = introspection or {}
@@ -182,6 +184,7 @@ class ResponseShaper:
     def _null_error(self, path: _LinkedPath, message: str) -> None:
         if self._error_paths is None:
             self._error_paths = [e["path"] for e in self.errors if isinstance(e.get("path"), list)]
+            self._error_paths.extend(self.failed)
         as_list = _as_list(path)
         size = len(as_list)
         # An error at this field, below it (the cause) or at an ancestor (e.g. a failed

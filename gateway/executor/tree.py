@@ -8,7 +8,12 @@ from typing import Any
 from graphql import FieldNode, GraphQLSchema, InlineFragmentNode, SelectionSetNode, is_abstract_type
 
 from gateway.planner.plan import RepresentationSpec
-from gateway.planner.selections import INTERNAL_PREFIX, internal_alias
+from gateway.planner.selections import (
+    INTERNAL_PREFIX,
+    OWN_TYPE_PREFIX,
+    internal_alias,
+    strip_own_type,
+)
 
 Path = tuple[str | int, ...]
 
@@ -117,7 +122,19 @@ def client_path(path: list[Any]) -> list[str | int]:
     """A subgraph error path cut before the first planner-internal field."""
     out: list[str | int] = []
     for part in path:
-        if isinstance(part, str) and part.startswith(INTERNAL_PREFIX):
-            break
+        if isinstance(part, str) and part.startswith("__"):
+            if part.startswith(INTERNAL_PREFIX):
+                break
+            if part.startswith(OWN_TYPE_PREFIX):
+                part = strip_own_type(part)
         out.append(part)
     return out
+
+
+def strip_own_type_aliases(value: Any) -> Any:
+    """A subgraph result with the planner's own-type aliases renamed to client keys."""
+    if isinstance(value, list):
+        return [strip_own_type_aliases(v) for v in value]
+    if isinstance(value, dict):
+        return {strip_own_type(k): strip_own_type_aliases(v) for k, v in value.items()}
+    return value

@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from graphql import (
+    DirectiveNode,
     FieldNode,
     SelectionSetNode,
     get_named_type,
@@ -25,7 +26,7 @@ from graphql import (
 from gateway.planner.collect import CollectedFields, FieldCollector
 from gateway.planner.errors import PlanningError
 from gateway.planner.locality import UNREACHABLE, Locality, Provided
-from gateway.planner.selections import SelSet, internal_alias
+from gateway.planner.selections import OWN_TYPE_PREFIX, SelSet, internal_alias
 from gateway.supergraph import FieldMeta, FieldSource, Supergraph
 
 
@@ -38,13 +39,21 @@ class Group:
     deps: frozenset[int]
     selection: SelSet = field(default_factory=SelSet)
     reps: dict[str, tuple[str, list[SelectionSetNode]]] = field(default_factory=dict)
+    unalias: bool = False
+    """Some field is aliased for its subgraph-specific type (``OWN_TYPE_PREFIX``)."""
 
 
 class GroupBuilder(Locality):
     """Plans one operation (or one mutation step) into fetch groups."""
 
-    def __init__(self, supergraph: Supergraph, collector: FieldCollector, start_id: int) -> None:
-        super().__init__(supergraph, collector)
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        collector: FieldCollector,
+        start_id: int,
+        fields: dict[tuple[str, str], FieldMeta] | None = None,
+    ) -> None:
+        super().__init__(supergraph, collector, fields)
         self.groups: list[Group] = []
         self._by_key: dict[tuple[tuple[str, ...], str, frozenset[int]], Group] = {}
         self._at_path: dict[tuple[tuple[str, ...], str], int] = {}
@@ -89,8 +98,19 @@ class GroupBuilder(Locality):
         field_def = parent_type.fields[name]  # type: ignore[attr-defined]
         named = get_named_type(field_def.type)
         composite = not is_leaf_type(named)
-        key = internal_alias(first) if internal else response_key
-        sel_field = sel.add_field(key, name, tuple(first.arguments or ()), composite)
+        directives: tuple[DirectiveNode, ...] = ()
+        if internal:
+            key = internal_alias(first)
+        else:
+            key = response_key
+            if source is not None and source.own_type is not None:
+                key = OWN_TYPE_PREFIX + response_key
+                group.unalias = True
+            if first.directives and self.forwarded_directives:
+                directives = tuple(
+                    d for d in first.directives if d.name.value in self.forwarded_directives
+                )
+        sel_field = sel.add_field(key, name, tuple(first.arguments or ()), composite, directives)
         self._touch(group)
         if not composite or sel_field.sub is None:
             return
@@ -118,7 +138,7 @@ class GroupBuilder(Locality):
             name = nodes[0].name.value
             if name == "__typename":
                 continue  # every subgraph selection already carries it
-            fmeta = self.sg.field(parent, name)
+            fmeta = self.field(parent, name)
             if fmeta is None:
                 raise PlanningError(f"the supergraph has no field {parent}.{name}")
             if self.is_local(group.graph, parent, fmeta, provided) and not self._better_elsewhere(
@@ -162,7 +182,7 @@ class GroupBuilder(Locality):
         internal: bool,
     ) -> None:
         name = nodes[0].name.value
-        fmeta = self.sg.fields[(parent, name)]
+        fmeta = self.fields[(parent, name)]
         source = self._choose_source(group.graph, parent, fmeta, nodes, path)
         if source is None:
             raise PlanningError(
@@ -289,7 +309,7 @@ class GroupBuilder(Locality):
         direct = collector.collect(sets, type_name)
         if not collector.has_type_conditions(sets, type_name) and all(
             nodes[0].name.value == "__typename"
-            or self._local_on(graph, type_name, nodes[0].name.value, provided)
+            or self._local_on_every_runtime(graph, type_name, nodes[0].name.value, provided)
             for nodes in direct.values()
         ):
             fields = {k: v for k, v in direct.items() if k not in skip_keys}
@@ -306,8 +326,21 @@ class GroupBuilder(Locality):
                 self.plan_fields(group, sub, runtime, fields, path, provided, internal)
 
     def _local_on(self, graph: str, parent: str, name: str, provided: Provided | None) -> bool:
-        fmeta = self.sg.field(parent, name)
+        fmeta = self.field(parent, name)
         return fmeta is not None and self.is_local(graph, parent, fmeta, provided)
+
+    def _local_on_every_runtime(
+        self, graph: str, abstract: str, name: str, provided: Provided | None
+    ) -> bool:
+        """An interface field stays on the interface only if every implementation this
+        subgraph can return resolves it here: an implementation may mark it ``@external``
+        (a ``@provides`` then decides per type, through inline fragments)."""
+        if not self._local_on(graph, abstract, name, provided):
+            return False
+        return all(
+            self._local_on(graph, runtime, name, provided)
+            for runtime in self.possible_runtimes(graph, abstract)
+        )
 
     def _plan_interface_object(
         self,

@@ -15,7 +15,7 @@ from graphql import (
 )
 
 from gateway.planner.collect import CollectedFields, FieldCollector
-from gateway.supergraph import FieldMeta, Supergraph
+from gateway.supergraph import FieldMeta, FieldSource, Supergraph
 
 _MAX_DEPTH_COST = 8
 UNREACHABLE = 1000
@@ -45,11 +45,22 @@ class Provided:
 class Locality:
     """Questions about one subgraph's reach, shared by planning and cost estimates."""
 
-    def __init__(self, supergraph: Supergraph, collector: FieldCollector) -> None:
+    def __init__(
+        self,
+        supergraph: Supergraph,
+        collector: FieldCollector,
+        fields: dict[tuple[str, str], FieldMeta] | None = None,
+    ) -> None:
         self.sg = supergraph
+        self.fields = supergraph.fields if fields is None else fields
         self.schema: GraphQLSchema = supergraph.full_schema
         self.collector = collector
         self.plain = FieldCollector(self.schema, {}, {})
+        self.forwarded_directives = supergraph.forwarded_directives
+
+    def field(self, parent: str, name: str) -> FieldMeta | None:
+        """Field metadata as this plan sees it (progressive overrides applied)."""
+        return self.fields.get((parent, name))
 
     def is_local(
         self, graph: str, parent: str, fmeta: FieldMeta, provided: Provided | None
@@ -75,7 +86,7 @@ class Locality:
         return out
 
     def field_cost(self, graph: str, parent: str, nodes: Sequence[FieldNode]) -> int:
-        fmeta = self.sg.field(parent, nodes[0].name.value)
+        fmeta = self.field(parent, nodes[0].name.value)
         if fmeta is None:
             return 0
         field_def = self.schema.type_map[parent].fields[fmeta.name]  # type: ignore[attr-defined]
@@ -109,22 +120,50 @@ class Locality:
             runtimes = self.possible_runtimes(graph, type_name)
         total = 0
         for runtime in runtimes:
+            # Fields jumping to the same subgraph from one object share one fetch.
+            jumps: set[str] = set()
             for nodes in self.collector.collect(sets, runtime).values():
                 name = nodes[0].name.value
-                fmeta = self.sg.field(runtime, name)
+                fmeta = self.field(runtime, name)
                 if name == "__typename" or fmeta is None:
                     continue
+                field_def = self.schema.type_map[runtime].fields[name]  # type: ignore[attr-defined]
+                named = get_named_type(field_def.type)
+                sub_sets = [n.selection_set for n in nodes if n.selection_set is not None]
                 if self.is_local(graph, runtime, fmeta, provided):
-                    field_def = self.schema.type_map[runtime].fields[name]  # type: ignore[attr-defined]
-                    named = get_named_type(field_def.type)
                     if not is_leaf_type(named):
                         child = provided.child(runtime, name) if provided is not None else None
-                        sub_sets = [n.selection_set for n in nodes if n.selection_set is not None]
                         total += self.type_cost(graph, named.name, sub_sets, child, depth + 1)
-                else:
-                    rmeta = self.sg.types.get(runtime)
-                    total += 1 if rmeta is not None and rmeta.keys else UNREACHABLE
+                    continue
+                target = self._jump_target(fmeta, jumps)
+                if target is None:
+                    total += UNREACHABLE
+                    continue
+                if target.graph not in jumps:
+                    jumps.add(target.graph)
+                    total += 1
+                if not is_leaf_type(named):
+                    child = (
+                        Provided([target.provides], self.plain)
+                        if target.provides is not None
+                        else None
+                    )
+                    total += self.type_cost(target.graph, named.name, sub_sets, child, depth + 1)
         return total
+
+    def _jump_target(self, fmeta: FieldMeta, jumps: set[str]) -> FieldSource | None:
+        """The subgraph a cost estimate assumes a non-local field jumps to (one already
+        jumped to from this object first, else the first with a resolvable key)."""
+        first: FieldSource | None = None
+        for graph, source in fmeta.sources.items():
+            via = self.sg.types.get(source.via)
+            if via is None or not via.resolvable_keys(graph):
+                continue
+            if graph in jumps:
+                return source
+            if first is None:
+                first = source
+        return first
 
     def locally_resolvable(self, graph: str, parent: str, selection: SelectionSetNode) -> bool:
         return self._resolvable(graph, parent, [selection])
@@ -134,7 +173,7 @@ class Locality:
             name = nodes[0].name.value
             if name == "__typename":
                 continue
-            fmeta = self.sg.field(parent, name)
+            fmeta = self.field(parent, name)
             if fmeta is None or not self.is_local(graph, parent, fmeta, None):
                 return False
             field_def = self.schema.type_map[parent].fields[name]  # type: ignore[attr-defined]

@@ -36,6 +36,10 @@ class Fetch:
     path: tuple[str, ...] = ()
     entity: bool = False
     representations: Mapping[str, RepresentationSpec] = field(default_factory=dict)
+    unalias: bool = False
+    """Results carry ``OWN_TYPE_PREFIX`` aliases to strip before merging."""
+    root_keys: tuple[str, ...] = ()
+    """Response keys of the client root fields a root fetch resolves (error paths)."""
 
     def describe(self) -> dict[str, Any]:
         return {

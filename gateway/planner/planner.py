@@ -20,7 +20,8 @@ from gateway.planner.builder import Group, GroupBuilder
 from gateway.planner.collect import CollectedFields, FieldCollector
 from gateway.planner.errors import PlanningError
 from gateway.planner.plan import Fetch, PlanStep, QueryPlan, RepresentationSpec
-from gateway.supergraph import FieldSource, Supergraph
+from gateway.planner.selections import strip_own_type
+from gateway.supergraph import FieldMeta, FieldSource, Supergraph
 
 _INTROSPECTION = frozenset({"__schema", "__type"})
 _NAME_UNSAFE = re.compile(r"[^_0-9A-Za-z]")
@@ -37,7 +38,10 @@ class QueryPlanner:
         document: DocumentNode,
         operation: OperationDefinitionNode,
         variables: Mapping[str, Any],
+        active_labels: frozenset[str] = frozenset(),
     ) -> QueryPlan:
+        """Plan ``operation``; ``active_labels`` are the progressive-override labels in force."""
+        fields_meta = self.sg.fields_for(active_labels)
         fragments = {
             d.name.value: d for d in document.definitions if isinstance(d, FragmentDefinitionNode)
         }
@@ -57,10 +61,10 @@ class QueryPlanner:
         }
         op_name = operation.name.value if operation.name else None
         if operation.operation == OperationType.MUTATION:
-            steps = self._plan_serial(collector, root, regular, var_types, op_name)
+            steps = self._plan_serial(collector, root, regular, var_types, op_name, fields_meta)
         else:
             kind = operation.operation.value
-            builder = GroupBuilder(self.sg, collector, 0)
+            builder = GroupBuilder(self.sg, collector, 0, fields_meta)
             roots: dict[str, Group] = {}
             for key, nodes in regular.items():
                 source = self._choose_root(builder, root, nodes, roots)
@@ -88,6 +92,7 @@ class QueryPlanner:
         fields: CollectedFields,
         var_types: dict[str, str],
         op_name: str | None,
+        fields_meta: dict[tuple[str, str], FieldMeta],
     ) -> tuple[PlanStep, ...]:
         """Root mutation fields run in order: consecutive fields on one subgraph share a fetch."""
         steps: list[PlanStep] = []
@@ -95,7 +100,7 @@ class QueryPlanner:
         group: Group | None = None
         next_id = 0
         for key, nodes in fields.items():
-            probe = GroupBuilder(self.sg, collector, next_id)
+            probe = GroupBuilder(self.sg, collector, next_id, fields_meta)
             preferred = {group.graph: group} if group is not None else {}
             source = self._choose_root(probe, root, nodes, preferred)
             if builder is None or group is None or group.graph != source.graph:
@@ -104,7 +109,7 @@ class QueryPlanner:
                         PlanStep(self._fetches(builder.groups, "mutation", var_types, op_name))
                     )
                     next_id = builder.groups[-1].id + 1
-                builder = GroupBuilder(self.sg, collector, next_id)
+                builder = GroupBuilder(self.sg, collector, next_id, fields_meta)
                 group = builder.new_group(source.graph, False, (), frozenset())
             builder.add_local_field(
                 group, group.selection, root, key, nodes, (), None, False, source
@@ -121,7 +126,7 @@ class QueryPlanner:
         existing: Mapping[str, Group],
     ) -> FieldSource:
         name = nodes[0].name.value
-        fmeta = self.sg.field(root, name)
+        fmeta = builder.field(root, name)
         if fmeta is None or not fmeta.sources:
             raise PlanningError(f"no subgraph resolves {root}.{name}")
         order = list(self.sg.subgraphs)
@@ -172,6 +177,12 @@ class QueryPlanner:
                         runtime: RepresentationSpec(typename, tuple(sets))
                         for runtime, (typename, sets) in group.reps.items()
                     },
+                    unalias=group.unalias,
+                    root_keys=()
+                    if group.entity
+                    else tuple(
+                        strip_own_type(k) for k in group.selection.fields if k != "__typename"
+                    ),
                 )
             )
         return tuple(fetches)

@@ -4,11 +4,21 @@ from __future__ import annotations
 
 import hashlib
 
-from graphql import ArgumentNode, FieldNode, ValueNode, VariableNode, print_ast
+from graphql import ArgumentNode, DirectiveNode, FieldNode, ValueNode, VariableNode, print_ast
 from graphql.language import Visitor, visit
 
 INTERNAL_PREFIX = "__k_"
 """Alias prefix of fields the planner adds (keys, @requires inputs): never shown to clients."""
+
+OWN_TYPE_PREFIX = "__s_"
+"""Alias prefix of a client field whose type in the subgraph differs from the supergraph's
+(``join__field(type:)``): sibling fragments selecting the same response key with another
+type would not validate in the subgraph. The executor strips it from results."""
+
+
+def strip_own_type(key: str) -> str:
+    """The client response key behind a possibly own-type-aliased subgraph key."""
+    return key[len(OWN_TYPE_PREFIX) :] if key.startswith(OWN_TYPE_PREFIX) else key
 
 
 def print_arguments(arguments: tuple[ArgumentNode, ...]) -> str:
@@ -44,14 +54,20 @@ def variables_in(values: list[ValueNode], found: list[str]) -> None:
 
 
 class SelField:
-    __slots__ = ("arguments", "name", "response_key", "sub")
+    __slots__ = ("arguments", "directives", "name", "response_key", "sub")
 
     def __init__(
-        self, response_key: str, name: str, arguments: tuple[ArgumentNode, ...], composite: bool
+        self,
+        response_key: str,
+        name: str,
+        arguments: tuple[ArgumentNode, ...],
+        composite: bool,
+        directives: tuple[DirectiveNode, ...] = (),
     ) -> None:
         self.response_key = response_key
         self.name = name
         self.arguments = arguments
+        self.directives = directives
         self.sub: SelSet | None = None
         if composite:
             # Every object level carries __typename: the executor resolves type conditions,
@@ -70,11 +86,16 @@ class SelSet:
         self.fragments: dict[str, SelSet] = {}
 
     def add_field(
-        self, response_key: str, name: str, arguments: tuple[ArgumentNode, ...], composite: bool
+        self,
+        response_key: str,
+        name: str,
+        arguments: tuple[ArgumentNode, ...],
+        composite: bool,
+        directives: tuple[DirectiveNode, ...] = (),
     ) -> SelField:
         existing = self.fields.get(response_key)
         if existing is None:
-            existing = SelField(response_key, name, arguments, composite)
+            existing = SelField(response_key, name, arguments, composite, directives)
             self.fields[response_key] = existing
         return existing
 
@@ -97,6 +118,8 @@ class SelSet:
         for f in self.fields.values():
             head = f.name if f.response_key == f.name else f"{f.response_key}:{f.name}"
             head += print_arguments(f.arguments)
+            for directive in f.directives:
+                head += " " + print_ast(directive)
             if f.sub is not None:
                 head += f.sub.print()
             parts.append(head)
@@ -107,6 +130,8 @@ class SelSet:
     def variables(self, found: list[str]) -> None:
         for f in self.fields.values():
             variables_in([a.value for a in f.arguments], found)
+            for directive in f.directives:
+                variables_in([a.value for a in directive.arguments or ()], found)
             if f.sub is not None:
                 f.sub.variables(found)
         for sub in self.fragments.values():

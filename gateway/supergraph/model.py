@@ -41,13 +41,16 @@ class FieldSource:
 
     ``via`` is the type the subgraph knows the field on: the type itself, or an
     interface it models as an ``@interfaceObject`` (entity fetches then send
-    representations typed as that interface).
+    representations typed as that interface). ``own_type`` is the field's type in
+    this subgraph (``join__field(type:)``) when it differs from the supergraph's
+    merged type (e.g. ``String!`` here, ``String`` in the API schema).
     """
 
     graph: str
     via: str
     requires: SelectionSetNode | None = None
     provides: SelectionSetNode | None = None
+    own_type: str | None = None
 
 
 @dataclass(slots=True)
@@ -72,6 +75,28 @@ class FieldMeta:
     known_in: set[str] = field(default_factory=set)
     """Subgraphs whose schema has the field at all (incl. ``@external`` ones)."""
     external_in: set[str] = field(default_factory=set)
+
+
+@dataclass(frozen=True, slots=True)
+class ProgressiveOverride:
+    """A labelled ``@override(from:, label:)``: ``to`` takes the field over only while the
+    label is active for a request (``percent(N)``: in N% of requests)."""
+
+    label: str
+    type_name: str
+    field_name: str
+    from_graph: str
+    to_source: FieldSource
+
+    @property
+    def percent(self) -> float | None:
+        """N of ``percent(N)``, or None for other (feature-flag style) labels."""
+        if self.label.startswith("percent(") and self.label.endswith(")"):
+            try:
+                return float(self.label[8:-1])
+            except ValueError:
+                return None
+        return None
 
 
 @dataclass(frozen=True, slots=True)

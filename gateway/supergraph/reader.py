@@ -7,6 +7,7 @@ computed once, when the gateway loads its supergraph.
 """
 
 from graphql import (
+    DirectiveLocation,
     DirectiveNode,
     DocumentNode,
     EnumTypeDefinitionNode,
@@ -20,6 +21,7 @@ from graphql import (
     TypeDefinitionNode,
     build_ast_schema,
     parse,
+    print_ast,
 )
 
 from gateway.supergraph.api_schema import ApiSchemaFilter
@@ -28,6 +30,7 @@ from gateway.supergraph.model import (
     FieldSource,
     KeyDef,
     LinkNames,
+    ProgressiveOverride,
     SubgraphInfo,
     SupergraphError,
     TypeMeta,
@@ -35,6 +38,10 @@ from gateway.supergraph.model import (
     parse_selection,
     str_arg,
 )
+
+
+_NOT_FORWARDED = frozenset({"skip", "include", "defer", "stream"})
+"""Resolved by the planner (or unsupported), never sent to a subgraph."""
 
 
 class Supergraph:
@@ -52,6 +59,8 @@ class Supergraph:
         self.types: dict[str, TypeMeta] = {}
         self.fields: dict[tuple[str, str], FieldMeta] = {}
         self.root_types: dict[OperationType, str] = {}
+        self.progressive: list[ProgressiveOverride] = []
+        self._fields_by_labels: dict[frozenset[str], dict[tuple[str, str], FieldMeta]] = {}
         self._read_graphs(document, url_overrides or {})
         self._read_root_types(document)
         self._read_types(document)
@@ -64,6 +73,13 @@ class Supergraph:
             )
         except (GraphQLError, TypeError) as exc:
             raise SupergraphError(f"supergraph does not build a schema: {exc}") from exc
+        # Executable directives composition kept (defined in every subgraph) travel on
+        # client fields to the subgraphs, as Apollo's planner does.
+        self.forwarded_directives = frozenset(
+            d.name
+            for d in self.full_schema.directives
+            if DirectiveLocation.FIELD in d.locations and d.name not in _NOT_FORWARDED
+        )
         self.interface_object_names = frozenset(
             name for name, meta in self.types.items() if meta.interface_object_graphs
         )
@@ -179,6 +195,7 @@ class Supergraph:
                 fmeta.known_in.add(graph)
             return
         overridden: set[str] = set()
+        api_type = print_ast(fdef.type)
         for directive in entries:
             field_graph = self._graph(directive)
             if field_graph is None:
@@ -186,7 +203,8 @@ class Supergraph:
             graph = field_graph
             fmeta.known_in.add(graph)
             source = str_arg(directive, "override")
-            if source and str_arg(directive, "overrideLabel") is None:
+            label = str_arg(directive, "overrideLabel")
+            if source and label is None:
                 # Overrides naming a subgraph that does not exist change nothing.
                 overridden.update(g for g in self.subgraphs if g == source)
             if bool_arg(directive, "external", False):
@@ -196,12 +214,23 @@ class Supergraph:
                 continue
             requires = str_arg(directive, "requires")
             provides = str_arg(directive, "provides")
-            fmeta.sources[graph] = FieldSource(
+            own_type = str_arg(directive, "type")
+            field_source = FieldSource(
                 graph,
                 meta.name,
                 parse_selection(requires) if requires else None,
                 parse_selection(provides) if provides else None,
+                own_type if own_type is not None and own_type != api_type else None,
             )
+            if source and label is not None:
+                # Progressive override: by default (label inactive) the field stays with
+                # the subgraph it overrides; fields_for() applies it per request.
+                if source in self.subgraphs:
+                    self.progressive.append(
+                        ProgressiveOverride(label, meta.name, fmeta.name, source, field_source)
+                    )
+                    continue
+            fmeta.sources[graph] = field_source
         for graph in overridden:
             fmeta.sources.pop(graph, None)
 
@@ -237,6 +266,32 @@ class Supergraph:
                             )
 
     # -- queries ---------------------------------------------------------------------------
+
+    @property
+    def override_labels(self) -> frozenset[str]:
+        return frozenset(o.label for o in self.progressive)
+
+    def fields_for(self, active_labels: frozenset[str]) -> dict[tuple[str, str], FieldMeta]:
+        """Field metadata with the progressive overrides of ``active_labels`` applied."""
+        if not active_labels:
+            return self.fields
+        cached = self._fields_by_labels.get(active_labels)
+        if cached is not None:
+            return cached
+        fields = dict(self.fields)
+        for override in self.progressive:
+            if override.label not in active_labels:
+                continue
+            key = (override.type_name, override.field_name)
+            base = fields[key]
+            sources = dict(base.sources)
+            sources.pop(override.from_graph, None)
+            sources[override.to_source.graph] = override.to_source
+            fields[key] = FieldMeta(
+                base.type_name, base.name, sources, set(base.known_in), set(base.external_in)
+            )
+        self._fields_by_labels[active_labels] = fields
+        return fields
 
     def field(self, type_name: str, field_name: str) -> FieldMeta | None:
         return self.fields.get((type_name, field_name))

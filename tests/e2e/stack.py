@@ -109,6 +109,14 @@ class Stack:
         deadline = time.monotonic() + timeout
         last = "no answer"
         while time.monotonic() < deadline:
+            exited = [
+                f"{p.name} (exit code {p.popen.returncode})"
+                for p in self.processes.values()
+                if p.popen is not None and p.popen.poll() is not None
+            ]
+            if exited:
+                # A process that died while starting will not become ready: say so at once.
+                raise RuntimeError(f"{', '.join(exited)} exited while starting\n{self.logs()}")
             try:
                 response = httpx.get(f"{base_url}/readyz", timeout=2.0)
                 if response.status_code == 200:

@@ -21,9 +21,9 @@ from tests.unit.gateway_engine.engine_subgraph import LINK  # noqa: E402
 COMPOSE = HERE.parent.parent / "gateway_fixtures" / "composition" / "compose.mjs"
 
 
-def compose(name: str, sdls: dict[str, str]) -> None:
+def compose(name: str, sdls: dict[str, str], link: str = LINK) -> None:
     subgraphs = [
-        {"name": n, "url": f"http://{n}.test/graphql", "sdl": LINK + sdl} for n, sdl in sdls.items()
+        {"name": n, "url": f"http://{n}.test/graphql", "sdl": link + sdl} for n, sdl in sdls.items()
     ]
     result = subprocess.run(
         ["node", str(COMPOSE)],
@@ -40,11 +40,12 @@ def compose(name: str, sdls: dict[str, str]) -> None:
 
 
 def main() -> None:
-    from tests.unit.gateway_engine import engine_media, engine_misc, engine_shop
+    from tests.unit.gateway_engine import engine_media, engine_misc, engine_shop, engine_zoo
 
     compose("shop", engine_shop.SDLS)
     compose("media", engine_media.SDLS)
     compose("misc", engine_misc.SDLS)
+    compose("zoo", engine_zoo.SDLS, engine_zoo.LINK_27)
 
 
 if __name__ == "__main__":

@@ -116,7 +116,7 @@ async def test_null_in_non_null_field_bubbles_to_nearest_nullable_parent(
     }
 
 
-async def test_failed_subgraph_becomes_an_error_with_service_name(
+async def test_failed_subgraph_becomes_an_error_with_service_name_at_the_entity_path(
     engine: FederationEngine, shop: dict[str, Subgraph]
 ) -> None:
     shop["inventory"].fail_with_status = 500
@@ -127,6 +127,7 @@ async def test_failed_subgraph_becomes_an_error_with_service_name(
     assert result["errors"] == [
         {
             "message": "HTTP fetch failed from 'inventory': 500 Internal Server Error",
+            "path": ["topProducts", 0],
             "extensions": {
                 "code": "SUBREQUEST_HTTP_ERROR",
                 "serviceName": "inventory",
