@@ -31,7 +31,7 @@ from gateway.engine import GraphQLRequest, PreparedOperation, RequestContext, Re
 from gateway.executor import EngineStats, ExecutionState, PlanExecutor
 from gateway.executor.executor import MetricsSink
 from gateway.executor.subscriptions import SubscriptionError, subgraph_events
-from gateway.executor.tree import client_path, merge
+from gateway.executor.tree import client_path, merge, strip_own_type_aliases
 from gateway.fetcher import SubgraphFetcher, forwardable
 from gateway.planner import PlanningError, QueryPlan, QueryPlanner
 from gateway.planner.collect import condition_variables
@@ -288,6 +288,8 @@ class FederationEngine:
             async for payload in events:
                 state = ExecutionState()
                 data = payload.get("data")
+                if root.unalias and isinstance(data, dict):
+                    data = strip_own_type_aliases(data)
                 if isinstance(data, dict):
                     merge(state.data, data, self.supergraph.interface_object_names)
                 for error in payload.get("errors") or ():

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from contextlib import AbstractContextManager, nullcontext
 from typing import Any, Protocol
 
@@ -152,10 +152,11 @@ class PlanExecutor:
         payload: dict[str, Any],
         headers: Mapping[str, str],
         state: ExecutionState,
-        affected: list[list[str | int]],
+        affected: Callable[[], list[list[str | int]]],
     ) -> dict[str, Any] | None:
-        """One subgraph request. On failure: one error at the first ``affected`` client
-        path (the fields or entities this fetch was resolving), all of them marked failed."""
+        """One subgraph request. On failure: one error at the first ``affected()`` client
+        path (the fields or entities this fetch was resolving), all of them marked failed.
+        (A callable: the paths are only built when a fetch fails.)"""
         self.stats.count_fetch(fetch.graph)
         with self._span("graphql.fetch", {"subgraph": fetch.graph}) as span:
             if span is not None:
@@ -180,7 +181,7 @@ class PlanExecutor:
                 }
                 if exc.status is not None:
                     error["extensions"]["http"] = {"status": exc.status}
-                self._fail(error, state, affected)
+                self._fail(error, state, affected())
                 if span is not None:
                     span.record_exception(exc)
                 return None
@@ -200,7 +201,10 @@ class PlanExecutor:
         payload: dict[str, Any] = {"query": fetch.operation}
         if fetch.variable_names:
             payload["variables"] = self._variables(fetch, variables)
-        affected: list[list[str | int]] = [[key] for key in fetch.root_keys]
+
+        def affected() -> list[list[str | int]]:
+            return [[key] for key in fetch.root_keys]
+
         result = await self._call(fetch, payload, headers, state, affected)
         if result is None:
             return
@@ -211,7 +215,7 @@ class PlanExecutor:
             merge(state.data, data, self._abstract)
             self._add_errors(fetch, result, state, lambda p: [client_path(p)], None)
         else:
-            self._add_errors(fetch, result, state, lambda p: [client_path(p)], affected)
+            self._add_errors(fetch, result, state, lambda p: [client_path(p)], affected())
 
     async def _entity_fetch(
         self,
@@ -246,7 +250,10 @@ class PlanExecutor:
             "query": fetch.operation,
             "variables": {**self._variables(fetch, variables), "representations": reps},
         }
-        affected = [list(where) for group in targets for _, where in group]
+
+        def affected() -> list[list[str | int]]:
+            return [list(where) for group in targets for _, where in group]
+
         result = await self._call(fetch, payload, headers, state, affected)
         if result is None:
             return
@@ -267,10 +274,10 @@ class PlanExecutor:
                 return [[*where, *rest] for _, where in targets[path[1]]]
             # An error about the fetch as a whole (e.g. path ["_entities"]) belongs to the
             # entities it was resolving: the first one, as for a failed request.
-            return [affected[0]]
+            return [list(targets[0][0][1])]
 
         self._add_errors(
-            fetch, result, state, repath, None if isinstance(entities, list) else affected
+            fetch, result, state, repath, None if isinstance(entities, list) else affected()
         )
 
     def _fail(

@@ -39,7 +39,6 @@ from gateway.supergraph.model import (
     str_arg,
 )
 
-
 _NOT_FORWARDED = frozenset({"skip", "include", "defer", "stream"})
 """Resolved by the planner (or unsupported), never sent to a subgraph."""
 
@@ -222,14 +221,13 @@ class Supergraph:
                 parse_selection(provides) if provides else None,
                 own_type if own_type is not None and own_type != api_type else None,
             )
-            if source and label is not None:
+            if source and label is not None and source in self.subgraphs:
                 # Progressive override: by default (label inactive) the field stays with
                 # the subgraph it overrides; fields_for() applies it per request.
-                if source in self.subgraphs:
-                    self.progressive.append(
-                        ProgressiveOverride(label, meta.name, fmeta.name, source, field_source)
-                    )
-                    continue
+                self.progressive.append(
+                    ProgressiveOverride(label, meta.name, fmeta.name, source, field_source)
+                )
+                continue
             fmeta.sources[graph] = field_source
         for graph in overridden:
             fmeta.sources.pop(graph, None)

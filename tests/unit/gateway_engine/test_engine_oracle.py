@@ -8,7 +8,6 @@ import asyncio
 from typing import Any
 
 import pytest
-
 from graphql import (
     GraphQLInterfaceType,
     GraphQLObjectType,

@@ -155,7 +155,11 @@ async def test_failed_entity_fetch_is_one_error_at_the_first_entity_path(
 
     assert result == {
         "data": {
-            "pets": [{"id": "d1", "name": None}, {"id": "c1", "name": None}, {"id": "d2", "name": None}]
+            "pets": [
+                {"id": "d1", "name": None},
+                {"id": "c1", "name": None},
+                {"id": "d2", "name": None},
+            ]
         },
         "errors": [
             {
@@ -276,7 +280,8 @@ async def test_progressive_override_plans_are_cached_per_label_decision(
     roll.value = 0.1
     third = plan_of(engine, query)
 
-    assert len(shape(first)) == 2 and len(shape(second)) == 1
+    assert len(shape(first)) == 2
+    assert len(shape(second)) == 1
     assert third == first
     assert engine.stats.plan_cache_misses == 2
 
@@ -297,7 +302,9 @@ async def test_executable_directives_of_every_subgraph_are_forwarded(
 
     result = await run(engine, query)
 
-    assert result == {"data": {"pets": [{"id": "d1", "age": 3}, {"id": "c1"}, {"id": "d2", "age": 5}]}}
+    assert result == {
+        "data": {"pets": [{"id": "d1", "age": 3}, {"id": "c1"}, {"id": "d2", "age": 5}]}
+    }
 
 
 async def test_unknown_client_directive_is_a_request_error_not_a_planning_crash(
