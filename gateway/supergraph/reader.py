@@ -209,8 +209,8 @@ class Supergraph:
             if bool_arg(directive, "external", False):
                 fmeta.external_in.add(graph)
                 continue
-            if bool_arg(directive, "usedOverridden", False):
-                continue
+            if bool_arg(directive, "usedOverridden", False) and label is None:
+                continue  # kept only to supply @requires; a labelled one may still resolve
             requires = str_arg(directive, "requires")
             provides = str_arg(directive, "provides")
             own_type = str_arg(directive, "type")

@@ -9,7 +9,10 @@ is unreachable the answer is 503 with ``Retry-After`` so SDKs retry. Events
 that fail validation are answered 400 (single calls) or reported per index
 (batches) and are written to the quarantine first, so none is silently lost.
 Each event's CloudEvent id is derived from its source and messageId, which
-makes an SDK's retries harmless downstream.
+makes an SDK's retries harmless downstream. A batch's accepted events travel
+as one ``io.threadline.ingest.batch`` message per partition key (see
+:mod:`services.profile.api.ingest_batch`): the broker's confirmed-publish rate
+caps messages, not events.
 
 The routes find their dependencies in ``request.state.collector`` (put there
 by the profile service's lifespan) unless a getter is passed.
@@ -27,6 +30,7 @@ from starlette.routing import Route
 
 from services.profile.adapters.quarantine import QuarantinedEvent
 from services.profile.api import quarantine_admin
+from services.profile.api.ingest_batch import grouped
 from services.profile.api.intake import (
     COLLECTED,
     Collector,
@@ -135,7 +139,7 @@ async def _batch(collector: Collector, request: Request) -> Response:
         raise RequestRejectedError(
             400, "no event in the batch is valid", errors=errors, accepted=0, rejected=rejected
         )
-    await collector.publisher.publish(accepted)
+    await collector.publisher.publish(grouped(accepted, source))
     COLLECTED.labels("accepted").inc(len(accepted))
     return json_response({"success": True, "accepted": len(accepted), "rejected": rejected})
 

@@ -14,8 +14,10 @@ from starlette.applications import Starlette
 from services.profile.adapters.quarantine import InMemoryQuarantine, QuarantinedEvent
 from services.profile.api.collect import collection_routes
 from services.profile.api.intake import Collector
+from services.profile.api.ingest_batch import expand
 from shared.auth import TokenVerifier, WriteKeys
 from shared.errors import StorageError
+from shared.events import CloudEvent
 from shared.testing import InMemoryBus
 
 WRITE_KEY = "wk_test_0123456789"
@@ -40,6 +42,11 @@ class Harness:
     bus: InMemoryBus
     quarantine: InMemoryQuarantine
     collector: Collector
+
+    @property
+    def ingested(self) -> list[CloudEvent]:
+        """The ingest events published, batch envelopes expanded as the profile consumer does."""
+        return expand(self.bus.published)
 
 
 @asynccontextmanager

@@ -90,3 +90,22 @@ def test_api_schema_has_no_federation_machinery(shop: Supergraph) -> None:
 def test_non_supergraphs_are_rejected_with_a_reason(sdl: str) -> None:
     with pytest.raises(SupergraphError):
         Supergraph(sdl)
+
+
+def test_own_types_and_progressive_overrides_are_read_per_subgraph() -> None:
+    zoo = Supergraph((FIXTURES / "zoo.graphql").read_text())
+
+    nickname = zoo.fields[("Dog", "nickname")].sources
+    assert (nickname["zoo"].own_type, nickname["registry"].own_type) == ("String!", None)
+    assert zoo.fields[("Cat", "nickname")].sources["zoo"].own_type is None
+    assert sorted((o.field_name, o.percent) for o in zoo.progressive) == [
+        ("chip", 50.0),
+        ("vaccinated", 100.0),
+        ("weight", 0.0),
+    ]
+    # Inactive labels leave the field with the subgraph it would override, and only it.
+    assert set(zoo.fields[("Dog", "chip")].sources) == {"registry"}
+    active = zoo.fields_for(frozenset({"percent(50)"}))
+    assert set(active[("Dog", "chip")].sources) == {"vet"}
+    assert set(active[("Dog", "weight")].sources) == {"registry"}
+    assert zoo.fields_for(frozenset({"percent(50)"})) is active
