@@ -37,10 +37,40 @@ def end_to_end() -> list[Figure]:
     return module.run()
 
 
+def gateway() -> list[Figure]:
+    """Our gateway against the faster of Apollo Gateway and Hive Gateway, per operation."""
+    from bench import gateway_compare
+
+    rows = gateway_compare.run()
+    print(gateway_compare.table(rows))
+    measured = [row for row in rows if row.get("status") == "measured"]
+    figures = []
+    for operation in sorted({row["operation"] for row in measured}):
+        ours = [r for r in measured if r["operation"] == operation and r["gateway"] == "threadline"]
+        others = [
+            r for r in measured if r["operation"] == operation and r["gateway"] != "threadline"
+        ]
+        if not ours or not others:
+            raise BenchmarkError(f"the {operation} query was not measured on every gateway")
+        best = max(others, key=lambda row: row["throughput_rps"])
+        figures.append(
+            Figure(
+                f"gateway {operation} query ({ours[0]['connections']} conn)",
+                ours[0]["throughput_rps"],
+                "req/s",
+                f"fastest Node gateway: {best['label']}",
+                best["throughput_rps"],
+                note=f"p99 {ours[0]['p99_ms']} ms vs {best['p99_ms']} ms",
+            )
+        )
+    return figures
+
+
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "bus": bus,
     "collection": collection,
     "end_to_end": end_to_end,
+    "gateway": gateway,
 }
 
 
