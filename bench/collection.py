@@ -3,12 +3,22 @@
 A live profile API (no workers, so nothing else competes for the two cores)
 publishes into the same topology a consumer group has — topic exchange,
 consistent-hash exchange, quorum shard queues — and ``wrk`` drives it from a
-separate process: ``/v1/batch`` with 100 events per request, and ``/v1/track``
-with one. Afterwards the messages sitting in the shard queues are counted: every
-event a 200 acknowledged must be there. The ceiling is RabbitMQ's own
-confirmed-publish rate into the same kind of topology, measured in the same run.
+separate process, in three shapes:
 
-usage: python -m bench.collection [--seconds 10] [--connections 32]
+- ``device``: ``/v1/batch`` with 100 events of one anonymousId per request (what
+  analytics.js and the mobile SDKs send), many devices: one bus message per request;
+- ``server``: ``/v1/batch`` with 100 events of 100 different users (a server-side
+  library's batch): one bus message per event;
+- ``track``: ``/v1/track`` with one event.
+
+Afterwards the shard queues are read back and the events inside the messages
+counted (a batch message holds its events): every event a 200 acknowledged must
+be there. The ceiling is RabbitMQ's own confirmed-publish rate of single messages
+into the same kind of topology, measured in the same run. The API runs under
+uvicorn with 1 and with 2 worker processes (``--workers``).
+
+usage: python -m bench.collection [--seconds 10] [--connections 32] [--workers 1 2]
+       [--shapes device server track]
 """
 
 from __future__ import annotations
@@ -16,24 +26,30 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import os
 import subprocess
+import sys
 import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import aio_pika
 import orjson
+from starlette.applications import Starlette
 
 from bench.bus_ceiling import bench_topology, rabbit_confirmed_publish_rate
 from bench.harness import BenchmarkError, Figure, Stack, print_figures, require_tool, stack
 from shared.bus_topology import GroupNames
+from threadline.processes import ChildProcess, wait_ready
 from threadline.simulation import generate
 
 LUA = Path(__file__).with_name("collection.lua")
 BATCH_EVENTS = 100
 WRITE_KEY = "bench-write-key"
 EXCHANGE = "threadline.events"
+SHAPES = ("device", "server", "track")
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,20 +61,28 @@ class LoadResult:
     p99_ms: float
 
 
-def bodies(batch: bool, count: int) -> list[bytes]:
+def bodies(shape: str, count: int) -> list[bytes]:
     """Distinct request bodies built from simulated events (unique messageIds throughout).
 
     ``/v1/track`` takes track calls only, so single bodies are the simulation's tracks.
     """
-    wanted = count * (BATCH_EVENTS if batch else 2)  # about half the simulated events are tracks
+    wanted = count * (BATCH_EVENTS if shape != "track" else 2)  # about half are tracks
     events = generate(wanted // 90 + 1, seed=4242)
-    if not batch:
+    if shape == "track":
         return [orjson.dumps(event) for event in events if event["type"] == "track"][:count]
-    encoded = [orjson.dumps(event) for event in events]
-    return [
-        b'{"batch":[' + b",".join(encoded[i : i + BATCH_EVENTS]) + b"]}"
-        for i in range(0, len(encoded) - BATCH_EVENTS + 1, BATCH_EVENTS)
-    ][:count]
+    out = []
+    for number in range(min(count, len(events) // BATCH_EVENTS)):
+        batch = []
+        for index, event in enumerate(events[number * BATCH_EVENTS : (number + 1) * BATCH_EVENTS]):
+            event = {**event, "messageId": f"{shape}-{number}-{index}"}
+            if shape == "device":
+                event["anonymousId"] = f"device-{number}"
+            else:
+                event.pop("anonymousId", None)
+                event["userId"] = f"user-{number}-{index}"
+            batch.append(orjson.dumps(event))
+        out.append(b'{"batch":[' + b",".join(batch) + b"]}")
+    return out
 
 
 def run_wrk(url: str, payloads: Sequence[bytes], seconds: float, connections: int) -> LoadResult:
@@ -89,44 +113,79 @@ def run_wrk(url: str, payloads: Sequence[bytes], seconds: float, connections: in
     )
 
 
-async def queued_messages(amqp_url: str, shards: int) -> int:
+async def queued_events(amqp_url: str, shards: int) -> tuple[int, int]:
+    """(messages, events) in the shard queues, reading them out: a batch message holds many."""
+    connection = await aio_pika.connect(amqp_url)
+    messages = events = 0
+    try:
+        channel = await connection.channel()
+        await channel.set_qos(prefetch_count=2000)
+        for name in GroupNames(EXCHANGE, "bench", shards).shard_queues:
+            queue = await channel.declare_queue(name, passive=True)
+            expected = queue.declaration_result.message_count or 0
+            async with queue.iterator(no_ack=True) as stream:
+                seen = 0
+                while seen < expected:
+                    message = await asyncio.wait_for(anext(stream), timeout=30)
+                    seen += 1
+                    events += _events_in(orjson.loads(message.body))
+            messages += seen
+    finally:
+        await connection.close()
+    return messages, events
+
+
+def _events_in(body: dict[str, Any]) -> int:
+    if body.get("type") == "io.threadline.ingest.batch":
+        return len(body["data"]["events"])
+    return 1
+
+
+async def purge(amqp_url: str, shards: int) -> None:
     connection = await aio_pika.connect(amqp_url)
     try:
         channel = await connection.channel()
-        names = GroupNames(EXCHANGE, "bench", shards)
-        total = 0
-        for queue in names.shard_queues:
-            declared = await channel.declare_queue(queue, passive=True)
-            total += declared.declaration_result.message_count or 0
-        return total
+        for name in GroupNames(EXCHANGE, "bench", shards).shard_queues:
+            queue = await channel.declare_queue(name, passive=True)
+            await queue.purge()
     finally:
         await connection.close()
 
 
+@dataclass(frozen=True, slots=True)
+class Measured:
+    rate: float
+    load: LoadResult
+    messages: int
+    events: int
+    loadavg: tuple[float, float]
+
+
 def measure_endpoint(
     current: Stack, path: str, payloads: Sequence[bytes], per_request: int, options: Options
-) -> tuple[float, LoadResult, int]:
-    """Accepted events/s for one endpoint, and the events counted in the queues afterwards."""
+) -> Measured:
+    """Accepted events/s for one endpoint, and what the queues hold afterwards."""
 
-    async def run() -> tuple[LoadResult, int]:
+    async def run() -> Measured:
         connection = await aio_pika.connect(current.amqp_url)
         try:
             channel = await connection.channel()
             async with bench_topology(channel, EXCHANGE, options.shards):
                 url = current.url("profile") + path
                 await asyncio.to_thread(run_wrk, url, payloads[:50], 2.0, options.connections)
-                before = await queued_messages(current.amqp_url, options.shards)
+                await purge(current.amqp_url, options.shards)
+                before = os.getloadavg()[0]
                 load = await asyncio.to_thread(
                     run_wrk, url, payloads, options.seconds, options.connections
                 )
-                queued = await queued_messages(current.amqp_url, options.shards) - before
-                return load, queued
+                after = os.getloadavg()[0]
+                messages, events = await queued_events(current.amqp_url, options.shards)
         finally:
             await connection.close()
+        accepted = (load.requests - load.errors) * per_request
+        return Measured(accepted / load.seconds, load, messages, events, (before, after))
 
-    load, queued = asyncio.run(run())
-    accepted = (load.requests - load.errors) * per_request
-    return accepted / load.seconds, load, queued
+    return asyncio.run(run())
 
 
 @dataclass(frozen=True, slots=True)
@@ -134,45 +193,114 @@ class Options:
     seconds: float = 10.0
     connections: int = 32
     shards: int = 4
+    workers: tuple[int, ...] = (1, 2)
+    shapes: tuple[str, ...] = SHAPES
+
+
+def profile_app() -> Starlette:
+    """The profile API as ``threadline serve profile`` builds it (for ``uvicorn --factory``)."""
+    from services.profile.bootstrap import create_app
+    from shared.logging import setup_logging
+    from shared.settings import Settings
+    from shared.telemetry import setup_tracing
+
+    settings = Settings()
+    setup_logging("threadline-profile", settings.log_level)
+    setup_tracing("threadline-profile", otlp_endpoint=settings.otlp_endpoint)
+    return create_app(settings)
+
+
+def serve_profile(current: Stack, workers: int) -> ChildProcess:
+    """The profile API under uvicorn (uvloop, httptools) with ``workers`` processes."""
+    port = current.ports["profile"]
+    argv = [sys.executable, "-m", "uvicorn", "--factory", "bench.collection:profile_app",
+            "--host", "127.0.0.1", "--port", str(port), "--workers", str(workers),
+            "--loop", "uvloop", "--http", "httptools", "--no-access-log",
+            "--log-level", "warning"]  # fmt: skip
+    process = ChildProcess(
+        f"profile-x{workers}",
+        argv,
+        current.env,
+        current.workdir / "logs" / f"profile-{workers}.log",
+    )
+    current.processes.append(process)
+    process.start()
+    wait_ready(process, f"http://127.0.0.1:{port}/readyz")
+    return process
+
+
+ENDPOINTS = {
+    "device": ("/v1/batch", "batch, 100 events of 1 device", BATCH_EVENTS, 300),
+    "server": ("/v1/batch", "batch, 100 events of 100 users", BATCH_EVENTS, 300),
+    "track": ("/v1/track", "track, 1 event", 1, 4000),
+}
 
 
 def run(options: Options | None = None) -> list[Figure]:
     options = options or Options()
+    payloads = {shape: bodies(shape, ENDPOINTS[shape][3]) for shape in options.shapes}
     with stack(shards=str(options.shards)) as current:
         ceiling = asyncio.run(
             rabbit_confirmed_publish_rate(current.amqp_url, n=20000, shards=options.shards)
         )
-        current.serve("profile", with_worker=False)
         figures = []
-        for name, path, batch, per_request in (
-            ("collection /v1/batch (100/request)", "/v1/batch", True, BATCH_EVENTS),
-            ("collection /v1/track (1/request)", "/v1/track", False, 1),
-        ):
-            rate, load, queued = measure_endpoint(
-                current, path, bodies(batch, 400 if batch else 4000), per_request, options
-            )
-            counted = (load.requests - load.errors) * per_request
-            if queued < counted:
-                raise BenchmarkError(
-                    f"{path}: {counted} events were acknowledged but only {queued} reached the "
-                    "queues — a 200 must mean the broker has the event"
-                )
-            figures.append(
-                Figure(
-                    name, rate, "events/s", "RabbitMQ confirmed publish", ceiling,
-                    note=f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, "
-                    f"{load.errors} errors, {queued} events queued",
-                )
-            )  # fmt: skip
+        for workers in options.workers:
+            process = serve_profile(current, workers)
+            try:
+                for shape in options.shapes:
+                    figures.append(
+                        _figure(current, shape, payloads[shape], workers, ceiling, options)
+                    )
+            finally:
+                process.stop()
+                current.processes.remove(process)
         return figures
+
+
+def _figure(
+    current: Stack,
+    shape: str,
+    payloads: Sequence[bytes],
+    workers: int,
+    ceiling: float,
+    options: Options,
+) -> Figure:
+    path, label, per_request, _ = ENDPOINTS[shape]
+    measured = measure_endpoint(current, path, payloads, per_request, options)
+    load = measured.load
+    counted = (load.requests - load.errors) * per_request
+    if measured.events < counted:
+        raise BenchmarkError(
+            f"{path} ({shape}): {counted} events were acknowledged but only {measured.events} "
+            "reached the queues — a 200 must mean the broker has the event"
+        )
+    return Figure(
+        f"collection {path} ({label}), {workers} worker{'s' if workers > 1 else ''}",
+        measured.rate,
+        "events/s",
+        "RabbitMQ confirmed publish",
+        ceiling,
+        note=f"p50 {load.p50_ms:.1f} ms, p99 {load.p99_ms:.1f} ms, {load.errors} errors, "
+        f"{measured.events} events in {measured.messages} messages queued, "
+        f"load avg {measured.loadavg[0]:.1f}->{measured.loadavg[1]:.1f}",
+    )
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--seconds", type=float, default=10.0)
     parser.add_argument("--connections", type=int, default=32)
+    parser.add_argument("--workers", type=int, nargs="+", default=[1, 2])
+    parser.add_argument("--shapes", nargs="+", choices=SHAPES, default=list(SHAPES))
     args = parser.parse_args()
-    print_figures(run(Options(seconds=args.seconds, connections=args.connections)))
+    options = Options(
+        seconds=args.seconds,
+        connections=args.connections,
+        workers=tuple(args.workers),
+        shapes=tuple(args.shapes),
+    )
+    print(f"load average before: {os.getloadavg()}")
+    print_figures(run(options))
 
 
 if __name__ == "__main__":

@@ -92,8 +92,7 @@ async def received(server: Server) -> AsyncIterator[Received]:
         yield queue
 
 
-def by_message(bodies: list[dict[str, Any]]) -> dict[str, CloudEvent]:
-    events = [CloudEvent.from_dict(body) for body in bodies]
+def by_message(events: list[CloudEvent]) -> dict[str, CloudEvent]:
     return {event.data["messageId"]: event for event in events}
 
 
@@ -140,7 +139,7 @@ async def test_segment_sdk_delivers_identify_track_and_page(
 
     await asyncio.to_thread(send)
     assert errors == []
-    events = by_message(await received.bodies(3))
+    events = by_message(await received.events(3))
 
     identify = events[f"{user}-identify"]
     assert_common(identify, "identify", user)
@@ -179,7 +178,7 @@ async def test_rudderstack_sdk_delivers_gzipped_identify_track_and_page(
         client.page(anonymous_id=anonymous, name="Home", message_id=f"{anonymous}-page")
 
     await asyncio.to_thread(send)
-    events = by_message(await received.bodies(3))
+    events = by_message(await received.events(3))
 
     identify = events[f"{anonymous}-identify"]
     assert_common(identify, "identify", anonymous)
@@ -200,7 +199,7 @@ async def test_sdk_retry_of_the_same_message_has_the_same_event_id(
             client.track(user_id="dup-user", event="Signed Up", message_id="dup-message")
 
     await asyncio.to_thread(send_twice)
-    first, second = [CloudEvent.from_dict(body) for body in await received.bodies(2)]
+    first, second = await received.events(2)
     assert first.id == second.id
 
 

@@ -15,10 +15,12 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from starlette.applications import Starlette
 
 from services.profile.adapters.quarantine import INDEXES, MongoQuarantine
+from services.profile.api.ingest_batch import expand
 from services.profile.api.collect import collection_routes
 from services.profile.api.intake import Collector
 from shared.auth import TokenVerifier, WriteKeys
 from shared.bus import Bus
+from shared.events import CloudEvent
 from shared.mongo import Mongo
 from shared.settings import Settings
 
@@ -60,6 +62,14 @@ class Received:
 
     async def bodies(self, count: int, limit: float = 20.0) -> list[dict[str, Any]]:
         return [orjson.loads(m.body) for m in await self.take(count, limit)]
+
+    async def events(self, count: int, limit: float = 20.0) -> list[CloudEvent]:
+        """``count`` ingest events, batch messages expanded as the profile consumer does."""
+        events: list[CloudEvent] = []
+        while len(events) < count:
+            [message] = await self.take(1, limit)
+            events.extend(expand([CloudEvent.from_json(message.body)]))
+        return events
 
 
 @asynccontextmanager

@@ -10,6 +10,7 @@ import orjson
 import pytest
 
 from services.profile.adapters.quarantine import QuarantinedEvent
+from services.profile.api.ingest_batch import expand
 from shared.auth import issue_token
 from shared.events import CloudEvent, derived_id
 from shared.normalize import source_id
@@ -57,18 +58,22 @@ async def test_accepted_batch_is_on_the_exchange_and_rejects_are_in_mongo(infra)
         assert response.status_code == 200
         assert response.json()["accepted"] == 2
 
-        messages = await received.take(2)
-        by_type = {m.headers["ce-type"]: m for m in messages}
-        assert set(by_type) == {"io.threadline.ingest.identify", "io.threadline.ingest.track"}
-        order = by_type["io.threadline.ingest.track"]
-        assert order.routing_key == "ingest.track"
-        assert order.headers["ce-partitionkey"] == "anon-1"
-        assert order.headers["ce-id"] == derived_id("ingest", source_id(WRITE_KEY), "t-1")
-        event = CloudEvent.from_json(order.body)
+        [message] = await received.take(1)  # one device: one bus message
+        assert message.routing_key == "ingest.batch"
+        assert message.headers["ce-type"] == "io.threadline.ingest.batch"
+        assert message.headers["ce-partitionkey"] == "anon-1"
+        assert message.headers["ce-id"] == derived_id(
+            "ingest.batch", source_id(WRITE_KEY), "i-1", "t-1"
+        )
+        assert message.content_type == "application/cloudevents+json"
+        identify, event = expand([CloudEvent.from_json(message.body)])
+        assert identify.type == "io.threadline.ingest.identify"
+        assert event.type == "io.threadline.ingest.track"
+        assert event.partitionkey == "anon-1"
+        assert event.id == derived_id("ingest", source_id(WRITE_KEY), "t-1")
         assert event.source == "threadline/profile/collector"
         assert event.data["event"] == "order_completed"
         assert event.data["money"] == {"total": "99.90", "currency": "CHF"}
-        identify = CloudEvent.from_json(by_type["io.threadline.ingest.identify"].body)
         assert {"type": "email", "value": "ada@example.com"} in identify.data["identities"]
 
         [entry] = await w.quarantine.browse()

@@ -15,7 +15,7 @@ LINK_27 = (
     '"@inaccessible", "@interfaceObject"])\n'
 )
 
-DIRECTIVE = "directive @lowercase on FIELD\n"
+DIRECTIVE = "directive @lowercase on FIELD\ndirective @format(style: String!) on FIELD\n"
 
 ZOO_SDL = (
     DIRECTIVE

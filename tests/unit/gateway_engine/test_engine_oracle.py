@@ -260,3 +260,19 @@ async def test_provided_and_own_typed_abstract_fields_answer_like_the_oracle(que
 
     assert oracle.errors is None
     assert federated == oracle.formatted
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(query=selections(_ZOO_SCHEMA, "Query", 0).map(lambda s: "{ " + s + " }"))
+def test_federated_provides_and_own_types_answer_like_a_monolithic_server(query: str) -> None:
+    async def both() -> tuple[Any, Any]:
+        engine = make_engine("zoo", make_zoo(consistent=True))
+        try:
+            federated = await run(engine, query)
+        except RequestError:
+            return None, None
+        oracle = await graphql(_ZOO_SCHEMA, query, root_value=_zoo_root())
+        return federated, oracle.formatted
+
+    federated, oracle = asyncio.run(both())
+    assert federated == oracle, query

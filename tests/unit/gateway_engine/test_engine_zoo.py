@@ -307,6 +307,21 @@ async def test_executable_directives_of_every_subgraph_are_forwarded(
     }
 
 
+async def test_forwarded_directive_arguments_declare_and_send_their_variables(
+    engine: FederationEngine, zoo: dict[str, Subgraph]
+) -> None:
+    query = "query Q($s: String!, $d: Boolean!) { star { id @format(style: $s) } "
+    query += "pets @include(if: $d) { id } }"
+
+    result = await run(engine, query, {"s": "upper", "d": False})
+
+    assert result == {"data": {"star": {"id": "d1"}}}
+    sent = zoo["zoo"].requests[0]
+    assert sent["query"].startswith("query Q__zoo__0($s:String!){star{")
+    assert "id @format(style:$s)" in sent["query"]
+    assert sent["variables"] == {"s": "upper"}
+
+
 async def test_unknown_client_directive_is_a_request_error_not_a_planning_crash(
     engine: FederationEngine,
 ) -> None:
@@ -347,3 +362,12 @@ async def test_fields_of_one_subgraph_below_a_jump_share_its_fetch(
     pets = [{"name": n, "checkups": 2, "vaccinated": True} for n in ("Rex", "Fido")]
     assert result == {"data": {"keeper": {"pets": pets}}}
     assert len(zoo["vet"].requests) == 1
+
+
+async def test_independent_jumps_from_one_object_run_in_parallel_off_the_first_fetch(
+    engine: FederationEngine,
+) -> None:
+    # name is provided by zoo; age (registry) and checkups (vet) need only the Dog's id.
+    plan = plan_of(engine, "{ star { ... on Dog { name age checkups } } }")
+
+    assert shape(plan) == [("zoo", [], []), ("registry", ["star"], [0]), ("vet", ["star"], [0])]
