@@ -37,6 +37,7 @@ from typing import Any
 
 import aio_pika
 import orjson
+from aio_pika.abc import AbstractIncomingMessage
 from starlette.applications import Starlette
 
 from bench.bus_ceiling import bench_topology, rabbit_confirmed_publish_rate
@@ -114,25 +115,37 @@ def run_wrk(url: str, payloads: Sequence[bytes], seconds: float, connections: in
 
 
 async def queued_events(amqp_url: str, shards: int) -> tuple[int, int]:
-    """(messages, events) in the shard queues, reading them out: a batch message holds many."""
+    """(messages, events) in the shard queues, reading them out: a batch message holds many.
+
+    Reads until every queue has been quiet for a second after the message count the
+    broker reported (a quorum queue's count can trail its last confirmed publishes).
+    """
     connection = await aio_pika.connect(amqp_url)
-    messages = events = 0
+    counts = [0, 0]
+    last = [asyncio.get_running_loop().time()]
+
+    async def take(message: AbstractIncomingMessage) -> None:
+        counts[0] += 1
+        counts[1] += _events_in(orjson.loads(message.body))
+        last[0] = asyncio.get_running_loop().time()
+
     try:
         channel = await connection.channel()
         await channel.set_qos(prefetch_count=2000)
+        expected = 0
         for name in GroupNames(EXCHANGE, "bench", shards).shard_queues:
             queue = await channel.declare_queue(name, passive=True)
-            expected = queue.declaration_result.message_count or 0
-            async with queue.iterator(no_ack=True) as stream:
-                seen = 0
-                while seen < expected:
-                    message = await asyncio.wait_for(anext(stream), timeout=30)
-                    seen += 1
-                    events += _events_in(orjson.loads(message.body))
-            messages += seen
+            expected += queue.declaration_result.message_count or 0
+            await queue.consume(take, no_ack=True)
+        deadline = asyncio.get_running_loop().time() + 120
+        while asyncio.get_running_loop().time() < deadline:
+            await asyncio.sleep(0.2)
+            quiet = asyncio.get_running_loop().time() - last[0] > 1.0
+            if counts[0] >= expected and quiet:
+                break
     finally:
         await connection.close()
-    return messages, events
+    return counts[0], counts[1]
 
 
 def _events_in(body: dict[str, Any]) -> int:

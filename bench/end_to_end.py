@@ -6,7 +6,9 @@ service's database shows all N processed. The ceiling is the database's own
 bulk-upsert rate (PyMongo ``bulk_write`` of ``UpdateOne(..., upsert=True)``),
 measured on the same server in the same run, divided by the writes one event
 costs across the three services — the rate the pipeline could reach if the
-database were the only cost.
+database were the only cost. The writes one event costs are measured, not
+assumed: the documents the services wrote during the run (inserts, updates and
+upserts that changed something, counted from the server's oplog) divided by N.
 
 usage: python -m bench.end_to_end [--events 10000]
 """
@@ -15,10 +17,14 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
+from collections import Counter
 from dataclasses import dataclass
+from typing import Any
 
 from pymongo import MongoClient, UpdateOne
+from pymongo.errors import PyMongoError
 
 from bench.harness import SERVICES, BenchmarkError, Figure, print_figures, stack
 from threadline.simulate import send
@@ -27,17 +33,87 @@ from threadline.simulation import Payload, generate
 WRITE_KEY = "bench-write-key"
 
 PROCESSED: dict[str, tuple[str, str]] = {
-    service: (f"threadline_{service}", "inbox") for service in SERVICES
+    "profile": ("threadline_profile", "events"),
+    "journey": ("threadline_journey", "inbox"),
+    "scoring": ("threadline_scoring", "inbox"),
 }
-"""Where each service leaves one document per event it has fully processed: its consumer's
-inbox (``shared.inbox``), marked after the handler's writes and publishes are confirmed."""
+"""Where each service leaves one document per event it has fully processed. Journey and
+scoring: their consumer's inbox (``shared.inbox``), marked after the handler's writes are
+confirmed. Profile: its stored events, since its inbox records bus messages and the
+collector sends a request's events of one customer as one ``ingest.batch`` message; the
+resolved events it publishes are what journey and scoring count, so the clock stops only
+once the profile's work is done too."""
 
-WRITES_PER_EVENT = 7
-"""Database writes one collected event costs across the services, all bulk-batched by the
-workers: profile — inbox mark, stored event, customer upsert (identity upserts only for
-identities not seen before); journey — inbox mark, touchpoint; scoring — inbox mark,
-customer-metrics replace. Per-customer writes are counted once per event, an upper bound
-(a batch writes a customer once however many of its events it holds)."""
+SERVICE_DATABASES = tuple(f"threadline_{service}" for service in SERVICES)
+
+HAND_COUNTED_WRITES_PER_EVENT = 3.5
+"""Only when the server keeps no readable oplog (a standalone MongoDB): documents one event
+writes — inbox marks in three services, the stored event and the touchpoint — plus about
+half a write for the customer, identity and metrics documents a batch writes once per
+customer. With an oplog (SecantusDB, any replica set) the figure is measured instead."""
+
+
+@dataclass(frozen=True, slots=True)
+class Writes:
+    """What the services wrote during the run, read back from the server's oplog."""
+
+    documents: dict[str, int]
+    """Oplog entries (inserted, updated or deleted documents) per ``db.collection``."""
+    commands: int
+    """Write commands (insert/update/delete round trips) from ``serverStatus`` opcounters."""
+
+    @property
+    def total(self) -> int:
+        return sum(self.documents.values())
+
+
+class OplogCounter:
+    """Counts the documents the services write, from the oplog between two points.
+
+    Every document an insert, update or upsert writes is one oplog entry; a no-op
+    update (nothing changed) writes none. So this is the honest writes-per-event
+    figure: it counts inbox marks and per-batch customer writes as they happen.
+    """
+
+    def __init__(self, client: MongoClient[dict[str, object]]) -> None:
+        self._oplog = client["local"]["oplog.rs"]
+        self._admin = client["admin"]
+        self._start: Any = None
+        self._commands = 0
+
+    def start(self) -> bool:
+        """Remember where the oplog is now; False when the server keeps none."""
+        try:
+            last = list(self._oplog.find({}, {"ts": 1}).sort("$natural", -1).limit(1))
+        except PyMongoError:
+            return False
+        if not last:
+            return False
+        self._start = last[0]["ts"]
+        self._commands = _write_commands(self._admin)
+        return True
+
+    def stop(self) -> Writes:
+        commands = _write_commands(self._admin) - self._commands
+        oldest = list(self._oplog.find({}, {"ts": 1}).sort("$natural", 1).limit(1))
+        if oldest and oldest[0]["ts"] > self._start:
+            raise BenchmarkError(
+                "the oplog wrapped during the run, so the writes cannot be counted; "
+                "run fewer events (--events) or raise the server's oplog size"
+            )
+        documents: Counter[str] = Counter()
+        for entry in self._oplog.find({"ts": {"$gt": self._start}}, {"ns": 1, "op": 1}):
+            namespace = str(entry.get("ns", ""))
+            if entry.get("op") in ("i", "u", "d") and namespace.split(".")[0] in (
+                SERVICE_DATABASES
+            ):
+                documents[namespace] += 1
+        return Writes(dict(documents), commands)
+
+
+def _write_commands(admin: Any) -> int:
+    counters = admin.command("serverStatus").get("opcounters", {})
+    return sum(int(counters.get(name, 0)) for name in ("insert", "update", "delete"))
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,18 +164,21 @@ def processed_counts(client: MongoClient[dict[str, object]]) -> dict[str, int]:
 
 def run(options: Options | None = None) -> list[Figure]:
     options = options or Options()
+    load_before = os.getloadavg()
     with stack() as current:
-        ceiling = db_upsert_rate(current.mongodb_url, options.ceiling_writes)
         for service in SERVICES:
             current.serve(service, with_worker=True)
         events = payloads(options.events)
         client: MongoClient[dict[str, object]] = MongoClient(current.mongodb_url)
         try:
+            counter = OplogCounter(client)
+            measured = counter.start()
             started = time.perf_counter()
             asyncio.run(
                 send(events, url=current.url("profile"), write_key=WRITE_KEY, concurrency=8)
             )
             accepted_after = time.perf_counter() - started
+            load_during = os.getloadavg()
             deadline = started + options.timeout_seconds
             counts = processed_counts(client)
             while min(counts.values()) < len(events):
@@ -111,17 +190,43 @@ def run(options: Options | None = None) -> list[Figure]:
                 time.sleep(0.2)
                 counts = processed_counts(client)
             elapsed = time.perf_counter() - started
+            load_after = os.getloadavg()
+            writes = counter.stop() if measured else None
         finally:
             client.close()
-    per_event_ceiling = ceiling / WRITES_PER_EVENT
+        # The ceiling on the same server, once the services are idle (stopped), so it
+        # neither competes with them nor shares the oplog window counted above.
+        current.stop_processes()
+        ceiling = db_upsert_rate(current.mongodb_url, options.ceiling_writes)
+    if writes is not None:
+        per_event = writes.total / len(events)
+        how = (
+            f"{writes.total:,} documents written (oplog) / {len(events):,} events; "
+            f"{writes.commands / len(events):.2f} write commands/event"
+        )
+        for namespace, documents in sorted(writes.documents.items()):
+            print(
+                f"  writes  {namespace:<40} {documents:>8,}  {documents / len(events):5.2f}/event"
+            )
+    else:
+        per_event = HAND_COUNTED_WRITES_PER_EVENT
+        how = "hand-counted: the server keeps no oplog to measure from"
+    print(
+        f"  load average (1 min) before {load_before[0]:.2f}, after sending "
+        f"{load_during[0]:.2f}, at the end {load_after[0]:.2f} on {os.cpu_count()} CPUs "
+        "(the machine may be shared)"
+    )
     return [
         Figure(
             f"end to end ({len(events)} events, 3 services)",
             len(events) / elapsed,
             "events/s",
-            f"DB bulk upserts {ceiling:,.0f}/s ÷ {WRITES_PER_EVENT} writes/event",
-            per_event_ceiling,
-            note=f"all accepted after {accepted_after:.1f}s, all processed after {elapsed:.1f}s",
+            f"DB bulk upserts {ceiling:,.0f}/s ÷ {per_event:.2f} writes/event",
+            ceiling / per_event,
+            note=(
+                f"all accepted after {accepted_after:.1f}s, all processed after {elapsed:.1f}s; "
+                f"writes/event {how}; load {load_during[0]:.1f}"
+            ),
         )
     ]
 

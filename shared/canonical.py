@@ -85,6 +85,8 @@ def timestamp(value: Any) -> datetime:
         raise CanonicalError(
             f"{value[:40]!r} is not an ISO 8601 timestamp (e.g. 2024-05-01T12:00:00Z)"
         ) from None
+    if moment.tzinfo is UTC:  # a "Z" or "+00:00" suffix: nothing to convert
+        return moment
     if moment.tzinfo is None:
         return moment.replace(tzinfo=UTC)
     try:

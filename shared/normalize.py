@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 from typing import Any, Literal, TypedDict
@@ -68,12 +68,29 @@ class NormalizedEvent(TypedDict):
 
 @dataclass(frozen=True, slots=True)
 class Receipt:
-    """How a message arrived: when, from which source, and its batch's shared fields."""
+    """How a message arrived: when, from which source, and its batch's shared fields.
+
+    What all messages of a request share (the receive time's text, the batch's
+    parsed ``sentAt``) is worked out once here rather than once per event.
+    """
 
     received_at: datetime
     source: str
     sent_at: Any = None
     context: Mapping[str, Any] | None = None
+    received_text: str = field(init=False, repr=False, compare=False)
+    shared_sent: tuple[datetime | None, str | None] = field(init=False, repr=False, compare=False)
+    """The batch's ``sentAt`` parsed, or the reason it cannot be (None, None when absent)."""
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "received_text", canonical.rfc3339(self.received_at))
+        shared: tuple[datetime | None, str | None] = (None, None)
+        if self.sent_at is not None:
+            try:
+                shared = (canonical.timestamp(self.sent_at), None)
+            except CanonicalError as exc:
+                shared = (None, str(exc))
+        object.__setattr__(self, "shared_sent", shared)
 
 
 def source_id(write_key: str) -> str:
@@ -158,18 +175,20 @@ def normalize(
         name = raw_name if isinstance(raw_name, str) else None
 
     received_at = receipt.received_at
-    original = _time(message, "originalTimestamp", problems)
-    if original is None:
-        original = _time(message, "timestamp", problems)
+    original_raw = message.get("originalTimestamp")
+    if original_raw is None:
+        original_raw = message.get("timestamp")
+        original = _time(original_raw, "timestamp", problems)
+    else:
+        original = _time(original_raw, "originalTimestamp", problems)
     sent_raw = message.get("sentAt")
-    if sent_raw is None:
-        sent_raw = receipt.sent_at
     sent_at = None
     if sent_raw is not None:
-        try:
-            sent_at = canonical.timestamp(sent_raw)
-        except CanonicalError as exc:
-            problems.add("sentAt", str(exc))
+        sent_at = _time(sent_raw, "sentAt", problems)
+    else:
+        sent_at, sent_problem = receipt.shared_sent
+        if sent_problem is not None:
+            problems.add("sentAt", sent_problem)
     when = canonical.corrected_timestamp(received_at, sent_at, original)
 
     # Segment puts an identify's traits at the root, RudderStack in context.traits, and
@@ -206,6 +225,19 @@ def normalize(
     if problems.found:
         raise ValidationError(problems.found)
 
+    original_text = None
+    if original is not None:
+        # SDKs send the canonical form already (JavaScript's toISOString): reuse the text.
+        original_text = (
+            original_raw if _canonical_text(original_raw) else canonical.rfc3339(original)
+        )
+    if original_text is not None and when is original:
+        timestamp_text = original_text
+    elif when is received_at:
+        timestamp_text = receipt.received_text
+    else:
+        timestamp_text = canonical.rfc3339(when)
+
     identities: list[Identity] = []
     if user_id is not None:
         identities.append({"type": "userId", "value": user_id})
@@ -237,10 +269,10 @@ def normalize(
         "properties": properties,
         "context": context,
         "channel": channel,
-        "timestamp": canonical.rfc3339(when),
-        "originalTimestamp": canonical.rfc3339(original) if original is not None else None,
+        "timestamp": timestamp_text,
+        "originalTimestamp": original_text,
         "sentAt": canonical.rfc3339(sent_at) if sent_at is not None else None,
-        "receivedAt": canonical.rfc3339(received_at),
+        "receivedAt": receipt.received_text,
         "consent": consent,
         "externalIds": external_ids,
         "identities": identities,
@@ -288,8 +320,7 @@ def _event_name(raw: Any, problems: Problems) -> tuple[str | None, str | None]:
         return None, None
 
 
-def _time(message: Mapping[str, Any], field: str, problems: Problems) -> datetime | None:
-    value = message.get(field)
+def _time(value: Any, field: str, problems: Problems) -> datetime | None:
     if value is None:
         return None
     try:
@@ -297,3 +328,16 @@ def _time(message: Mapping[str, Any], field: str, problems: Problems) -> datetim
     except CanonicalError as exc:
         problems.add(field, str(exc))
         return None
+
+
+def _canonical_text(value: Any) -> bool:
+    """Whether ``value`` (already parsed as a timestamp) is exactly ``YYYY-MM-DDTHH:MM:SS.mmmZ``."""
+    return (
+        isinstance(value, str)
+        and len(value) == 24
+        and value[23] == "Z"
+        and value[19] == "."
+        and value[10] == "T"
+        and value[4] == value[7] == "-"
+        and value[13] == value[16] == ":"
+    )

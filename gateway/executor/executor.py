@@ -40,6 +40,11 @@ class MetricsSink(Protocol):
     def plan_cache_lookup(self, hit: bool) -> None: ...
 
 
+def _only(entity: dict[str, Any], keys: frozenset[str]) -> dict[str, Any]:
+    """The part of an @interfaceObject entity that its runtime type asked for."""
+    return {k: v for k, v in entity.items() if k in keys or k == "__typename"}
+
+
 class ExecutionState:
     """What one operation accumulates: the merged tree and the errors, in client paths."""
 
@@ -262,10 +267,15 @@ class PlanExecutor:
         if fetch.unalias and isinstance(entities, list):
             entities = strip_own_type_aliases(entities)
         if isinstance(entities, list):
+            only = fetch.runtime_keys
             for position, entity in enumerate(entities[: len(targets)]):
                 if isinstance(entity, dict):
                     for obj, _ in targets[position]:
-                        merge(obj, entity, self._abstract)
+                        keys = only.get(obj.get("__typename")) if only else None  # type: ignore[arg-type]
+                        if keys is not None:
+                            merge(obj, _only(entity, keys), self._abstract)
+                        else:
+                            merge(obj, entity, self._abstract)
 
         def repath(path: list[Any]) -> list[list[str | int]]:
             entity = len(path) >= 2 and path[0] == "_entities" and isinstance(path[1], int)

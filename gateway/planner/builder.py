@@ -26,7 +26,12 @@ from graphql import (
 from gateway.planner.collect import CollectedFields, FieldCollector
 from gateway.planner.errors import PlanningError
 from gateway.planner.locality import UNREACHABLE, Locality, Provided
-from gateway.planner.selections import OWN_TYPE_PREFIX, SelSet, internal_alias
+from gateway.planner.selections import (
+    OWN_TYPE_PREFIX,
+    SelSet,
+    internal_alias,
+    print_arguments,
+)
 from gateway.supergraph import FieldMeta, FieldSource, Supergraph
 
 
@@ -41,6 +46,8 @@ class Group:
     reps: dict[str, tuple[str, list[SelectionSetNode]]] = field(default_factory=dict)
     unalias: bool = False
     """Some field is aliased for its subgraph-specific type (``OWN_TYPE_PREFIX``)."""
+    runtime_keys: dict[str, set[str]] = field(default_factory=dict)
+    """@interfaceObject fetches: the top-level response keys each runtime type asked for."""
 
 
 class GroupBuilder(Locality):
@@ -55,7 +62,7 @@ class GroupBuilder(Locality):
     ) -> None:
         super().__init__(supergraph, collector, fields)
         self.groups: list[Group] = []
-        self._by_key: dict[tuple[tuple[str, ...], str, frozenset[int]], Group] = {}
+        self._by_key: dict[tuple[tuple[str, ...], str, frozenset[int], str | None], Group] = {}
         self._at_path: dict[tuple[tuple[str, ...], str], int] = {}
         self._touched: list[set[int]] = []
         self._in_progress: set[tuple[str, tuple[str, ...], str]] = set()
@@ -64,13 +71,18 @@ class GroupBuilder(Locality):
     # -- groups ----------------------------------------------------------------------------
 
     def new_group(
-        self, graph: str, entity: bool, path: tuple[str, ...], deps: frozenset[int]
+        self,
+        graph: str,
+        entity: bool,
+        path: tuple[str, ...],
+        deps: frozenset[int],
+        split: str | None = None,
     ) -> Group:
         group = Group(self._next_id, graph, entity, path, deps)
         self._next_id += 1
         self.groups.append(group)
         if entity:
-            self._by_key[(path, graph, deps)] = group
+            self._by_key[(path, graph, deps, split)] = group
             self._at_path[(path, graph)] = self._at_path.get((path, graph), 0) + 1
         return group
 
@@ -190,6 +202,21 @@ class GroupBuilder(Locality):
                 f"resolves it through a resolvable @key of {parent}; check the subgraphs' keys"
             )
         target, tsel = self.entity_jump(group, sel, parent, path, source, provided)
+        if source.via != parent:
+            # An @interfaceObject fetch answers every runtime type alike: remember which
+            # keys each runtime asked for (the executor merges only those), and give a
+            # runtime its own fetch if it needs another field under the same key.
+            key = internal_alias(nodes[0]) if internal else response_key
+            existing = tsel.fields.get(key)
+            if existing is not None and (
+                existing.name != nodes[0].name.value
+                or print_arguments(existing.arguments)
+                != print_arguments(tuple(nodes[0].arguments or ()))
+            ):
+                if parent not in target.runtime_keys:
+                    target.reps.pop(parent, None)  # this runtime needs nothing else there
+                target, tsel = self.entity_jump(group, sel, parent, path, source, provided, parent)
+            target.runtime_keys.setdefault(parent, set()).add(key)
         self.add_local_field(
             target, tsel, source.via, response_key, nodes, path, None, internal, source
         )
@@ -234,8 +261,10 @@ class GroupBuilder(Locality):
         path: tuple[str, ...],
         source: FieldSource,
         provided: Provided | None,
+        split: str | None = None,
     ) -> tuple[Group, SelSet]:
-        """Make (or reuse) the entity fetch resolving ``source`` for objects at ``path``."""
+        """Make (or reuse) the entity fetch resolving ``source`` for objects at ``path``
+        (``split``: a separate fetch for that runtime type)."""
         guard = (parent, path, source.graph)
         if guard in self._in_progress:
             raise PlanningError(
@@ -258,9 +287,9 @@ class GroupBuilder(Locality):
             finally:
                 self._touched.pop()
             deps = frozenset(touched | {group.id})
-            target = self._by_key.get((path, source.graph, deps))
+            target = self._by_key.get((path, source.graph, deps, split))
             if target is None:
-                target = self.new_group(source.graph, True, path, deps)
+                target = self.new_group(source.graph, True, path, deps, split)
             rep = target.reps.setdefault(parent, (source.via, []))
             for needed in (key.selection, source.requires):
                 if needed is not None and all(needed is not s for s in rep[1]):

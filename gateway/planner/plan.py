@@ -40,6 +40,8 @@ class Fetch:
     """Results carry ``OWN_TYPE_PREFIX`` aliases to strip before merging."""
     root_keys: tuple[str, ...] = ()
     """Response keys of the client root fields a root fetch resolves (error paths)."""
+    runtime_keys: Mapping[str, frozenset[str]] = field(default_factory=dict)
+    """@interfaceObject entity fetches: the keys to merge into objects of each runtime type."""
 
     def describe(self) -> dict[str, Any]:
         return {

@@ -178,6 +178,9 @@ class QueryPlanner:
                         for runtime, (typename, sets) in group.reps.items()
                     },
                     unalias=group.unalias,
+                    runtime_keys={
+                        runtime: frozenset(keys) for runtime, keys in group.runtime_keys.items()
+                    },
                     root_keys=()
                     if group.entity
                     else tuple(

@@ -40,6 +40,7 @@ class _Batch:
     owners: dict[Identity, str]
     records: dict[Identity, IdentityRecord]
     customers: dict[str, Customer]
+    loaded: dict[str, Customer] = field(default_factory=dict)
     new_identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
     sightings: dict[Identity, IdentityRecord] = field(default_factory=dict)
     traits: dict[str, dict[str, TraitValue]] = field(default_factory=dict)
@@ -59,6 +60,9 @@ class _Batch:
                     consents=self.consents.get(cid, {}),
                 )
                 for cid in self.touched
+                # A customer the batch left exactly as stored (late or repeated events that
+                # move no trait, consent, channel or sighting) is not rewritten.
+                if self.loaded.get(cid) != self.customers[cid]
             ),
             events=tuple(self.events),
         )
@@ -73,7 +77,9 @@ async def handle_ingested(
     known = await store.known(wanted)
     owners = {identity: record.customer_id for identity, record in known.items()}
     customers = await store.customers(list(dict.fromkeys(owners.values())))
-    state = _Batch(owners=owners, records=dict(known), customers=dict(customers))
+    state = _Batch(
+        owners=owners, records=dict(known), customers=dict(customers), loaded=dict(customers)
+    )
     for cloud_event, event in zip(batch, ingested, strict=True):
         _decide(state, cloud_event, event)
     await store.save(state.writes())

@@ -28,7 +28,7 @@ def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> list[C
 
 
 def ingest_consumer(store: ProfileStore, publisher: Publisher) -> ConsumerSpec:
-    """The ``profile.ingest`` group over any profile store (the unit tests pass an in-memory one)."""
+    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one)."""
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
         await handle_ingested(expand(batch), store=store, publisher=publisher)

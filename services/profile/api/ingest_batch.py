@@ -20,7 +20,7 @@ from collections.abc import Iterable, Sequence
 from typing import Any
 
 from shared.errors import ValidationError
-from shared.events import CloudEvent, derived_id
+from shared.events import CloudEvent, derived_id, format_time
 
 BATCH_TYPE = "io.threadline.ingest.batch"
 INGEST_PREFIX = "io.threadline.ingest."
@@ -53,8 +53,41 @@ def batch_event(members: Sequence[CloudEvent], source: str) -> CloudEvent:
         partitionkey=first.partitionkey,
         traceparent=first.traceparent,
         tracestate=first.tracestate,
-        data={"events": [member.to_dict() for member in members]},
+        data={"events": _dicts(members)},
     )
+
+
+def _dicts(members: Sequence[CloudEvent]) -> list[dict[str, Any]]:
+    """``[m.to_dict() for m in members]``, formatting the shared receive time once."""
+    first = members[0]
+    time_text = format_time(first.time)
+    out = []
+    for member in members:
+        raw = member.to_dict() if member.time != first.time else _same_time_dict(member, time_text)
+        out.append(raw)
+    return out
+
+
+def _same_time_dict(event: CloudEvent, time_text: str) -> dict[str, Any]:
+    # Mirrors CloudEvent.to_dict; tests compare the two so they cannot drift apart.
+    out: dict[str, Any] = {
+        "specversion": event.specversion,
+        "id": event.id,
+        "source": event.source,
+        "type": event.type,
+        "time": time_text,
+        "datacontenttype": event.datacontenttype,
+        "data": event.data,
+    }
+    if event.subject is not None:
+        out["subject"] = event.subject
+    if event.partitionkey is not None:
+        out["partitionkey"] = event.partitionkey
+    if event.traceparent is not None:
+        out["traceparent"] = event.traceparent
+    if event.tracestate is not None:
+        out["tracestate"] = event.tracestate
+    return out
 
 
 def expand(events: Iterable[CloudEvent]) -> list[CloudEvent]:

@@ -15,8 +15,8 @@ from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from starlette.applications import Starlette
 
 from services.profile.adapters.quarantine import INDEXES, MongoQuarantine
-from services.profile.api.ingest_batch import expand
 from services.profile.api.collect import collection_routes
+from services.profile.api.ingest_batch import expand
 from services.profile.api.intake import Collector
 from shared.auth import TokenVerifier, WriteKeys
 from shared.bus import Bus

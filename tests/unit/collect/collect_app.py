@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 
 from services.profile.adapters.quarantine import InMemoryQuarantine, QuarantinedEvent
 from services.profile.api.collect import collection_routes
-from services.profile.api.intake import Collector
 from services.profile.api.ingest_batch import expand
+from services.profile.api.intake import Collector
 from shared.auth import TokenVerifier, WriteKeys
 from shared.errors import StorageError
 from shared.events import CloudEvent

@@ -63,7 +63,9 @@ async def test_a_device_batch_is_one_message_holding_its_events_as_published_alo
         for m in messages
     ]
     assert [e.to_dict() for e in inner(batch)] == [e.to_dict() for e in alone]
-    assert [e.id for e in inner(batch)] == [derived_id("ingest", SOURCE, f"m-{i}") for i in range(5)]
+    assert [e.id for e in inner(batch)] == [
+        derived_id("ingest", SOURCE, f"m-{i}") for i in range(5)
+    ]
 
 
 async def test_a_server_batch_is_grouped_per_key_keeping_each_keys_order(api: Harness) -> None:

@@ -50,6 +50,7 @@ type Query {
 type Media @key(fields: "id") @interfaceObject {
   id: ID!
   stars: Int
+  votes: Int
 }
 """
 
@@ -134,11 +135,17 @@ def make_media() -> dict[str, Subgraph]:
         RATINGS_SDL,
         root={
             "topRated": lambda _i: [
-                {"__typename": "Media", "id": "m1", "stars": 4},
-                {"__typename": "Media", "id": "b1", "stars": 5},
+                {"__typename": "Media", "id": "m1", "stars": 4, "votes": 40},
+                {"__typename": "Media", "id": "b1", "stars": 5, "votes": 50},
             ]
         },
-        entities={"Media": lambda rep: {"id": rep["id"], "stars": STARS.get(rep["id"])}},
+        entities={
+            "Media": lambda rep: {
+                "id": rep["id"],
+                "stars": STARS.get(rep["id"]),
+                "votes": 10 * STARS.get(rep["id"], 0),
+            }
+        },
     )
 
     def library_book(bid: str) -> dict[str, Any]:

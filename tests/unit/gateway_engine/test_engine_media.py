@@ -189,3 +189,36 @@ async def test_local_field_whose_value_type_is_incomplete_here_is_fetched_whole_
     assert result == {
         "data": {"librarySearch": [{"loans": 7, "price": {"amount": 10, "currency": "EUR"}}, {}]}
     }
+
+
+async def test_interface_object_fetch_merges_only_what_each_runtime_type_asked_for(
+    engine: FederationEngine, media: dict[str, Subgraph]
+) -> None:
+    # ratings answers Book and Movie alike (as Media): Book's `n` must not overwrite
+    # the Movie's `n`, which comes from catalog.
+    query = "{ media { ... on Book { n: stars } ... on Movie { n: minutes } } }"
+
+    result = await run(engine, query)
+
+    assert result == {"data": {"media": [{"n": 5}, {"n": 117}, {"n": 3}]}}
+
+
+async def test_interface_object_fields_under_one_key_per_runtime_type_get_their_own_fetch(
+    engine: FederationEngine, media: dict[str, Subgraph]
+) -> None:
+    query = "{ media { ... on Book { n: stars } ... on Movie { n: votes } } }"
+    plan = plan_of(engine, query)
+    assert [(f["subgraph"], f["path"], f["dependsOn"]) for step in plan for f in step] == [
+        ("catalog", [], []),
+        ("ratings", ["media"], [0]),
+        ("ratings", ["media"], [0]),
+    ]
+
+    result = await run(engine, query)
+
+    assert result == {"data": {"media": [{"n": 5}, {"n": 40}, {"n": 3}]}}
+    sent = [r["variables"]["representations"] for r in media["ratings"].requests]
+    assert sorted(sent, key=len) == [
+        [{"__typename": "Media", "id": "m1"}],
+        [{"__typename": "Media", "id": "b1"}, {"__typename": "Media", "id": "b2"}],
+    ]

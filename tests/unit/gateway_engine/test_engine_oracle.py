@@ -158,11 +158,19 @@ def _media_root() -> dict[str, Any]:
             "location": {"building": {"id": "main"}, "room": f"room-{bid}", "capacity": 10},
             "loans": 7 if bid == "b1" else 2,
             "stars": STARS[bid],
+            "votes": 10 * STARS[bid],
         }
 
     def movie(mid: str) -> dict[str, Any]:
         title, minutes = MOVIES[mid]
-        return {"__typename": "Movie", "id": mid, "title": title, "minutes": minutes, "stars": 4}
+        return {
+            "__typename": "Movie",
+            "id": mid,
+            "title": title,
+            "minutes": minutes,
+            "stars": 4,
+            "votes": 40,
+        }
 
     magazine = {"__typename": "Magazine", "id": "g1", "issue": 42}
     return {
@@ -203,6 +211,9 @@ ABSTRACT_ACROSS_SUBGRAPHS = [
     "{ search { __typename ... on Book { id title loans } ... on Movie { minutes stars } } "
     "librarySearch { __typename ... on Book { title pages stars } ... on Magazine { issue } } }",
     "{ librarySearch { ... on Media { id title } ... on Magazine { id } } }",
+    # one response key, a different @interfaceObject field per runtime type
+    "{ media { ... on Book { n: stars } ... on Movie { n: votes } } }",
+    "{ topRated { ... on Book { n: stars } ... on Movie { n: minutes } } }",
 ]
 
 

@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.profile.api.segment import MESSAGE_MODELS
+from shared.canonical import rfc3339
 from shared.errors import ValidationError
 from shared.normalize import Receipt, message_id_of, normalize, source_id
 
@@ -356,3 +357,46 @@ def test_any_json_message_either_normalizes_or_names_its_problems(
     orjson.dumps(event)  # what the collector publishes must serialize
     assert event["type"] in {"identify", "track", "page", "screen", "group", "alias"}
     assert event["identities"]
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    moment=st.datetimes(
+        min_value=datetime(1000, 1, 1), max_value=datetime(9999, 1, 1), timezones=st.just(UTC)
+    ),
+    form=st.sampled_from(["canonical", "seconds", "offset", "micro", "naive"]),
+    batch_sent_at=st.booleans(),
+)
+def test_timestamp_texts_equal_formatting_the_parsed_times(
+    moment: datetime, form: str, batch_sent_at: bool
+) -> None:
+    """Reusing already-canonical text is an optimisation only: same result as formatting."""
+    text = {
+        "canonical": moment.isoformat(timespec="milliseconds")[:-6] + "Z",
+        "seconds": moment.isoformat(timespec="seconds")[:-6] + "Z",
+        "offset": moment.isoformat(),
+        "micro": moment.isoformat(timespec="microseconds")[:-6] + "Z",
+        "naive": moment.replace(tzinfo=None).isoformat(),
+    }[form]
+    sent = "2024-05-01T12:00:04Z" if batch_sent_at else None
+    receipt = Receipt(received_at=RECEIVED, source="src", sent_at=sent)
+    event = normalize(track(timestamp=text), receipt)
+    parsed = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if parsed.tzinfo is None:
+        parsed = parsed.replace(tzinfo=UTC)
+    assert event["originalTimestamp"] == rfc3339(parsed)
+    expected = parsed
+    if sent is not None:
+        try:
+            expected = RECEIVED - (datetime(2024, 5, 1, 12, 0, 4, tzinfo=UTC) - parsed)
+        except OverflowError:  # far-off times keep the client's timestamp
+            expected = parsed
+    assert event["timestamp"] == rfc3339(expected)
+    assert event["receivedAt"] == rfc3339(RECEIVED)
+
+
+def test_an_invalid_batch_sent_at_is_reported_on_every_message_without_its_own() -> None:
+    receipt = Receipt(received_at=RECEIVED, source="src", sent_at="yesterday")
+    assert "sentAt" in problems(track(), receipt)
+    own = normalize(track(sentAt="2024-05-01T12:00:04Z"), receipt)
+    assert own["sentAt"] == "2024-05-01T12:00:04.000Z"
