@@ -46,11 +46,12 @@ once the profile's work is done too."""
 
 SERVICE_DATABASES = tuple(f"threadline_{service}" for service in SERVICES)
 
-HAND_COUNTED_WRITES_PER_EVENT = 3.5
+HAND_COUNTED_WRITES_PER_EVENT = 4.5
 """Only when the server keeps no readable oplog (a standalone MongoDB): documents one event
-writes — inbox marks in three services, the stored event and the touchpoint — plus about
-half a write for the customer, identity and metrics documents a batch writes once per
-customer. With an oplog (SecantusDB, any replica set) the figure is measured instead."""
+writes — the stored event, the touchpoint, the journey and scoring inbox marks, up to one
+profile inbox mark (one per bus message) — plus the customer, identity and metrics
+documents a batch writes once per customer (about 0.3 per event in the simulation). With
+an oplog (SecantusDB, any replica set) the figure is measured instead."""
 
 
 @dataclass(frozen=True, slots=True)

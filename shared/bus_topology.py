@@ -27,7 +27,11 @@ HASH_EXCHANGE_TYPE = "x-consistent-hash"
 
 @dataclass(frozen=True, slots=True)
 class GroupNames:
-    """The names of one consumer group's exchanges and queues."""
+    """The names of one consumer group's exchanges and queues.
+
+    Every name starts with the events exchange's, so two deployments sharing a
+    vhost with different ``THREADLINE_EXCHANGE`` values never share a queue.
+    """
 
     exchange: str
     consumer: str
@@ -38,7 +42,7 @@ class GroupNames:
         return f"{self.exchange}.{self.consumer}.hash"
 
     def shard(self, index: int) -> str:
-        return f"{self.consumer}.shard.{index}"
+        return f"{self.exchange}.{self.consumer}.shard.{index}"
 
     @property
     def shard_queues(self) -> list[str]:
@@ -46,11 +50,11 @@ class GroupNames:
 
     @property
     def retry(self) -> str:
-        return f"{self.consumer}.retry"
+        return f"{self.exchange}.{self.consumer}.retry"
 
     @property
     def parked(self) -> str:
-        return f"{self.consumer}.parked"
+        return f"{self.exchange}.{self.consumer}.parked"
 
 
 SHARD_ARGUMENTS: dict[str, Any] = {"x-queue-type": "quorum", "x-single-active-consumer": True}

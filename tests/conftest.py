@@ -9,13 +9,14 @@ from __future__ import annotations
 import os
 import shutil
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TypeVar
 
 import pytest
 
-from threadline.devinfra import RabbitNode, SecantusServer, free_port
+from threadline.devinfra import InfraError, RabbitNode, SecantusServer, free_port
 
 
 @dataclass(frozen=True)
@@ -26,6 +27,22 @@ class Infra:
     mongo: SecantusServer | None
 
 
+Server = TypeVar("Server", RabbitNode, SecantusServer)
+
+
+def _started(make: Callable[[int], Server], attempts: int = 3) -> Server:
+    """Start a server on a free port, again on another one if a process took it meanwhile."""
+    for attempt in range(1, attempts + 1):
+        server = make(attempt)
+        try:
+            server.start()
+            return server
+        except InfraError:
+            if attempt == attempts:
+                raise
+    raise AssertionError("unreachable")
+
+
 @pytest.fixture(scope="session")
 def infra() -> Iterator[Infra]:
     base = Path(tempfile.mkdtemp(prefix="threadline-test-"))
@@ -34,12 +51,14 @@ def infra() -> Iterator[Infra]:
     mongodb_url = os.environ.get("THREADLINE_MONGODB_URL")
     try:
         if not amqp_url:
-            rabbit = RabbitNode(base / "rabbitmq", port=free_port(), dist_port=free_port())
-            rabbit.start()
+            rabbit = _started(
+                lambda n: RabbitNode(
+                    base / f"rabbitmq-{n}", port=free_port(), dist_port=free_port()
+                )
+            )
             amqp_url = rabbit.url
         if not mongodb_url:
-            mongo = SecantusServer(base / "secantus", port=free_port())
-            mongo.start()
+            mongo = _started(lambda n: SecantusServer(base / f"secantus-{n}", port=free_port()))
             mongodb_url = mongo.url
         yield Infra(amqp_url=amqp_url, mongodb_url=mongodb_url, rabbit=rabbit, mongo=mongo)
     finally:

@@ -113,6 +113,13 @@ class RabbitNode:
                 start_new_session=True,
             )
         wait_for_port(self.port, timeout, self.process)
+        # Something else may have taken a port picked by free_port() before the broker
+        # bound it: only the node itself saying it has booted proves the URL is ours.
+        try:
+            self.ctl("await_startup", "--timeout", str(int(timeout)), timeout=timeout + 5)
+        except (InfraError, subprocess.TimeoutExpired) as exc:
+            self.kill()
+            raise InfraError(f"RabbitMQ node {self.nodename} did not boot: {exc}") from exc
 
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run(
@@ -177,6 +184,25 @@ class SecantusServer:
                 start_new_session=True,
             )
         wait_for_port(self.port, timeout, self.process)
+        self._await_ping(timeout)
+
+    def _await_ping(self, timeout: float) -> None:
+        """Our server answers ``ping``: not some other process that took the port first."""
+        from pymongo import MongoClient
+        from pymongo.errors import PyMongoError
+
+        client: MongoClient[dict[str, object]] = MongoClient(
+            self.url, serverSelectionTimeoutMS=int(timeout * 1000)
+        )
+        try:
+            client.admin.command("ping")
+        except PyMongoError as exc:
+            self.stop()
+            raise InfraError(f"SecantusDB on port {self.port} does not answer: {exc}") from exc
+        finally:
+            client.close()
+        if self.process is None or self.process.poll() is not None:
+            raise InfraError(f"SecantusDB exited; port {self.port} belongs to another process")
 
     def stop(self) -> None:
         if self.process is not None:

@@ -103,11 +103,17 @@ def test_group_names_and_retry_dead_letters_to_the_hash_exchange() -> None:
     names = GroupNames("threadline.events", "profile.ingest", 3)
     assert names.hash_exchange == "threadline.events.profile.ingest.hash"
     assert names.shard_queues == [
-        "profile.ingest.shard.0",
-        "profile.ingest.shard.1",
-        "profile.ingest.shard.2",
+        "threadline.events.profile.ingest.shard.0",
+        "threadline.events.profile.ingest.shard.1",
+        "threadline.events.profile.ingest.shard.2",
     ]
-    assert (names.retry, names.parked) == ("profile.ingest.retry", "profile.ingest.parked")
+    assert (names.retry, names.parked) == (
+        "threadline.events.profile.ingest.retry",
+        "threadline.events.profile.ingest.parked",
+    )
+    other = GroupNames("staging.events", "profile.ingest", 3)
+    ours = {*names.shard_queues, names.retry, names.parked}
+    assert ours.isdisjoint({*other.shard_queues, other.retry, other.parked})
     arguments = retry_arguments(names, 1500)
     assert arguments["x-message-ttl"] == 1500
     assert arguments["x-dead-letter-exchange"] == names.hash_exchange
