@@ -13,17 +13,22 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
+from starlette.routing import BaseRoute, Route
+from strawberry.federation import Schema
 
+from shared.auth import TokenVerifier
 from shared.bus import Bus
 from shared.health import Probe, health_routes
 from shared.inbox import MongoInbox
 from shared.messaging import ConsumerSpec
 from shared.mongo import AsyncDatabase, Document, Index, Mongo
 from shared.settings import Settings
+from shared.subgraph import AuthenticatedGraphQL, ContextFactory, token_verifier
 
 log = logging.getLogger("threadline.runtime")
 
@@ -111,3 +116,41 @@ async def run_worker_process(
             server.should_exit = True
             with contextlib.suppress(asyncio.CancelledError):
                 await serving
+
+
+StateFactory = Callable[[ServiceClients, TokenVerifier | None], Mapping[str, Any]]
+"""What a service adds to its lifespan state once its clients are open (stores, collector…)."""
+
+
+def service_app(
+    settings: Settings,
+    service: str,
+    *,
+    schema: Schema,
+    context: ContextFactory[Any],
+    indexes: Sequence[Index],
+    state: StateFactory,
+    consumers: ConsumerFactory | None = None,
+    routes: Sequence[BaseRoute] = (),
+) -> Starlette:
+    """A service's API process: its subgraph at ``/graphql`` behind the token gate, any
+    further ``routes``, and the health routes; clients open in the lifespan, and the
+    service's consumers run in the same process when ``consumers`` is given."""
+    verifier = token_verifier(
+        settings.jwt_secret, settings.jwks_url, settings.jwt_issuer, settings.jwt_audience
+    )
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
+        async with service_clients(
+            settings, service, indexes=indexes, consumers=consumers
+        ) as clients:
+            yield {"clients": clients, **state(clients, verifier)}
+
+    def probes(request: Request) -> Mapping[str, Probe]:
+        return dict(request.state.clients.probes())
+
+    graphql = AuthenticatedGraphQL(schema, verifier=verifier, context=context)
+    return Starlette(
+        routes=[Route("/graphql", graphql), *routes, *health_routes(probes)], lifespan=lifespan
+    )

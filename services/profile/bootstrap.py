@@ -7,13 +7,10 @@ consumer too when ``with_worker``); ``run_worker`` runs the consumer alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Mapping
-from contextlib import asynccontextmanager
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.routing import Route
 
 from services.profile import worker
 from services.profile.adapters import quarantine
@@ -21,11 +18,9 @@ from services.profile.adapters.mongo_store import INDEXES, MongoProfileStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector
-from shared.auth import Principal, WriteKeys
-from shared.health import Probe, health_routes
-from shared.runtime import run_worker_process, service_clients
+from shared.auth import Principal, TokenVerifier, WriteKeys
+from shared.runtime import ServiceClients, run_worker_process, service_app
 from shared.settings import Settings
-from shared.subgraph import AuthenticatedGraphQL, token_verifier
 
 SERVICE = "profile"
 ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
@@ -33,45 +28,32 @@ ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
 
 def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
     """The profile API; clients open in the lifespan, never at import or here."""
-    verifier = token_verifier(
-        settings.jwt_secret, settings.jwks_url, settings.jwt_issuer, settings.jwt_audience
-    )
 
-    @asynccontextmanager
-    async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
-        async with service_clients(
-            settings,
-            SERVICE,
-            indexes=ALL_INDEXES,
-            consumers=worker.consumers if with_worker else None,
-        ) as clients:
-            yield {
-                "clients": clients,
-                "store": MongoProfileStore(clients.database),
-                "collector": Collector(
-                    publisher=clients.bus,
-                    quarantine=quarantine.MongoQuarantine(clients.database),
-                    write_keys=WriteKeys(settings.write_keys),
-                    tokens=verifier,
-                    max_event_bytes=settings.max_event_bytes,
-                    max_batch_bytes=settings.max_batch_bytes,
-                ),
-            }
+    def state(clients: ServiceClients, verifier: TokenVerifier | None) -> dict[str, Any]:
+        return {
+            "store": MongoProfileStore(clients.database),
+            "collector": Collector(
+                publisher=clients.bus,
+                quarantine=quarantine.MongoQuarantine(clients.database),
+                write_keys=WriteKeys(settings.write_keys),
+                tokens=verifier,
+                max_event_bytes=settings.max_event_bytes,
+                max_batch_bytes=settings.max_batch_bytes,
+            ),
+        }
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
         return ProfileContext(principal=principal, store=request.state.store)
 
-    def probes(request: Request) -> Mapping[str, Probe]:
-        return dict(request.state.clients.probes())
-
-    graphql = AuthenticatedGraphQL(schema, verifier=verifier, context=context)
-    return Starlette(
-        routes=[
-            Route("/graphql", graphql),
-            *collection_routes(),
-            *health_routes(probes),
-        ],
-        lifespan=lifespan,
+    return service_app(
+        settings,
+        SERVICE,
+        schema=schema,
+        context=context,
+        indexes=ALL_INDEXES,
+        state=state,
+        consumers=worker.consumers if with_worker else None,
+        routes=collection_routes(),
     )
 
 
