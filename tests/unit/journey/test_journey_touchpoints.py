@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 from services.journey.domain import InvalidCursorError, JourneyError
 from services.journey.domain.timeline import MAX_PAGE, Position, decode_cursor, page_size
 from services.journey.domain.touchpoints import MAX_TEXT, summarize, touchpoint_of
-from tests.unit.journey.journey_events import at, resolved
+from tests.support.resolved_events import at, resolved
 
 
 def test_track_event_becomes_a_touchpoint_at_event_time():

@@ -16,7 +16,7 @@ from shared.events import CloudEvent
 from shared.messaging import ConsumerSpec
 from shared.subgraph import AuthenticatedGraphQL
 from shared.testing import InMemoryBus, InMemoryInbox
-from tests.unit.scoring.scoring_events import at, resolved
+from tests.support.resolved_events import at, resolved
 
 SECRET = "unit-secret-" + "x" * 32
 

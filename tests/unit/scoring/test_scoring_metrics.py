@@ -16,7 +16,7 @@ from services.scoring.domain.metrics import (
     apply_events,
 )
 from shared.events import CloudEvent
-from tests.unit.scoring.scoring_events import at, resolved
+from tests.support.resolved_events import at, resolved
 
 
 def scored(event: CloudEvent) -> ScoredEvent:
