@@ -4,14 +4,20 @@ Without ``--supergraph`` the gateway composes at startup from the subgraphs'
 ``{ _service { sdl } }``. Subgraphs that are still starting are waited for (they
 answer connection refused or 503 for a while after a deploy), so the gateway and
 the services can be started together.
+
+The supergraph is loaded again (file re-read, or SDLs re-fetched and re-composed)
+on SIGHUP, on ``POST /admin/reload`` and, when
+``THREADLINE_GATEWAY_SUPERGRAPH_POLL_SECONDS`` is above 0, on that timer.
 """
 
 from __future__ import annotations
 
 import asyncio
+import os
 import time
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import httpx
 
@@ -22,6 +28,9 @@ from shared.settings import Settings
 from shared.telemetry import setup_tracing, tracer
 from threadline.cli import SERVICES
 from threadline.localstate import JWT_SECRET_FILE
+
+if TYPE_CHECKING:
+    from gateway.reload import SubgraphsSource
 
 COMPOSE_TIMEOUT_SECONDS = 90.0
 RETRIED_CODES = frozenset({"SUBGRAPH_UNREACHABLE"})
@@ -63,22 +72,43 @@ async def compose_local(
     transport: httpx.AsyncBaseTransport | None = None,
 ) -> str:
     """Fetch every subgraph's SDL (waiting for those still starting) and compose them."""
-    from gateway.composition import CompositionError, compose, fetch_subgraph_sdl
+    from gateway.reload import SubgraphsSource
+
+    return await _load_waiting(SubgraphsSource(subgraphs, lambda: headers, transport), wait_seconds)
+
+
+async def _load_waiting(source: SubgraphsSource, wait_seconds: float) -> str:
+    from gateway.composition import CompositionError
+    from gateway.reload import SupergraphLoadError
 
     deadline = time.monotonic() + wait_seconds
-    async with httpx.AsyncClient(timeout=10.0, transport=transport) as client:
-        while True:
-            try:
-                definitions = [
-                    await fetch_subgraph_sdl(client, name, url, headers)
-                    for name, url in subgraphs.items()
-                ]
-                return compose(definitions)
-            except CompositionError as exc:
-                retry = all(problem.code in RETRIED_CODES for problem in exc.problems)
-                if not retry or time.monotonic() > deadline:
-                    raise ConfigurationError(f"cannot compose the supergraph: {exc}") from exc
-            await asyncio.sleep(0.5)
+    while True:
+        try:
+            return await source.load()
+        except SupergraphLoadError as exc:
+            cause = exc.__cause__ if isinstance(exc.__cause__, CompositionError) else exc
+            codes = getattr(cause, "codes", [])
+            retry = bool(codes) and all(code in RETRIED_CODES for code in codes)
+            if not retry or time.monotonic() > deadline:
+                raise ConfigurationError(f"cannot compose the supergraph: {cause}") from exc
+        await asyncio.sleep(0.5)
+
+
+def poll_seconds(environ: dict[str, str] | None = None) -> float:
+    """``THREADLINE_GATEWAY_SUPERGRAPH_POLL_SECONDS``: 0 or unset turns polling off."""
+    raw = (os.environ if environ is None else environ).get(
+        "THREADLINE_GATEWAY_SUPERGRAPH_POLL_SECONDS", "0"
+    )
+    try:
+        seconds = float(raw or "0")
+    except ValueError:
+        seconds = -1.0
+    if not seconds >= 0:
+        raise ConfigurationError(
+            f"THREADLINE_GATEWAY_SUPERGRAPH_POLL_SECONDS={raw!r} is not a number of seconds "
+            "(use 0 to turn polling off)"
+        )
+    return seconds
 
 
 def run_gateway(
@@ -86,8 +116,15 @@ def run_gateway(
 ) -> int:
     import uvicorn
 
+    from gateway.engine import Engine
     from gateway.federation_engine import FederationEngine
     from gateway.http import create_app
+    from gateway.reload import (
+        FileSource,
+        SubgraphsSource,
+        SupergraphReloader,
+        SupergraphSource,
+    )
     from gateway.settings import GatewaySettings
 
     settings = Settings()
@@ -106,13 +143,25 @@ def run_gateway(
         except OSError as exc:
             raise ConfigurationError(f"cannot read --supergraph {supergraph}: {exc}") from exc
     overrides = urls if subgraphs else {}
-    headers = _service_headers(settings, settings.jwt_secret or local_secret)
+    secret = settings.jwt_secret or local_secret
+    source: SupergraphSource = (
+        FileSource(supergraph)
+        if supergraph is not None
+        else SubgraphsSource(urls, lambda: _service_headers(settings, secret))
+    )
 
-    async def engine() -> FederationEngine:
-        sdl = sdl_text if sdl_text is not None else await compose_local(urls, headers)
+    def build(sdl: str) -> FederationEngine:
         return FederationEngine(sdl, overrides, tracer=tracer("threadline.gateway"))
 
-    app = create_app(engine, gateway_settings)
+    reloader = SupergraphReloader(source, build, poll_seconds=poll_seconds(), handle_sighup=True)
+
+    async def engine() -> Engine:
+        if sdl_text is None and isinstance(source, SubgraphsSource):
+            # At startup, wait for subgraphs still starting; refreshes fail fast instead.
+            return await reloader.load_initial(await _load_waiting(source, COMPOSE_TIMEOUT_SECONDS))
+        return await reloader.load_initial(sdl_text)
+
+    app = create_app(engine, gateway_settings, reloader=reloader)
     uvicorn.run(
         app,
         host=host,

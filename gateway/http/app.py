@@ -21,7 +21,8 @@ from gateway.http.graphiql import graphiql_page
 from gateway.http.graphql_http import GraphQLHttp
 from gateway.http.pipeline import EngineHolder, Pipeline
 from gateway.http.websocket import websocket_endpoint
-from gateway.security import Authenticator
+from gateway.reload import SupergraphReloader
+from gateway.security import Authenticator, SecurityError
 from gateway.settings import GatewaySettings
 from gateway.telemetry import EngineStatsCollector, GatewayMetrics, MetricsAware
 from shared.errors import ConfigurationError
@@ -50,6 +51,7 @@ def create_app(
     readiness: Readiness | None = None,
     registry: CollectorRegistry | None = None,
     http_client: httpx.AsyncClient | None = None,
+    reloader: SupergraphReloader | None = None,
 ) -> Starlette:
     """The gateway app around ``engine`` (or the factory that builds it at startup).
 
@@ -57,6 +59,10 @@ def create_app(
     is asked if it has one, else the gateway is ready once the engine exists. An
     engine with ``bind_metrics(EngineMetrics)`` gets the per-subgraph and plan-cache
     metrics to report into. ``http_client`` is used to fetch the JWKS.
+
+    With a ``reloader`` (whose ``load_initial`` is usually ``engine``), the app swaps
+    engines on refresh and serves ``POST /admin/reload`` and ``GET /admin/supergraph``
+    to tokens with the ``admin`` scope; ``/readyz`` names the supergraph's sha256.
     """
     authenticator = Authenticator(settings, http_client=http_client)
     if settings.auth_required and not authenticator.configured:
@@ -72,6 +78,8 @@ def create_app(
     if holder.current is not None:
         _bind(holder.current, metrics)
     metrics.registry.register(EngineStatsCollector(lambda: holder.current))
+    if reloader is not None:
+        reloader.bind(holder, metrics.registry, lambda built: _bind(built, metrics))
     pipeline = Pipeline(holder, settings, authenticator, metrics)
     page = graphiql_page(settings.path) if settings.graphiql_enabled else None
     graphql = GraphQLHttp(pipeline, page)
@@ -84,9 +92,13 @@ def create_app(
                 built = await built
             _bind(built, metrics)
             holder.current = built
+        if reloader is not None:
+            await reloader.start()
         try:
             yield
         finally:
+            if reloader is not None:
+                await reloader.aclose()
             closer = getattr(holder.current, "aclose", None)
             if closer is not None and not is_engine:
                 await closer()
@@ -109,10 +121,46 @@ def create_app(
                 except Exception as exc:
                     check = f"unavailable: {type(exc).__name__}: {exc}"[:300]
         ready = check == "ok"
-        return JSONResponse(
-            {"status": "ready" if ready else "not ready", "checks": {"engine": check}},
-            status_code=200 if ready else 503,
-        )
+        body: dict[str, Any] = {
+            "status": "ready" if ready else "not ready",
+            "checks": {"engine": check},
+        }
+        if reloader is not None and reloader.current is not None:
+            body["supergraph"] = reloader.current.supergraph.describe()
+        return JSONResponse(body, status_code=200 if ready else 503)
+
+    async def admin_refusal(request: Request) -> Response | None:
+        # Same verification (and rate limit on bad tokens) as GraphQL requests.
+        client = request.client
+        try:
+            caller = await pipeline.admit(
+                request.headers.get("authorization"),
+                client.host if client else None,
+                request.headers.get("x-forwarded-for"),
+            )
+        except SecurityError as exc:
+            return JSONResponse({"errors": [exc.graphql_error()]}, status_code=exc.status)
+        if caller.principal is None:
+            message = "admin endpoints need 'Authorization: Bearer <JWT>' with scope 'admin'"
+            return JSONResponse({"errors": [{"message": message}]}, status_code=401)
+        if "admin" not in caller.principal.scopes:
+            message = "this token lacks the 'admin' scope the admin endpoints require"
+            return JSONResponse({"errors": [{"message": message}]}, status_code=403)
+        return None
+
+    async def admin_reload(request: Request) -> Response:
+        assert reloader is not None
+        refusal = await admin_refusal(request)
+        if refusal is not None:
+            return refusal
+        outcome = await reloader.reload("admin")
+        status = 502 if outcome.outcome == "failed" else 200
+        return JSONResponse(outcome.describe(), status_code=status)
+
+    async def admin_supergraph(request: Request) -> Response:
+        assert reloader is not None
+        refusal = await admin_refusal(request)
+        return refusal or JSONResponse(reloader.status())
 
     async def metrics_endpoint(_: Request) -> Response:
         return Response(metrics.exposition(), media_type=CONTENT_TYPE_LATEST)
@@ -141,6 +189,11 @@ def create_app(
         middleware=middleware,
         lifespan=lifespan,
     )
+    if reloader is not None:
+        app.router.routes += [
+            Route("/admin/reload", admin_reload, methods=["POST"]),
+            Route("/admin/supergraph", admin_supergraph, methods=["GET"]),
+        ]
     app.state.pipeline = pipeline
     app.state.metrics = metrics
     app.state.engine_holder = holder
