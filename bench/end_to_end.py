@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import os
+import re
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -32,13 +33,18 @@ from threadline.simulation import Payload, generate
 
 WRITE_KEY = "bench-write-key"
 
+INBOX_BUCKETS = "inbox_*"
+"""Stands for all of a database's inbox bucket collections (see ``shared.inbox``)."""
+INBOX_BUCKET = re.compile(r"inbox_\d{4}w\d{2}")
+
 PROCESSED: dict[str, tuple[str, str]] = {
     "profile": ("threadline_profile", "events"),
-    "journey": ("threadline_journey", "inbox"),
-    "scoring": ("threadline_scoring", "inbox"),
+    "journey": ("threadline_journey", INBOX_BUCKETS),
+    "scoring": ("threadline_scoring", INBOX_BUCKETS),
 }
 """Where each service leaves one document per event it has fully processed. Journey and
-scoring: their consumer's inbox (``shared.inbox``), marked after the handler's writes are
+scoring: their consumer's inbox (``shared.inbox``, summed over its weekly bucket
+collections ``inbox_<year>w<week>``), marked after the handler's writes are
 confirmed. Profile: its stored events, since its inbox records bus messages and the
 collector sends a request's events of one customer as one ``ingest.batch`` message; the
 resolved events it publishes are what journey and scoring count, so the clock stops only
@@ -108,8 +114,16 @@ class OplogCounter:
             if entry.get("op") in ("i", "u", "d") and namespace.split(".")[0] in (
                 SERVICE_DATABASES
             ):
-                documents[namespace] += 1
+                documents[_grouped(namespace)] += 1
         return Writes(dict(documents), commands)
+
+
+def _grouped(namespace: str) -> str:
+    """``db.inbox_2026w48`` counts as ``db.inbox_*``: one line per inbox, whatever week."""
+    database, _, collection = namespace.partition(".")
+    if INBOX_BUCKET.fullmatch(collection):
+        return f"{database}.{INBOX_BUCKETS}"
+    return namespace
 
 
 def _write_commands(admin: Any) -> int:
@@ -158,9 +172,16 @@ def db_upsert_rate(mongodb_url: str, writes: int, batch: int = 1000) -> float:
 
 def processed_counts(client: MongoClient[dict[str, object]]) -> dict[str, int]:
     return {
-        service: client[database][collection].estimated_document_count()
+        service: _document_count(client[database], collection)
         for service, (database, collection) in PROCESSED.items()
     }
+
+
+def _document_count(database: Any, collection: str) -> int:
+    if collection != INBOX_BUCKETS:
+        return int(database[collection].estimated_document_count())
+    buckets = [name for name in database.list_collection_names() if INBOX_BUCKET.fullmatch(name)]
+    return sum(int(database[name].estimated_document_count()) for name in buckets)
 
 
 def run(options: Options | None = None) -> list[Figure]:
