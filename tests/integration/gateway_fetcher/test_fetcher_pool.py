@@ -18,6 +18,13 @@ from tests.integration.gateway_fetcher.raw_server import (
 ANSWER = b'{"data":{"ok":true}}'
 
 
+async def hang_up_on_second(body: bytes, n: int) -> tuple[bytes, bool]:
+    """Echo, except that request 2 gets a hang-up without a byte of response."""
+    if n == 2:
+        return b"", True
+    return json_response(b'{"data":{"echo":%s}}' % body), False
+
+
 async def _echo(body: bytes, n: int) -> tuple[bytes, bool]:
     return json_response(b'{"data":{"echo":%s}}' % body), False
 
@@ -145,11 +152,6 @@ async def test_idle_connection_closed_by_server_is_retried_on_a_fresh_one() -> N
 async def test_reused_connection_dropped_before_answering_is_retried_once() -> None:
     # Request 2 arrives on the kept-alive connection and the server hangs up without a
     # byte of response (an idle-timeout race): the fetcher resends it on a new connection.
-    async def hang_up_on_second(body: bytes, n: int) -> tuple[bytes, bool]:
-        if n == 2:
-            return b"", True
-        return json_response(b'{"data":{"echo":%s}}' % body), False
-
     server = await RawServer(hang_up_on_second).start()
     fetcher = SubgraphFetcher()
     try:
@@ -166,11 +168,6 @@ async def test_reused_connection_dropped_before_answering_is_retried_once() -> N
 
 async def test_mutation_on_a_dropped_reused_connection_is_not_sent_twice() -> None:
     # The subgraph may have run the mutation before hanging up: resending could run it twice.
-    async def hang_up_on_second(body: bytes, n: int) -> tuple[bytes, bool]:
-        if n == 2:
-            return b"", True
-        return json_response(b'{"data":{"echo":%s}}' % body), False
-
     server = await RawServer(hang_up_on_second).start()
     fetcher = SubgraphFetcher()
     try:
