@@ -58,8 +58,10 @@ async def test_a_device_batch_is_one_message_holding_its_events_as_published_alo
     assert batch.subject is None
     assert batch.source == "threadline/profile/collector"
     assert batch.id == derived_id("ingest.batch", SOURCE, *(f"m-{i}" for i in range(5)))
+    # Alone, each would carry the request's trace context too (present when another test
+    # in the process installed a tracer provider).
     alone = [
-        ingest_event(normalize(m, Receipt(received_at=NOW, source=SOURCE)), NOW, None)
+        ingest_event(normalize(m, Receipt(received_at=NOW, source=SOURCE)), NOW, batch.traceparent)
         for m in messages
     ]
     assert [e.to_dict() for e in inner(batch)] == [e.to_dict() for e in alone]
