@@ -75,8 +75,9 @@ async def service_clients(
         await mongo.close()
 
 
-class _QuietServer(uvicorn.Server):
-    """A uvicorn server that leaves signal handling to the process's own runner."""
+class QuietServer(uvicorn.Server):
+    """A uvicorn server that leaves signal handling to its host (the process's runner,
+    or pytest): several can run in one event loop."""
 
     @contextlib.contextmanager
     def capture_signals(self) -> Iterator[None]:
@@ -103,7 +104,7 @@ async def run_worker_process(
         config = uvicorn.Config(
             app, host=host, port=health_port, lifespan="off", log_config=None, access_log=False
         )
-        server = _QuietServer(config)
+        server = QuietServer(config)
         serving = asyncio.create_task(server.serve())
         log.info("%s worker consuming; health on port %d", service, health_port)
         try:

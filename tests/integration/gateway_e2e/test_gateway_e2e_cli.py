@@ -15,9 +15,9 @@ import orjson
 import pytest
 
 from tests.integration.gateway_e2e.e2e_client import bearer, eventually, post, ws_session
-from tests.integration.gateway_e2e.e2e_servers import free_port
 from tests.integration.gateway_e2e.e2e_stack import Subgraphs
 from tests.integration.gateway_e2e.e2e_subgraph_app import JWT_SECRET
+from threadline.devinfra import free_port
 
 pytestmark = pytest.mark.slow
 

@@ -10,13 +10,13 @@ import orjson
 import pytest
 
 from tests.integration.gateway_e2e.e2e_client import bearer, metric, post, ws_session
-from tests.integration.gateway_e2e.e2e_servers import free_port
 from tests.integration.gateway_e2e.e2e_stack import (
     Gateway,
     Subgraphs,
     gateway_settings,
     running_gateway,
 )
+from threadline.devinfra import free_port
 
 pytestmark = pytest.mark.slow
 

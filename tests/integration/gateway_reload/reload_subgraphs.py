@@ -2,13 +2,15 @@
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Iterator
-from contextlib import asynccontextmanager, contextmanager
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from typing import Any
 
 import strawberry
 import uvicorn
 from strawberry.asgi import GraphQL
+
+from shared.runtime import QuietServer
 
 PRICES = {"1": 10, "2": 25}
 
@@ -79,26 +81,13 @@ def subgraph_b(version: str) -> GraphQL[Any, Any]:
     return GraphQL(strawberry.federation.Schema(query=Query, types=[Product]), graphql_ide=None)
 
 
-def reserve_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class _QuietServer(uvicorn.Server):
-    # pytest owns the signal handlers of the test process.
-    @contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @asynccontextmanager
 async def serving_on(app: Any, port: int) -> AsyncIterator[str]:
     """Serve ``app`` at ``http://127.0.0.1:port/graphql`` (the same port across restarts)."""
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", port))
-    server = _QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning"))
+    server = QuietServer(uvicorn.Config(app, lifespan="off", log_level="warning"))
     task = asyncio.create_task(server.serve(sockets=[sock]))
     try:
         while not server.started:

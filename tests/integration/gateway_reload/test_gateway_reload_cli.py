@@ -17,10 +17,10 @@ import pytest
 from shared.auth import issue_token
 from tests.integration.gateway_reload.reload_subgraphs import (
     Redeployable,
-    reserve_port,
     serving_on,
     subgraph_a,
 )
+from threadline.devinfra import free_port
 
 pytestmark = pytest.mark.slow
 
@@ -39,7 +39,7 @@ def bearer(scope: str) -> dict[str, str]:
 @asynccontextmanager
 async def gateway(tmp_path: Path, subgraphs: dict[str, str]) -> AsyncIterator[Any]:
     """The CLI gateway in its own process; yields (base URL, process)."""
-    port = reserve_port()
+    port = free_port()
     log_path = tmp_path / "gateway.log"
     log = log_path.open("wb")
     env = {
@@ -115,8 +115,8 @@ def reload_count(metrics: str, outcome: str) -> float:
 async def test_gateway_serves_fields_added_by_a_redeployed_subgraph_after_refresh(
     tmp_path: Path,
 ) -> None:
-    b = Redeployable(reserve_port())
-    async with serving_on(subgraph_a(), reserve_port()) as url_a:
+    b = Redeployable(free_port())
+    async with serving_on(subgraph_a(), free_port()) as url_a:
         try:
             url_b = await b.deploy("v1")
             async with (
@@ -170,8 +170,8 @@ async def test_gateway_serves_fields_added_by_a_redeployed_subgraph_after_refres
 async def test_admin_reload_applies_a_redeployed_subgraph_and_requires_admin_scope(
     tmp_path: Path,
 ) -> None:
-    b = Redeployable(reserve_port())
-    async with serving_on(subgraph_a(), reserve_port()) as url_a:
+    b = Redeployable(free_port())
+    async with serving_on(subgraph_a(), free_port()) as url_a:
         try:
             url_b = await b.deploy("v1")
             async with (

@@ -5,13 +5,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from typing import Any
 
 import uvicorn
 from starlette.types import ASGIApp
 
 from shared.mongo import AsyncDatabase, Document, Index, Mongo
+from shared.runtime import QuietServer
 from shared.settings import Settings
 from threadline.devinfra import free_port
 
@@ -60,16 +61,10 @@ def slice_settings(infra: Any, **overrides: Any) -> Settings:
     return Settings(**values)
 
 
-class _Server(uvicorn.Server):
-    @contextlib.contextmanager
-    def capture_signals(self) -> Iterator[None]:
-        yield
-
-
 @contextlib.asynccontextmanager
 async def serving(app: ASGIApp, port: int) -> AsyncIterator[str]:
     """Serve ``app`` (its lifespan included) on 127.0.0.1:port; yields the base URL."""
-    server = _Server(
+    server = QuietServer(
         uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_config=None)
     )
     task = asyncio.create_task(server.serve())
