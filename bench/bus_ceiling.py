@@ -23,9 +23,9 @@ from pathlib import Path
 import aio_pika
 from aio_pika.abc import AbstractChannel, AbstractExchange
 
-from shared.bus import Bus
-from shared.bus_envelope import event_message
-from shared.bus_topology import GroupNames, declare_events_exchange, declare_group
+from shared.bus.envelope import event_message
+from shared.bus.rabbitmq import Bus
+from shared.bus.topology import GroupNames, declare_events_exchange, declare_group
 from shared.events import CloudEvent
 from shared.settings import Settings
 

@@ -42,7 +42,7 @@ from starlette.applications import Starlette
 
 from bench.bus_ceiling import bench_topology, rabbit_confirmed_publish_rate
 from bench.harness import BenchmarkError, Figure, Stack, print_figures, require_tool, stack
-from shared.bus_topology import GroupNames
+from shared.bus.topology import GroupNames
 from threadline.processes import ChildProcess, wait_ready
 from threadline.simulation import generate
 

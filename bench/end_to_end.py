@@ -34,7 +34,7 @@ from threadline.simulation import Payload, generate
 WRITE_KEY = "bench-write-key"
 
 INBOX_BUCKETS = "inbox_*"
-"""Stands for all of a database's inbox bucket collections (see ``shared.inbox``)."""
+"""Stands for all of a database's inbox bucket collections (see ``shared.bus.inbox``)."""
 INBOX_BUCKET = re.compile(r"inbox_\d{4}w\d{2}")
 
 PROCESSED: dict[str, tuple[str, str]] = {
@@ -43,7 +43,7 @@ PROCESSED: dict[str, tuple[str, str]] = {
     "scoring": ("threadline_scoring", INBOX_BUCKETS),
 }
 """Where each service leaves one document per event it has fully processed. Journey and
-scoring: their consumer's inbox (``shared.inbox``, summed over its weekly bucket
+scoring: their consumer's inbox (``shared.bus.inbox``, summed over its weekly bucket
 collections ``inbox_<year>w<week>``), marked after the handler's writes are
 confirmed. Profile: its stored events, since its inbox records bus messages and the
 collector sends a request's events of one customer as one ``ingest.batch`` message; the

@@ -22,10 +22,10 @@ from starlette.routing import BaseRoute, Route
 from strawberry.federation import Schema
 
 from shared.auth import TokenVerifier
-from shared.bus import Bus
+from shared.bus.inbox import MongoInbox
+from shared.bus.ports import ConsumerSpec
+from shared.bus.rabbitmq import Bus
 from shared.health import Probe, health_routes
-from shared.inbox import MongoInbox
-from shared.messaging import ConsumerSpec
 from shared.mongo import AsyncDatabase, Document, Index, Mongo
 from shared.settings import Settings
 from shared.subgraph import AuthenticatedGraphQL, ContextFactory, token_verifier

@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.journey import worker
-from services.journey.adapters.mongo_store import INDEXES, MongoJourneyStore
+from services.journey.adapters.mongo import INDEXES, MongoJourneyStore
 from services.journey.api.graph import JourneyContext, schema
 from shared.auth import Principal
 from shared.runtime import run_worker_process, service_app

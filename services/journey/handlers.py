@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.journey.adapters.store import JourneyStore
+from services.journey.adapters.ports import JourneyStore
 from services.journey.domain.touchpoints import touchpoint_of
 from shared.events import CloudEvent
 

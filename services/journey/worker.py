@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.journey.adapters.mongo_store import MongoJourneyStore
+from services.journey.adapters.mongo import MongoJourneyStore
 from services.journey.handlers import handle_customer_events
+from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
 
 CONSUMER = "journey.events"

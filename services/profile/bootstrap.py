@@ -13,8 +13,8 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.profile import worker
-from services.profile.adapters import quarantine
-from services.profile.adapters.mongo_store import INDEXES, MongoProfileStore
+from services.profile.adapters import mongo_quarantine as quarantine
+from services.profile.adapters.mongo import INDEXES, MongoProfileStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector

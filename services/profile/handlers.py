@@ -12,7 +12,7 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.profile.adapters.store import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
+from services.profile.adapters.ports import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import (
     CustomerCreated,
@@ -22,8 +22,8 @@ from services.profile.domain.identity import (
     resolve,
 )
 from services.profile.domain.traits import ConsentState, TraitValue
+from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id
-from shared.messaging import Publisher
 
 log = logging.getLogger("threadline.profile")
 

@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.profile.adapters.mongo_store import MongoProfileStore
-from services.profile.adapters.store import ProfileStore
+from services.profile.adapters.mongo import MongoProfileStore
+from services.profile.adapters.ports import ProfileStore
 from services.profile.api.ingest_batch import expand
 from services.profile.handlers import handle_ingested
+from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
 
 CONSUMER = "profile.ingest"

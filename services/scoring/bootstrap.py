@@ -8,7 +8,7 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.scoring import worker
-from services.scoring.adapters.mongo_store import INDEXES, MongoMetricsStore
+from services.scoring.adapters.mongo import INDEXES, MongoMetricsStore
 from services.scoring.api.graph import ScoringContext, schema
 from shared.auth import Principal
 from shared.runtime import run_worker_process, service_app

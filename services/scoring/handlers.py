@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.scoring.adapters.store import MetricsStore
+from services.scoring.adapters.ports import MetricsStore
 from services.scoring.domain.metrics import CustomerMetrics, ScoredEvent, apply_events
 from shared.events import CloudEvent
 

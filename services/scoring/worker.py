@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from services.scoring.adapters.mongo_store import MongoMetricsStore
+from services.scoring.adapters.mongo import MongoMetricsStore
 from services.scoring.handlers import handle_customer_events
+from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
 
 CONSUMER = "scoring.events"

@@ -25,7 +25,7 @@ import pytest
 from bson.decimal128 import Decimal128
 from pymongo import MongoClient
 
-from shared.bus import Bus
+from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.e2e.conftest import StackFactory

@@ -10,7 +10,7 @@ from graphql import GraphQLError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from services.journey.adapters.store import JourneyStore, position
+from services.journey.adapters.ports import JourneyStore, position
 from services.journey.domain import JourneyError
 from services.journey.domain.timeline import decode_cursor, page_size
 from services.journey.domain.touchpoints import Touchpoint as TouchpointValue

@@ -28,7 +28,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.profile.adapters.quarantine import QuarantinedEvent
+from services.profile.adapters.ports import QuarantinedEvent
 from services.profile.api import quarantine_admin
 from services.profile.api.ingest_batch import grouped
 from services.profile.api.intake import (

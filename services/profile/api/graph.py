@@ -9,7 +9,7 @@ import strawberry
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
-from services.profile.adapters.store import ProfileStore
+from services.profile.adapters.ports import ProfileStore
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import Identity as IdentityValue
 from services.profile.domain.identity import IdentityRecord

@@ -18,11 +18,11 @@ from prometheus_client import Counter
 from starlette.requests import Request
 from starlette.responses import Response
 
-from services.profile.adapters.quarantine import Quarantine, QuarantinedEvent
+from services.profile.adapters.ports import Quarantine, QuarantinedEvent
 from shared.auth import TokenVerifier, WriteKeys
+from shared.bus.ports import Publisher
 from shared.errors import BusError, StorageError
 from shared.events import CloudEvent, derived_id
-from shared.messaging import Publisher
 from shared.normalize import NormalizedEvent, message_id_of, source_id
 from shared.telemetry import extract_context
 

@@ -15,7 +15,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 from starlette.routing import Route
 
-from services.profile.adapters.quarantine import QuarantinedEvent, Status
+from services.profile.adapters.ports import QuarantinedEvent, Status
 from services.profile.api.intake import (
     Collector,
     CollectorOf,
@@ -28,10 +28,10 @@ from services.profile.api.intake import (
 )
 from services.profile.api.segment import ReplayRequest, parse
 from shared.auth import bearer_token
-from shared.canonical import rfc3339
 from shared.errors import AuthError, ValidationError
 from shared.events import CloudEvent
 from shared.normalize import NormalizedEvent, Receipt, normalize
+from shared.normalize.canonical import rfc3339
 from shared.telemetry import current_traceparent
 
 _STATUSES: dict[str, Status | None] = {"pending": "pending", "replayed": "replayed", "all": None}

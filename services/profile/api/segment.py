@@ -2,7 +2,7 @@
 
 The envelopes — a batch request and the admin replay request — are validated
 with these models. The messages inside them are validated field by field by
-:func:`shared.normalize.normalize`, which must also run alone when quarantined
+:func:`shared.normalize.messages.normalize`, which must also run alone when quarantined
 events are replayed; the message models below document their shape (and give
 its JSON schema) and are what tests check the normalizer against.
 """

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 import strawberry
 from strawberry.types import Info
 
-from services.scoring.adapters.store import MetricsStore
+from services.scoring.adapters.ports import MetricsStore
 from services.scoring.domain.explain import explanations
 from services.scoring.domain.metrics import CustomerMetrics
 from shared.auth import Principal

@@ -8,7 +8,7 @@ import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from shared.bus import Bus
+from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
 from shared.settings import Settings
 

@@ -6,9 +6,9 @@ from collections.abc import AsyncIterator
 
 import pytest
 
-from shared.bus import Bus
-from shared.inbox import MongoInbox
-from shared.messaging import Inbox
+from shared.bus.inbox import MongoInbox
+from shared.bus.ports import Inbox
+from shared.bus.rabbitmq import Bus
 from shared.mongo import Mongo
 from shared.settings import Settings
 from tests.integration.bus.bus_helpers import ConnectBus, unique

@@ -17,10 +17,10 @@ from collections.abc import Sequence
 
 from pymongo.errors import DuplicateKeyError
 
-from shared.bus import Bus
+from shared.bus.inbox import MongoInbox
+from shared.bus.ports import ConsumerSpec
+from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
-from shared.inbox import MongoInbox
-from shared.messaging import ConsumerSpec
 from shared.mongo import Mongo
 from shared.settings import Settings
 

@@ -7,9 +7,9 @@ from collections.abc import Sequence
 
 import pytest
 
+from shared.bus.ports import ConsumerSpec
 from shared.errors import BusError
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
 from tests.integration.bus.bus_helpers import (
     ConnectBus,
     bus_settings,

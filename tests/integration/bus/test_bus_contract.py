@@ -13,10 +13,10 @@ from typing import Protocol
 
 import pytest
 
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox
+from shared.bus.ports import Consumers, ConsumerSpec, ParkedMessage, Publisher
 from shared.events import CloudEvent
-from shared.messaging import Consumers, ConsumerSpec, ParkedMessage, Publisher
 from shared.mongo import Mongo
-from shared.testing import InMemoryBus, InMemoryInbox
 from tests.integration.bus.bus_helpers import (
     ConnectBus,
     bus_settings,

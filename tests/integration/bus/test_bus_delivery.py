@@ -15,11 +15,11 @@ from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanE
 from opentelemetry.trace import SpanKind
 from prometheus_client import REGISTRY
 
+from shared.bus.in_memory import InMemoryInbox
+from shared.bus.ports import ConsumerSpec
 from shared.errors import BusError
 from shared.events import CONTENT_TYPE, CloudEvent
-from shared.messaging import ConsumerSpec
 from shared.telemetry import setup_tracing
-from shared.testing import InMemoryInbox
 from tests.integration.bus.bus_helpers import ConnectBus, bus_settings, track, unique, wait_until
 
 pytestmark = pytest.mark.integration

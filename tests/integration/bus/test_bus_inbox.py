@@ -8,10 +8,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from shared.inbox import MongoInbox
-from shared.messaging import Inbox
+from shared.bus.in_memory import InMemoryInbox
+from shared.bus.inbox import MongoInbox
+from shared.bus.ports import Inbox
 from shared.mongo import AsyncDatabase, Document, Mongo
-from shared.testing import InMemoryInbox
 from tests.integration.bus.bus_helpers import unique
 
 pytestmark = pytest.mark.integration

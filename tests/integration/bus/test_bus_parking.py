@@ -8,9 +8,9 @@ from collections.abc import Sequence
 import aio_pika
 import pytest
 
-from shared.bus_envelope import UNDECODABLE_TYPE
+from shared.bus.envelope import UNDECODABLE_TYPE
+from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
 from tests.integration.bus.bus_helpers import (
     ConnectBus,
     bus_settings,

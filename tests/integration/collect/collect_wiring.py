@@ -14,12 +14,12 @@ import orjson
 from aio_pika.abc import AbstractIncomingMessage, AbstractQueue
 from starlette.applications import Starlette
 
-from services.profile.adapters.quarantine import INDEXES, MongoQuarantine
+from services.profile.adapters.mongo_quarantine import INDEXES, MongoQuarantine
 from services.profile.api.collect import collection_routes
 from services.profile.api.ingest_batch import expand
 from services.profile.api.intake import Collector
 from shared.auth import TokenVerifier, WriteKeys
-from shared.bus import Bus
+from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
 from shared.mongo import Mongo
 from shared.settings import Settings

@@ -9,7 +9,7 @@ import httpx
 import orjson
 import pytest
 
-from services.profile.adapters.quarantine import QuarantinedEvent
+from services.profile.adapters.ports import QuarantinedEvent
 from services.profile.api.ingest_batch import expand
 from shared.auth import issue_token
 from shared.events import CloudEvent, derived_id

@@ -7,15 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from services.journey.adapters import mongo_store
-from services.journey.adapters.mongo_store import INDEXES, MongoJourneyStore
-from services.journey.adapters.store import (
-    Friction,
-    InMemoryJourneyStore,
-    JourneyProgress,
-    JourneyStore,
-    position,
-)
+from services.journey.adapters import mongo as mongo_store
+from services.journey.adapters.in_memory import InMemoryJourneyStore
+from services.journey.adapters.mongo import INDEXES, MongoJourneyStore
+from services.journey.adapters.ports import Friction, JourneyProgress, JourneyStore, position
 from services.journey.domain.touchpoints import Touchpoint
 from tests.integration.services.services_support import scratch_database
 

@@ -9,11 +9,11 @@ from typing import Any
 
 import pytest
 
-from services.profile.adapters.mongo_store import INDEXES, MongoProfileStore
-from services.profile.adapters.store import (
+from services.profile.adapters.in_memory import InMemoryProfileStore
+from services.profile.adapters.mongo import INDEXES, MongoProfileStore
+from services.profile.adapters.ports import (
     CustomerWrite,
     IdentityConflictError,
-    InMemoryProfileStore,
     ProfileStore,
     ProfileWrites,
     StoredEvent,

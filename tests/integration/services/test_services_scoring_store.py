@@ -10,8 +10,9 @@ from decimal import Decimal
 import pytest
 from bson.decimal128 import Decimal128
 
-from services.scoring.adapters.mongo_store import METRICS, MongoMetricsStore
-from services.scoring.adapters.store import InMemoryMetricsStore, MetricsStore, StaleMetricsError
+from services.scoring.adapters.in_memory import InMemoryMetricsStore
+from services.scoring.adapters.mongo import METRICS, MongoMetricsStore
+from services.scoring.adapters.ports import MetricsStore, StaleMetricsError
 from services.scoring.domain.metrics import CustomerMetrics, SurveyAnswer
 from tests.integration.services.services_support import scratch_database
 

@@ -23,7 +23,7 @@ from services.profile import bootstrap as profile
 from services.profile.api.intake import ingest_event
 from services.scoring import bootstrap as scoring
 from shared.auth import issue_token
-from shared.bus import Bus
+from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
 from shared.mongo import Mongo
 from shared.normalize import Receipt, normalize

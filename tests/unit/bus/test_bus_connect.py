@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from shared.bus import Bus
+from shared.bus.rabbitmq import Bus
 from shared.errors import BusError
 from shared.settings import Settings
 from threadline.devinfra import free_port

@@ -13,7 +13,7 @@ from aiormq.abc import DeliveredMessage
 from pamqp import commands
 from pamqp.common import FieldTable
 
-from shared.bus_envelope import (
+from shared.bus.envelope import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     attempts_of,
@@ -23,7 +23,7 @@ from shared.bus_envelope import (
     event_message,
     placeholder_event,
 )
-from shared.bus_topology import GroupNames, retry_arguments
+from shared.bus.topology import GroupNames, retry_arguments
 from shared.errors import ValidationError
 from shared.events import CONTENT_TYPE, CloudEvent
 

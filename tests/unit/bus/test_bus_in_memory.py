@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 import pytest
 
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox, topic_matches
+from shared.bus.ports import ConsumerSpec
 from shared.errors import BusError, ConfigurationError
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
-from shared.testing import InMemoryBus, InMemoryInbox, topic_matches
 
 
 def event(kind: str, customer: str, seq: int, **data: object) -> CloudEvent:

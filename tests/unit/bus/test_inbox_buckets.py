@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta, timezone
 
-from shared.inbox import MIN_RETENTION, bucket_name, expired_buckets, live_buckets
+from shared.bus.inbox import MIN_RETENTION, bucket_name, expired_buckets, live_buckets
 
 
 def test_bucket_is_named_for_the_iso_week_zero_padded() -> None:

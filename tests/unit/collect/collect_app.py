@@ -11,14 +11,15 @@ from datetime import UTC, datetime
 import httpx
 from starlette.applications import Starlette
 
-from services.profile.adapters.quarantine import InMemoryQuarantine, QuarantinedEvent
+from services.profile.adapters.in_memory import InMemoryQuarantine
+from services.profile.adapters.ports import QuarantinedEvent
 from services.profile.api.collect import collection_routes
 from services.profile.api.ingest_batch import expand
 from services.profile.api.intake import Collector
 from shared.auth import TokenVerifier, WriteKeys
+from shared.bus.in_memory import InMemoryBus
 from shared.errors import StorageError
 from shared.events import CloudEvent
-from shared.testing import InMemoryBus
 
 WRITE_KEY = "wk_test_0123456789"
 JWT_SECRET = "unit-test-secret-that-is-long-enough-for-hs256"

@@ -7,14 +7,14 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from services.journey.adapters.store import InMemoryJourneyStore
+from services.journey.adapters.in_memory import InMemoryJourneyStore
 from services.journey.api.graph import JourneyContext, schema
 from services.journey.handlers import handle_customer_events
 from shared.auth import TokenVerifier, issue_token
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox
+from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
 from shared.subgraph import AuthenticatedGraphQL
-from shared.testing import InMemoryBus, InMemoryInbox
 from tests.support.resolved_events import at, resolved
 
 SECRET = "unit-secret-" + "x" * 32

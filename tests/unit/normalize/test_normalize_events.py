@@ -11,9 +11,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.profile.api.segment import MESSAGE_MODELS
-from shared.canonical import rfc3339
 from shared.errors import ValidationError
 from shared.normalize import Receipt, message_id_of, normalize, source_id
+from shared.normalize.canonical import rfc3339
 
 RECEIVED = datetime(2024, 5, 1, 12, 0, 10, tzinfo=UTC)
 RECEIPT = Receipt(received_at=RECEIVED, source="src12345")

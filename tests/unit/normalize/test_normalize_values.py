@@ -10,9 +10,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from shared import canonical
-from shared.canonical import CanonicalError
-from shared.currencies import ACTIVE_CODES
+from shared.normalize import canonical
+from shared.normalize.canonical import CanonicalError
+from shared.normalize.currencies import ACTIVE_CODES
 
 
 @pytest.mark.parametrize(

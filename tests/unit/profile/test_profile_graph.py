@@ -5,12 +5,12 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from services.profile.adapters.store import InMemoryProfileStore
+from services.profile.adapters.in_memory import InMemoryProfileStore
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.handlers import handle_ingested
 from shared.auth import TokenVerifier, issue_token
+from shared.bus.in_memory import InMemoryBus
 from shared.subgraph import AuthenticatedGraphQL
-from shared.testing import InMemoryBus
 from tests.unit.profile.profile_events import at, segment
 
 SECRET = "unit-secret-" + "x" * 32

@@ -4,13 +4,14 @@ from collections.abc import Sequence
 
 import pytest
 
-from services.profile.adapters.store import IdentityConflictError, InMemoryProfileStore
+from services.profile.adapters.in_memory import InMemoryProfileStore
+from services.profile.adapters.ports import IdentityConflictError
 from services.profile.domain import ProfileError
 from services.profile.domain.identity import Identity
 from services.profile.handlers import handle_ingested
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox
+from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
-from shared.testing import InMemoryBus, InMemoryInbox
 from tests.unit.profile.profile_events import at, segment
 
 

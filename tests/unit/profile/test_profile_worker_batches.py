@@ -6,12 +6,12 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import replace
 
-from services.profile.adapters.store import InMemoryProfileStore
+from services.profile.adapters.in_memory import InMemoryProfileStore
 from services.profile.api.ingest_batch import BATCH_TYPE, grouped
 from services.profile.worker import CONSUMER, ingest_consumer
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox
+from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
-from shared.testing import InMemoryBus, InMemoryInbox
 from tests.unit.profile.profile_events import at, segment
 
 SOURCE = "src00001"

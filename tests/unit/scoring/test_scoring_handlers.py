@@ -7,15 +7,16 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
-from services.scoring.adapters.store import InMemoryMetricsStore, StaleMetricsError
+from services.scoring.adapters.in_memory import InMemoryMetricsStore
+from services.scoring.adapters.ports import StaleMetricsError
 from services.scoring.api.graph import ScoringContext, schema
 from services.scoring.domain.metrics import CustomerMetrics
 from services.scoring.handlers import handle_customer_events
 from shared.auth import TokenVerifier, issue_token
+from shared.bus.in_memory import InMemoryBus, InMemoryInbox
+from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec
 from shared.subgraph import AuthenticatedGraphQL
-from shared.testing import InMemoryBus, InMemoryInbox
 from tests.support.resolved_events import at, resolved
 
 SECRET = "unit-secret-" + "x" * 32

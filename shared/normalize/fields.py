@@ -1,6 +1,6 @@
 """Field groups of a Segment message: person traits, money, external ids.
 
-Helpers of :mod:`shared.normalize`; each records what is wrong in a
+Helpers of :mod:`shared.normalize.messages`; each records what is wrong in a
 :class:`Problems` under the field's path instead of raising, so one
 validation error can name every offending field.
 """
@@ -10,8 +10,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any, TypedDict
 
-from shared import canonical
-from shared.canonical import CanonicalError
+from shared.normalize import canonical
+from shared.normalize.canonical import CanonicalError
 
 DEFAULT_CURRENCY = "USD"  # Segment's rule for revenue sent without a currency
 MONEY_FIELDS = ("revenue", "total", "value", "price")

@@ -1,6 +1,6 @@
 """The RabbitMQ bus adapter (aio-pika): implements ``Publisher`` and ``Consumers``.
 
-The one module (with its ``bus_*`` siblings) that imports aio_pika. It keeps a
+With its siblings in ``shared.bus``, the only code that imports aio_pika. It keeps a
 robust connection that reconnects by itself and restores channels, topology
 and consumers; translates broker failures into :class:`BusError`; and bounds
 every broker wait so a caller (the collection API) can answer 503 instead of
@@ -23,13 +23,14 @@ from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
 
-from shared.bus_consumer import BatchPolicy, ShardConsumer
-from shared.bus_envelope import (
+from shared.bus.consumer import BatchPolicy, ShardConsumer
+from shared.bus.envelope import (
     event_message,
 )
-from shared.bus_metrics import PUBLISH_FAILURES, PUBLISHED
-from shared.bus_parking import ParkingLot
-from shared.bus_topology import (
+from shared.bus.metrics import PUBLISH_FAILURES, PUBLISHED
+from shared.bus.parking import ParkingLot
+from shared.bus.ports import ConsumerSpec, Inbox, ParkedMessage
+from shared.bus.topology import (
     SHARD_ARGUMENTS,
     GroupNames,
     declare_events_exchange,
@@ -37,7 +38,6 @@ from shared.bus_topology import (
 )
 from shared.errors import BusError, ConfigurationError
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec, Inbox, ParkedMessage
 from shared.settings import Settings
 from shared.telemetry import extract_context
 

@@ -22,7 +22,7 @@ from opentelemetry import context as otel_context
 from opentelemetry import propagate, trace
 from opentelemetry.trace import Link, Span, SpanKind, Status, StatusCode
 
-from shared.bus_envelope import (
+from shared.bus.envelope import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     PARKED_AT_HEADER,
@@ -31,10 +31,10 @@ from shared.bus_envelope import (
     decode,
     describe_error,
 )
-from shared.bus_metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMED
+from shared.bus.metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMED
+from shared.bus.ports import BatchHandler, Inbox
 from shared.errors import ValidationError
 from shared.events import CloudEvent, format_time
-from shared.messaging import BatchHandler, Inbox
 from shared.telemetry import extract_context
 
 log = logging.getLogger("threadline.bus")

@@ -1,7 +1,7 @@
 """The messaging port: what handlers and entrypoints may ask of the bus.
 
-``shared.bus`` implements it on RabbitMQ (aio-pika); ``InMemoryBus`` in
-``shared.testing`` implements it for unit tests of pure handler logic.
+``shared.bus.rabbitmq`` implements it on RabbitMQ (aio-pika); ``InMemoryBus`` in
+``shared.bus.in_memory`` implements it for unit tests of pure handler logic.
 
 Delivery is at least once. A consumer's handler receives a batch of events in
 shard order (one shard queue per customer key hash, one active consumer per

@@ -1,85 +1,21 @@
-"""The profile store port, and its in-memory twin for unit tests.
-
-One port for customers, identities and stored events because the handler
-writes them together, once per batch: :meth:`ProfileStore.save` takes every
-write a batch caused so the MongoDB adapter can send them as a few bulk writes.
-"""
+"""In-memory twins of the profile service's ports, for unit tests of handlers and APIs."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
-from typing import Any, Protocol
 
-from services.profile.domain import ProfileError
+from services.profile.adapters.ports import (
+    CustomerWrite,
+    IdentityConflictError,
+    ProfileWrites,
+    QuarantinedEvent,
+    Status,
+    StoredEvent,
+)
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
-from services.profile.domain.traits import ConsentState, TraitValue
-
-
-class IdentityConflictError(ProfileError):
-    """An identity the batch meant to attach is owned by another customer by now.
-
-    Another consumer claimed it concurrently; retrying the batch resolves the
-    event against the new owner.
-    """
-
-
-@dataclass(frozen=True, slots=True)
-class StoredEvent:
-    """An ingested event as the profile keeps it, resolved to its customer."""
-
-    id: str
-    customer_id: str
-    kind: str
-    timestamp: datetime
-    channel: str
-    data: Mapping[str, Any]
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerWrite:
-    """A customer's new state and the traits and consents that changed in this batch."""
-
-    customer: Customer
-    traits: Mapping[str, TraitValue]
-    consents: Mapping[str, ConsentState]
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileWrites:
-    """Everything one batch writes; each part is idempotent (keyed by ids).
-
-    ``new_identities`` are inserted (an identity someone else inserted first is a
-    conflict); ``sightings`` widen the first/last-seen range of stored ones.
-    """
-
-    new_identities: tuple[IdentityRecord, ...] = ()
-    sightings: tuple[IdentityRecord, ...] = ()
-    customers: tuple[CustomerWrite, ...] = ()
-    events: tuple[StoredEvent, ...] = ()
-
-
-class ProfileStore(Protocol):
-    async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
-        """The stored record (owner, first/last seen) of each of ``identities`` that is known."""
-
-    async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
-        """The customers among ``customer_ids`` that exist."""
-
-    async def save(self, writes: ProfileWrites) -> None:
-        """Write identities first, then customers and events.
-
-        Raises :class:`IdentityConflictError` when a new identity exists
-        already (another consumer attached it meanwhile).
-        """
-
-    async def identities(self, customer_id: str) -> list[IdentityRecord]:
-        """The identities of a customer, oldest first."""
-
-    async def events(self, customer_id: str) -> list[StoredEvent]:
-        """The stored events of a customer, oldest first."""
 
 
 @dataclass
@@ -150,3 +86,35 @@ def _merged(stored: Customer | None, write: CustomerWrite) -> Customer:
         last_seen=max(last) if last else None,
         segments=stored.segments,
     )
+
+
+class InMemoryQuarantine:
+    """The quarantine in a dict, for unit tests of the collector."""
+
+    def __init__(self) -> None:
+        self.entries: dict[str, QuarantinedEvent] = {}
+
+    async def add(self, entries: Sequence[QuarantinedEvent]) -> None:
+        for entry in entries:
+            self.entries.setdefault(entry.id, entry)
+
+    async def browse(
+        self, limit: int = 100, status: Status | None = "pending"
+    ) -> list[QuarantinedEvent]:
+        chosen = [e for e in self.entries.values() if status is None or e.status == status]
+        chosen.sort(key=lambda e: (e.received_at, e.id))
+        return chosen[:limit]
+
+    async def get(self, ids: Sequence[str]) -> list[QuarantinedEvent]:
+        return [self.entries[i] for i in ids if i in self.entries]
+
+    async def mark_replayed(self, ids: Sequence[str], at: datetime) -> None:
+        for entry_id in ids:
+            entry = self.entries[entry_id]
+            self.entries[entry_id] = replace(
+                entry, status="replayed", replayed_at=at, attempts=entry.attempts + 1
+            )
+
+    async def record_failure(self, entry_id: str, errors: dict[str, str]) -> None:
+        entry = self.entries[entry_id]
+        self.entries[entry_id] = replace(entry, errors=dict(errors), attempts=entry.attempts + 1)

@@ -8,7 +8,7 @@ from typing import Any
 from pymongo import DESCENDING, InsertOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.journey.adapters.store import Friction, JourneyProgress, TimelinePage
+from services.journey.adapters.ports import Friction, JourneyProgress, TimelinePage
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 from shared.errors import StorageError

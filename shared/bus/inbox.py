@@ -71,7 +71,7 @@ def expired_buckets(names: Sequence[str], moment: datetime, prefix: str = PREFIX
 
 
 class MongoInbox:
-    """The :class:`shared.messaging.Inbox` port on MongoDB, in index-free weekly buckets.
+    """The :class:`shared.bus.ports.Inbox` port on MongoDB, in index-free weekly buckets.
 
     ``clock`` returns the current (timezone-aware) time; tests inject one to cross week
     boundaries.

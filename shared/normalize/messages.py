@@ -22,11 +22,10 @@ from typing import Any, Literal, TypedDict
 
 import orjson
 
-from shared import canonical
-from shared import normalize_fields as fields
-from shared.canonical import CanonicalError
 from shared.errors import ValidationError
-from shared.normalize_fields import ExternalId, Problems
+from shared.normalize import canonical, fields
+from shared.normalize.canonical import CanonicalError
+from shared.normalize.fields import ExternalId, Problems
 
 Kind = Literal["identify", "track", "page", "screen", "group", "alias"]
 KINDS: frozenset[str] = frozenset({"identify", "track", "page", "screen", "group", "alias"})

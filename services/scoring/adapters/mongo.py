@@ -13,7 +13,7 @@ from bson.decimal128 import Decimal128
 from pymongo import ReplaceOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.scoring.adapters.store import StaleMetricsError
+from services.scoring.adapters.ports import StaleMetricsError
 from services.scoring.domain.metrics import CustomerMetrics, SurveyAnswer
 from shared.errors import StorageError
 from shared.mongo import AsyncDatabase, Document, Index, storage_errors

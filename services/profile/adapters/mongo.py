@@ -17,7 +17,7 @@ from typing import Any
 from pymongo import InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.profile.adapters.store import (
+from services.profile.adapters.ports import (
     CustomerWrite,
     IdentityConflictError,
     ProfileWrites,

@@ -2,7 +2,7 @@
 
 Each function takes a raw value and returns its canonical form, or raises
 :class:`CanonicalError` with a message that says what was wrong and how to fix
-it; :mod:`shared.normalize` attaches the field path and collects every problem
+it; :mod:`shared.normalize.messages` attaches the field path and collects every problem
 of an event into one :class:`~shared.errors.ValidationError`.
 """
 
@@ -18,8 +18,8 @@ from typing import Any
 
 import phonenumbers
 
-from shared.currencies import ACTIVE_CODES
 from shared.errors import ThreadlineError
+from shared.normalize.currencies import ACTIVE_CODES
 
 CHANNELS = frozenset(
     {

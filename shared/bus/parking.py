@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import aio_pika
 from aio_pika.abc import AbstractQueue, AbstractRobustConnection
 
-from shared.bus_envelope import (
+from shared.bus.envelope import (
     ATTEMPTS_HEADER,
     ERROR_HEADER,
     PARKED_AT_HEADER,
@@ -29,10 +29,10 @@ from shared.bus_envelope import (
     parked_at_of,
     placeholder_event,
 )
-from shared.bus_topology import HASH_EXCHANGE_TYPE, PARKED_ARGUMENTS, GroupNames
+from shared.bus.ports import ParkedMessage
+from shared.bus.topology import HASH_EXCHANGE_TYPE, PARKED_ARGUMENTS, GroupNames
 from shared.errors import ValidationError
 from shared.events import PARTITION_HEADER
-from shared.messaging import ParkedMessage
 
 log = logging.getLogger("threadline.bus")
 

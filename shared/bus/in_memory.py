@@ -1,6 +1,6 @@
 """In-memory twins of the messaging ports, for unit tests of handlers and entrypoints.
 
-``InMemoryBus`` keeps the semantics of :mod:`shared.messaging` — topic
+``InMemoryBus`` keeps the semantics of :mod:`shared.bus.ports` — topic
 bindings, per-key shards processed in order, inbox dedupe, batch failure
 isolated event by event, bounded retries, parking and replay — minus
 durability and the retry delay. Nothing runs in the background unless
@@ -17,9 +17,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
+from shared.bus.ports import ConsumerSpec, Inbox, ParkedMessage
 from shared.errors import BusError, ConfigurationError
 from shared.events import CloudEvent
-from shared.messaging import ConsumerSpec, Inbox, ParkedMessage
 
 
 class InMemoryInbox:

@@ -1,0 +1,162 @@
+"""The profile store port: customers, identities and stored events.
+
+One port for the three because the handler writes them together, once per batch:
+:meth:`ProfileStore.save` takes every write a batch caused so the MongoDB adapter
+can send them as a few bulk writes. :class:`InMemoryProfileStore`
+(``adapters/in_memory.py``) is its twin for unit tests.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any, Literal, Protocol
+
+from services.profile.domain import ProfileError
+from services.profile.domain.customer import Customer
+from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.traits import ConsentState, TraitValue
+from shared.mongo import Document
+
+
+class IdentityConflictError(ProfileError):
+    """An identity the batch meant to attach is owned by another customer by now.
+
+    Another consumer claimed it concurrently; retrying the batch resolves the
+    event against the new owner.
+    """
+
+
+@dataclass(frozen=True, slots=True)
+class StoredEvent:
+    """An ingested event as the profile keeps it, resolved to its customer."""
+
+    id: str
+    customer_id: str
+    kind: str
+    timestamp: datetime
+    channel: str
+    data: Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class CustomerWrite:
+    """A customer's new state and the traits and consents that changed in this batch."""
+
+    customer: Customer
+    traits: Mapping[str, TraitValue]
+    consents: Mapping[str, ConsentState]
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileWrites:
+    """Everything one batch writes; each part is idempotent (keyed by ids).
+
+    ``new_identities`` are inserted (an identity someone else inserted first is a
+    conflict); ``sightings`` widen the first/last-seen range of stored ones.
+    """
+
+    new_identities: tuple[IdentityRecord, ...] = ()
+    sightings: tuple[IdentityRecord, ...] = ()
+    customers: tuple[CustomerWrite, ...] = ()
+    events: tuple[StoredEvent, ...] = ()
+
+
+class ProfileStore(Protocol):
+    async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
+        """The stored record (owner, first/last seen) of each of ``identities`` that is known."""
+
+    async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        """The customers among ``customer_ids`` that exist."""
+
+    async def save(self, writes: ProfileWrites) -> None:
+        """Write identities first, then customers and events.
+
+        Raises :class:`IdentityConflictError` when a new identity exists
+        already (another consumer attached it meanwhile).
+        """
+
+    async def identities(self, customer_id: str) -> list[IdentityRecord]:
+        """The identities of a customer, oldest first."""
+
+    async def events(self, customer_id: str) -> list[StoredEvent]:
+        """The stored events of a customer, oldest first."""
+
+
+Status = Literal["pending", "replayed"]
+
+
+@dataclass(frozen=True, slots=True)
+class QuarantinedEvent:
+    """One rejected event.
+
+    ``payload`` is the message exactly as it was sent (JSON text, so any key or
+    number survives storage); ``batch`` holds the batch-level ``sentAt`` and
+    ``context`` it arrived with, also as JSON text; ``kind`` is the endpoint's
+    type for single calls and ``None`` for batch items (their ``type`` decides).
+    """
+
+    id: str
+    source: str
+    payload: str
+    errors: dict[str, str]
+    received_at: datetime
+    kind: str | None = None
+    batch: str | None = None
+    status: Status = "pending"
+    attempts: int = 0
+    replayed_at: datetime | None = None
+
+    def to_document(self) -> Document:
+        return {
+            "_id": self.id,
+            "source": self.source,
+            "payload": self.payload,
+            # A list, not a dict: field paths contain dots, which make poor MongoDB keys.
+            "errors": [{"field": f, "reason": r} for f, r in self.errors.items()],
+            "receivedAt": self.received_at,
+            "kind": self.kind,
+            "batch": self.batch,
+            "status": self.status,
+            "attempts": self.attempts,
+            "replayedAt": self.replayed_at,
+        }
+
+    @classmethod
+    def from_document(cls, doc: Document) -> QuarantinedEvent:
+        return cls(
+            id=str(doc["_id"]),
+            source=str(doc["source"]),
+            payload=str(doc["payload"]),
+            errors={str(e["field"]): str(e["reason"]) for e in doc.get("errors", [])},
+            received_at=_utc(doc["receivedAt"]),
+            kind=doc.get("kind"),
+            batch=doc.get("batch"),
+            status=doc.get("status", "pending"),
+            attempts=int(doc.get("attempts", 0)),
+            replayed_at=_utc(doc["replayedAt"]) if doc.get("replayedAt") else None,
+        )
+
+
+class Quarantine(Protocol):
+    """The port the collector uses; :class:`MongoQuarantine` and :class:`InMemoryQuarantine`."""
+
+    async def add(self, entries: Sequence[QuarantinedEvent]) -> None:
+        """Store entries; an id already stored keeps its first copy."""
+
+    async def browse(
+        self, limit: int = 100, status: Status | None = "pending"
+    ) -> list[QuarantinedEvent]:
+        """Entries oldest first (all statuses when ``status`` is None)."""
+
+    async def get(self, ids: Sequence[str]) -> list[QuarantinedEvent]: ...
+
+    async def mark_replayed(self, ids: Sequence[str], at: datetime) -> None: ...
+
+    async def record_failure(self, entry_id: str, errors: dict[str, str]) -> None:
+        """A replay failed again: keep the new errors and count the attempt."""
+
+
+def _utc(moment: datetime) -> datetime:
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
