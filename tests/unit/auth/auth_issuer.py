@@ -37,7 +37,8 @@ class Issuer:
     sign with a key the set never names.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, secret: str = SECRET) -> None:
+        self.secret = secret
         self.keys: dict[str, tuple[str, PrivateKey]] = {}
         self.published: list[str] = []
         self.fetches = 0
@@ -51,11 +52,9 @@ class Issuer:
     def retire(self, kid: str) -> None:
         self.published.remove(kid)
 
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        assert str(request.url) == JWKS_URL
+    def jwks(self) -> dict[str, Any]:
+        """The published key set, as the provider serves it; counts as a fetch."""
         self.fetches += 1
-        if self.down:
-            return httpx.Response(503)
         keys = []
         for kid in self.published:
             algorithm, key = self.keys[kid]
@@ -64,13 +63,20 @@ class Issuer:
             else:
                 jwk = RSAAlgorithm.to_jwk(key.public_key(), as_dict=True)
             keys.append({**jwk, "kid": kid, "use": "sig", "alg": algorithm})
-        return httpx.Response(200, json={"keys": keys})
+        return {"keys": keys}
+
+    def handler(self, request: httpx.Request) -> httpx.Response:
+        assert str(request.url) == JWKS_URL
+        if self.down:
+            self.fetches += 1
+            return httpx.Response(503)
+        return httpx.Response(200, json=self.jwks())
 
     def client(self) -> httpx.AsyncClient:
         return httpx.AsyncClient(transport=httpx.MockTransport(self.handler))
 
     def token(self, kid: str | None = None, **overrides: Any) -> str:
-        """A token signed with key ``kid`` (HS256 with :data:`SECRET` when None).
+        """A token signed with key ``kid`` (HS256 with the issuer's secret when None).
 
         Claims default to a valid ``customers:read`` token for subject ``user-1``;
         an override of ``None`` drops the claim.
@@ -86,6 +92,6 @@ class Issuer:
         claims.update(overrides)
         claims = {name: value for name, value in claims.items() if value is not None}
         if kid is None:
-            return jwt.encode(claims, SECRET, algorithm="HS256")
+            return jwt.encode(claims, self.secret, algorithm="HS256")
         algorithm, key = self.keys[kid]
         return jwt.encode(claims, key, algorithm=algorithm, headers={"kid": kid})
