@@ -14,6 +14,7 @@ import jwt
 import orjson
 import pytest
 from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from gateway.http import create_app
 from shared.errors import ConfigurationError
@@ -142,3 +143,49 @@ async def test_an_unreachable_jwks_is_503_to_retry_not_a_challenge() -> None:
     (error,) = response.json()["errors"]
     assert error["extensions"]["code"] == "AUTH_UNAVAILABLE"
     assert "THREADLINE_JWKS_URL" in error["message"]
+
+
+async def test_the_gateway_settings_reach_the_shared_verifier() -> None:
+    just_expired = bearer(lifetime=-5)
+    async with client_for(FakeEngine()) as lenient:
+        accepted = await ask(lenient, just_expired)
+    async with client_for(FakeEngine(), jwt_leeway_seconds=0) as strict:
+        refused = await ask(strict, just_expired)
+
+    assert accepted.status_code == 200  # within the default 30 s leeway
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(("cache_size", "fetches"), [(4096, 1), (0, 3)])
+async def test_jwt_cache_size_turns_the_verified_token_cache_on_and_off(
+    cache_size: int, fetches: int
+) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        jwk = RSAAlgorithm.to_jwk(_RSA_KEY.public_key(), as_dict=True)
+        return httpx.Response(200, json={"keys": [{**jwk, "kid": "k1", "alg": "RS256"}]})
+
+    app = create_app(
+        FakeEngine(),
+        settings(
+            jwt_secret=None,
+            jwks_url="https://idp.example/jwks",
+            jwt_cache_size=cache_size,
+            jwks_cache_seconds=1e-9,  # stale at once: every real verification refetches
+            jwks_min_refetch_seconds=0,
+        ),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    claims = {"sub": "svc", "iss": "threadline", "exp": int(time.time()) + 60}
+    rs256 = jwt.encode(claims, _RSA_KEY, algorithm="RS256", headers={"kid": "k1"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        statuses = [
+            (await ask(client, {"authorization": f"Bearer {rs256}"})).status_code for _ in range(3)
+        ]
+
+    assert statuses == [200, 200, 200]
+    assert len(calls) == fetches
