@@ -203,3 +203,13 @@ async def test_a_rotated_in_jwks_key_is_accepted_by_both_on_its_first_token(
     assert after == (Outcome(200, ["admin"]), Outcome(200, ["admin"]))
     # A retired key is refused once a fetch has shown it is gone from the set.
     assert retired == (Outcome(401, None), Outcome(401, None))
+
+
+async def test_an_unreachable_jwks_is_503_at_both_so_clients_retry(
+    issuer: Issuer, pair: Pair
+) -> None:
+    issuer.down = True
+
+    at_gateway, at_subgraph = await pair.outcomes(issuer.token("rsa-1", aud=AUDIENCE))
+
+    assert at_gateway == at_subgraph == Outcome(503, None)
