@@ -38,7 +38,8 @@ class GatewaySettings(BaseSettings):
     jwt_issuer: str | None = Field(default="threadline", validation_alias=_global("JWT_ISSUER"))
     jwt_audience: str | None = Field(default=None, validation_alias=_global("JWT_AUDIENCE"))
     jwt_leeway_seconds: float = Field(default=30.0, ge=0)
-    jwt_require_exp: bool = True
+    jwt_cache_size: int = Field(default=4096, ge=0)
+    """Verified tokens remembered until they expire, so a repeated token is checked once; 0: off."""
     auth_required: bool = True
     """Reject requests without a bearer token (401). A presented token is always verified."""
     jwks_cache_seconds: float = Field(default=300.0, gt=0)

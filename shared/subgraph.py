@@ -19,7 +19,7 @@ from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
 
-from shared.auth import Principal, TokenVerifier, bearer_token
+from shared.auth import MissingScopeError, Principal, TokenError, TokenVerifier, require_bearer
 from shared.errors import AuthError
 
 ContextT = TypeVar("ContextT")
@@ -33,20 +33,23 @@ def forbidden(message: str) -> GraphQLError:
 
 
 def require_scope(principal: Principal, scope: str) -> None:
-    """Raise a ``FORBIDDEN`` GraphQL error unless the caller holds ``scope``."""
-    if not principal.has(scope):
-        raise forbidden(
-            f"this field needs the scope {scope!r}; ask for a token that grants it "
-            f"(e.g. `threadline token --scope {scope!r}`)"
-        )
+    """Raise a ``FORBIDDEN`` GraphQL error unless the caller holds ``scope``.
+
+    The check and its message are :func:`shared.auth.require_scope`'s.
+    """
+    try:
+        principal.require(scope)
+    except MissingScopeError as exc:
+        raise forbidden(str(exc)) from None
 
 
-def _unauthenticated(message: str, status: int = 401) -> Response:
-    code = "UNAUTHENTICATED" if status == 401 else "INTERNAL_SERVER_ERROR"
+def _unauthenticated(message: str, status: int = 401, error: str = "invalid_token") -> Response:
+    code = {401: "UNAUTHENTICATED", 503: "AUTH_UNAVAILABLE"}.get(status, "INTERNAL_SERVER_ERROR")
+    challenge = f'Bearer realm="threadline", error="{error}"'
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
-        headers={"WWW-Authenticate": 'Bearer realm="threadline"'} if status == 401 else None,
+        headers={"WWW-Authenticate": challenge} if status == 401 else None,
     )
 
 
@@ -83,16 +86,12 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
                 status=500,
             )(scope, receive, send)
             return
-        token = bearer_token(request.headers.get("authorization"))
-        if token is None:
-            await _unauthenticated(
-                "a bearer token is required: send `Authorization: Bearer <jwt>`"
-            )(scope, receive, send)
-            return
         try:
+            token = require_bearer(request.headers.get("authorization"))
             principal = await self._verifier.verify(token)
         except AuthError as exc:
-            await _unauthenticated(str(exc), status=exc.status)(scope, receive, send)
+            error = exc.error if isinstance(exc, TokenError) else "invalid_token"
+            await _unauthenticated(str(exc), status=exc.status, error=error)(scope, receive, send)
             return
         scope[PRINCIPAL_KEY] = principal
         await super().__call__(scope, receive, send)
@@ -103,7 +102,7 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
 
 
 def token_verifier(
-    secret: str | None, jwks_url: str | None, issuer: str, audience: str | None
+    secret: str | None, jwks_url: str | None, issuer: str | None, audience: str | None
 ) -> TokenVerifier | None:
     """The process's verifier, or ``None`` when neither a secret nor a JWKS URL is set."""
     if not secret and not jwks_url:

@@ -130,8 +130,17 @@ def _run(args: argparse.Namespace) -> int:
             supergraph=args.supergraph, subgraphs=args.subgraph, port=args.port, host=args.host
         )
     if command == "token":
+        from shared.auth import SCOPES
         from threadline.localstate import print_token
 
+        unknown = sorted(set(args.scope.replace(",", " ").split()) - set(SCOPES))
+        if unknown:
+            # A typo would only show up later as FORBIDDEN; the token is still printed.
+            print(
+                f"threadline token: warning: no Threadline operation checks "
+                f"{', '.join(unknown)}; the scopes are {' '.join(SCOPES)}",
+                file=sys.stderr,
+            )
         return print_token(args.scope, subject=args.subject, ttl=args.ttl)
     if command == "simulate":
         from threadline.simulate import run_simulate

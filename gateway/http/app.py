@@ -22,9 +22,10 @@ from gateway.http.graphql_http import GraphQLHttp
 from gateway.http.pipeline import EngineHolder, Pipeline
 from gateway.http.websocket import websocket_endpoint
 from gateway.reload import SupergraphReloader
-from gateway.security import Authenticator, SecurityError
+from gateway.security import SecurityError
 from gateway.settings import GatewaySettings
 from gateway.telemetry import EngineStatsCollector, GatewayMetrics, MetricsAware
+from shared.auth import ADMIN, TokenVerifier
 from shared.errors import ConfigurationError
 
 EngineFactory = Callable[[], Engine | Awaitable[Engine]]
@@ -64,11 +65,11 @@ def create_app(
     engines on refresh and serves ``POST /admin/reload`` and ``GET /admin/supergraph``
     to tokens with the ``admin`` scope; ``/readyz`` names the supergraph's sha256.
     """
-    authenticator = Authenticator(settings, http_client=http_client)
-    if settings.auth_required and not authenticator.configured:
+    verifier = token_verifier(settings, http_client)
+    if settings.auth_required and verifier is None:
         raise ConfigurationError(
             "the gateway requires bearer tokens but has no key to verify them: set "
-            "THREADLINE_JWT_SECRET (HS256) or THREADLINE_JWKS_URL (RS256), or allow "
+            "THREADLINE_JWT_SECRET (HS256) or THREADLINE_JWKS_URL (RS256/ES256), or allow "
             "anonymous requests with THREADLINE_GATEWAY_AUTH_REQUIRED=false"
         )
     metrics = GatewayMetrics(registry)
@@ -80,7 +81,7 @@ def create_app(
     metrics.registry.register(EngineStatsCollector(lambda: holder.current))
     if reloader is not None:
         reloader.bind(holder, metrics.registry, lambda built: _bind(built, metrics))
-    pipeline = Pipeline(holder, settings, authenticator, metrics)
+    pipeline = Pipeline(holder, settings, verifier, metrics)
     page = graphiql_page(settings.path) if settings.graphiql_enabled else None
     graphql = GraphQLHttp(pipeline, page)
 
@@ -102,7 +103,8 @@ def create_app(
             closer = getattr(holder.current, "aclose", None)
             if closer is not None and not is_engine:
                 await closer()
-            await authenticator.aclose()
+            if verifier is not None:
+                await verifier.aclose()
 
     async def healthz(_: Request) -> Response:
         return JSONResponse({"status": "ok"})
@@ -143,8 +145,11 @@ def create_app(
         if caller.principal is None:
             message = "admin endpoints need 'Authorization: Bearer <JWT>' with scope 'admin'"
             return JSONResponse({"errors": [{"message": message}]}, status_code=401)
-        if "admin" not in caller.principal.scopes:
-            message = "this token lacks the 'admin' scope the admin endpoints require"
+        if not caller.principal.has(ADMIN):
+            message = (
+                "this token lacks the 'admin' scope the admin endpoints require; ask for a "
+                "token that grants it (e.g. `threadline token --scope admin`)"
+            )
             return JSONResponse({"errors": [{"message": message}]}, status_code=403)
         return None
 
@@ -198,6 +203,28 @@ def create_app(
     app.state.metrics = metrics
     app.state.engine_holder = holder
     return app
+
+
+def token_verifier(
+    settings: GatewaySettings, http_client: httpx.AsyncClient | None = None
+) -> TokenVerifier | None:
+    """The gateway's verifier: ``shared.auth``'s, with its verified-token cache on.
+
+    None when neither a secret nor a JWKS URL is configured.
+    """
+    if not settings.jwt_secret and not settings.jwks_url:
+        return None
+    return TokenVerifier(
+        secret=settings.jwt_secret,
+        jwks_url=settings.jwks_url,
+        issuer=settings.jwt_issuer,
+        audience=settings.jwt_audience,
+        leeway=settings.jwt_leeway_seconds,
+        cache_size=settings.jwt_cache_size,
+        http=http_client,
+        jwks_max_age=settings.jwks_cache_seconds,
+        jwks_min_refetch_seconds=settings.jwks_min_refetch_seconds,
+    )
 
 
 def _bind(engine: Engine, metrics: GatewayMetrics) -> None:

@@ -18,16 +18,18 @@ from gateway.http.errors import EngineNotReadyError
 from gateway.http.params import Params
 from gateway.security import (
     AuthenticationError,
-    Authenticator,
+    AuthUnavailableError,
     DocumentLimits,
     OperationShape,
     PersistedQueries,
-    Principal,
     RateLimiter,
+    SecurityError,
 )
 from gateway.security.limits import select_operation
 from gateway.settings import GatewaySettings
 from gateway.telemetry import GatewayMetrics
+from shared.auth import Principal, TokenError, TokenVerifier, require_bearer
+from shared.errors import AuthError
 from shared.telemetry import inject_headers
 
 _SHAPE_CACHE_SIZE = 2048
@@ -98,12 +100,12 @@ class Pipeline:
         self,
         holder: EngineHolder,
         settings: GatewaySettings,
-        authenticator: Authenticator,
+        verifier: TokenVerifier | None,
         metrics: GatewayMetrics,
     ) -> None:
         self.holder = holder
         self.settings = settings
-        self.authenticator = authenticator
+        self.verifier = verifier
         self.metrics = metrics
         self.rate_limiter = RateLimiter(
             settings.rate_limit_per_second,
@@ -127,8 +129,8 @@ class Pipeline:
         rate-limited too (429 once the bucket is empty).
         """
         try:
-            principal = await self.authenticator.authenticate(authorization)
-        except AuthenticationError:
+            principal = await self._authenticate(authorization)
+        except SecurityError:
             self.rate_limiter.take(self._ip_client(client_host, forwarded_for))
             raise
         if principal is not None and principal.subject:
@@ -145,6 +147,22 @@ class Pipeline:
             trace_headers.get("traceparent"),
             trace_headers.get("tracestate"),
         )
+
+    async def _authenticate(self, authorization: str | None) -> Principal | None:
+        """The header's principal (``shared.auth``'s verifier); None when anonymous is allowed."""
+        if not authorization and not self.settings.auth_required:
+            return None
+        if self.verifier is None:
+            raise AuthenticationError(
+                "this gateway cannot verify bearer tokens: set THREADLINE_JWT_SECRET (HS256) "
+                "or THREADLINE_JWKS_URL (RS256/ES256), or send no Authorization header"
+            )
+        try:
+            return await self.verifier.verify(require_bearer(authorization))
+        except TokenError as exc:
+            raise AuthenticationError(str(exc), error=exc.error) from exc
+        except AuthError as exc:
+            raise AuthUnavailableError(str(exc)) from exc
 
     def _ip_client(self, client_host: str | None, forwarded_for: str | None) -> str:
         host = client_host or "unknown"

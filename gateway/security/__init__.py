@@ -1,9 +1,14 @@
-"""The gateway's guards: who is calling, how often, and how much an operation may ask for."""
+"""The gateway's guards: who is calling, how often, and how much an operation may ask for.
+
+Token verification itself is :mod:`shared.auth`'s, the same the services use;
+the gateway only maps its refusals to :class:`AuthenticationError` (401) and
+:class:`AuthUnavailableError` (503).
+"""
 
 from gateway.security.apq import PersistedQueries
-from gateway.security.auth import Authenticator, Principal
 from gateway.security.errors import (
     AuthenticationError,
+    AuthUnavailableError,
     LimitExceededError,
     PersistedQueryError,
     RateLimitedError,
@@ -13,14 +18,13 @@ from gateway.security.limits import DocumentLimits, OperationShape
 from gateway.security.ratelimit import RateLimiter
 
 __all__ = [
+    "AuthUnavailableError",
     "AuthenticationError",
-    "Authenticator",
     "DocumentLimits",
     "LimitExceededError",
     "OperationShape",
     "PersistedQueries",
     "PersistedQueryError",
-    "Principal",
     "RateLimitedError",
     "RateLimiter",
     "SecurityError",

@@ -34,6 +34,13 @@ class AuthenticationError(SecurityError):
         """The RFC 6750 ``error`` attribute of the ``WWW-Authenticate`` challenge."""
 
 
+class AuthUnavailableError(SecurityError):
+    """Tokens cannot be verified right now (the JWKS is unreachable); retry later."""
+
+    status = 503
+    code = "AUTH_UNAVAILABLE"
+
+
 class LimitExceededError(SecurityError):
     """The operation is deeper, wider or costlier than this gateway serves."""
 

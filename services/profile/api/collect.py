@@ -2,7 +2,9 @@
 
 ``POST /v1/{identify,track,page,screen,group,alias}`` take one message,
 ``POST /v1/batch`` (and ``/v1/import``) many. Authentication is the write key
-as Segment SDKs send it: the HTTP Basic user, or ``writeKey`` in the body.
+as Segment SDKs send it: the HTTP Basic user, or ``writeKey`` in the body; or,
+for server-side senders, ``Authorization: Bearer <JWT>`` with the scope
+``events:write`` (the events' source is then derived from the token's ``sub``).
 
 A 200 means every accepted event was confirmed by the broker; when the broker
 is unreachable the answer is 503 with ``Retry-After`` so SDKs retry. Events
@@ -44,10 +46,10 @@ from services.profile.api.intake import (
     read_body,
 )
 from services.profile.api.segment import BatchRequest, parse
-from shared.auth import basic_user
-from shared.errors import ValidationError
+from shared.auth import EVENTS_WRITE, basic_user, bearer_token
+from shared.errors import AuthError, ValidationError
 from shared.events import CloudEvent
-from shared.normalize import KINDS, Receipt, message_id_of, normalize
+from shared.normalize import KINDS, Receipt, message_id_of, normalize, source_id
 from shared.telemetry import current_traceparent
 
 
@@ -76,10 +78,9 @@ def collection_routes(
 async def _single(collector: Collector, request: Request, kind: str) -> Response:
     body = await read_body(request, collector.max_event_bytes, "an event")
     message = json_object(body)
-    key = _write_key(collector, request, message)
+    source = await _authenticated_source(collector, request, message)
     message.pop("writeKey", None)
     received_at = collector.clock()
-    source = collector.source_of(key)
     try:
         event = normalize(message, Receipt(received_at=received_at, source=source), kind=kind)
     except ValidationError as exc:
@@ -95,13 +96,12 @@ async def _single(collector: Collector, request: Request, kind: str) -> Response
 async def _batch(collector: Collector, request: Request) -> Response:
     body = await read_body(request, collector.max_batch_bytes, "a batch")
     raw = json_object(body)
-    key = _write_key(collector, request, raw)
+    source = await _authenticated_source(collector, request, raw)
     try:
         envelope = parse(BatchRequest, raw)
     except ValidationError as exc:
         raise RequestRejectedError(400, "invalid batch", errors=exc.problems) from None
     received_at = collector.clock()
-    source = collector.source_of(key)
     shared = {"sentAt": envelope.sentAt, "context": envelope.context}
     receipt = Receipt(
         received_at=received_at, source=source, sent_at=envelope.sentAt, context=envelope.context
@@ -152,15 +152,43 @@ def _check_event_size(message: Any, limit: int, path: str) -> None:
         )
 
 
-def _write_key(collector: Collector, request: Request, body: dict[str, Any]) -> str:
-    key = basic_user(request.headers.get("authorization"))
+async def _authenticated_source(
+    collector: Collector, request: Request, body: dict[str, Any]
+) -> str:
+    """The source id of the sender: of its write key, or of its token's ``sub``.
+
+    A bearer token, when sent, decides alone: a bad one is refused even if the
+    body also carries a write key.
+    """
+    authorization = request.headers.get("authorization")
+    token = bearer_token(authorization)
+    if token is not None:
+        return await _token_source(collector, token)
+    key = basic_user(authorization)
     if not key:
         in_body = body.get("writeKey")
         key = in_body if isinstance(in_body, str) else None
     if not key:
         raise RequestRejectedError(
-            401, "missing write key: send it as the HTTP Basic user or as writeKey in the body"
+            401,
+            "missing write key: send it as the HTTP Basic user or as writeKey in the body "
+            f"(or send 'Authorization: Bearer <JWT>' with the scope {EVENTS_WRITE!r})",
         )
     if not collector.write_keys.valid(key):
         raise RequestRejectedError(401, "unknown write key")
-    return key
+    return collector.source_of(key)
+
+
+async def _token_source(collector: Collector, token: str) -> str:
+    if collector.tokens is None:
+        raise RequestRejectedError(
+            401,
+            "bearer tokens cannot be verified here: set THREADLINE_JWT_SECRET or "
+            "THREADLINE_JWKS_URL, or send a write key as the HTTP Basic user",
+        )
+    try:
+        principal = await collector.tokens.verify(token)
+        principal.require(EVENTS_WRITE)
+    except AuthError as exc:
+        raise RequestRejectedError(exc.status, str(exc)) from None
+    return source_id(f"token:{principal.subject}")

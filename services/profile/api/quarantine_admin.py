@@ -27,7 +27,7 @@ from services.profile.api.intake import (
     read_body,
 )
 from services.profile.api.segment import ReplayRequest, parse
-from shared.auth import bearer_token
+from shared.auth import ADMIN, bearer_token
 from shared.errors import AuthError, ValidationError
 from shared.events import CloudEvent
 from shared.normalize import NormalizedEvent, Receipt, normalize
@@ -60,7 +60,7 @@ async def _require_admin(collector: Collector, request: Request) -> None:
         )
     try:
         principal = await collector.tokens.verify(token)
-        principal.require("admin")
+        principal.require(ADMIN)
     except AuthError as exc:
         raise RequestRejectedError(exc.status, str(exc)) from None
 

@@ -154,3 +154,23 @@ async def test_a_closed_bus_answers_503_not_200(infra) -> None:
         response = await http.post("/v1/track", json={"userId": "u", "event": "E"}, headers=AUTH)
         assert response.status_code == 503
         assert response.headers["Retry-After"] == "5"
+
+
+async def test_a_bearer_token_with_events_write_publishes_and_one_without_it_is_refused(
+    infra,
+) -> None:
+    settings = collect_settings(infra)
+    writer = {"Authorization": "Bearer " + issue_token(JWT_SECRET, ["events:write"], subject="pos")}
+    reader = {"Authorization": "Bearer " + issue_token(JWT_SECRET, ["customers:read"])}
+    event = {"type": "track", "userId": "u-7", "event": "Store Visit"}
+    async with wired(settings) as w, tap(settings) as received, client(w.app) as http:
+        refused = await http.post("/v1/track", json={**event, "messageId": "r-1"}, headers=reader)
+        accepted = await http.post("/v1/track", json={**event, "messageId": "w-1"}, headers=writer)
+
+        assert refused.status_code == 403
+        assert "events:write" in refused.json()["error"]
+        assert accepted.status_code == 200, accepted.text
+        [message] = await received.take(1)
+        [published] = expand([CloudEvent.from_json(message.body)])
+        assert published.id == derived_id("ingest", source_id("token:pos"), "w-1")
+        assert published.data["source"] == source_id("token:pos")

@@ -94,3 +94,16 @@ def test_local_credentials_persist_privately_and_the_env_wins(
     configured = ensure_credentials(Settings(), clean_env)
     assert configured.jwt_secret == SECRET
     assert configured.write_key == "key-a"
+
+
+async def test_an_unknown_scope_is_warned_about_naming_the_real_ones(
+    clean_env: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("THREADLINE_JWT_SECRET", SECRET)
+    assert main(["token", "--scope", "customer:read events:write"]) == 0
+    printed = capsys.readouterr()
+
+    assert "customer:read" in printed.err
+    assert "customers:read pii:read events:write admin" in printed.err
+    principal = await TokenVerifier(secret=SECRET).verify(printed.out.strip())
+    assert principal.scopes == frozenset({"customer:read", "events:write"})

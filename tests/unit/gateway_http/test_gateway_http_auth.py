@@ -1,8 +1,11 @@
-"""Bearer JWTs: HS256 and RS256 via a rotating JWKS; what is forwarded to the engine."""
+"""Bearer JWTs at the gateway's HTTP surface: refusals, challenges, what reaches the engine.
+
+Verification itself (JWKS rotation, the verified-token cache, ``scp``) is
+``shared.auth``'s and tested in ``tests/unit/auth``.
+"""
 
 from __future__ import annotations
 
-import asyncio
 import time
 from typing import Any
 
@@ -14,11 +17,10 @@ from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
 
 from gateway.http import create_app
-from gateway.security import AuthenticationError, Authenticator
 from shared.errors import ConfigurationError
-from tests.unit.gateway_http.gateway_http_fakes import FakeEngine, bearer, settings, token
+from tests.unit.gateway_http.gateway_http_fakes import FakeEngine, bearer, settings
 
-JWKS_URL = "https://issuer.example/.well-known/jwks.json"
+_RSA_KEY = rsa.generate_private_key(public_exponent=65537, key_size=2048)
 WHOAMI = "{ whoami { scopes clientId authorization traceparent } }"
 
 
@@ -55,6 +57,7 @@ async def test_request_without_token_is_401_with_challenge_and_never_reaches_eng
         (bearer(lifetime=-3600), "expired"),
         (bearer(nbf=int(time.time()) + 3600), "not valid yet"),
         (bearer(iss="someone-else"), "issued by someone else"),
+        (bearer(sub=None), "no 'sub' claim"),
     ],
 )
 async def test_bad_tokens_are_401_saying_why(headers: dict[str, str], reason: str) -> None:
@@ -73,7 +76,7 @@ async def test_audience_is_checked_when_configured() -> None:
         wrong = await ask(client, bearer(aud="billing"))
         right = await ask(client, bearer(aud="threadline-gateway"))
     assert wrong.status_code == 401
-    assert "not meant for this gateway" in wrong.json()["errors"][0]["message"]
+    assert "not meant for this audience" in wrong.json()["errors"][0]["message"]
     assert right.status_code == 200
 
 
@@ -120,118 +123,69 @@ def test_requiring_auth_without_any_key_is_a_configuration_error() -> None:
         create_app(FakeEngine(), settings(jwt_secret=None))
 
 
-class Issuer:
-    """An RS256 identity provider whose JWKS the gateway fetches through a mock transport."""
-
-    def __init__(self) -> None:
-        self.keys: dict[str, rsa.RSAPrivateKey] = {}
-        self.published: list[str] = []
-        self.fetches = 0
-
-    def add_key(self, kid: str, *, publish: bool = True) -> None:
-        self.keys[kid] = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-        if publish:
-            self.published.append(kid)
-
-    def handler(self, request: httpx.Request) -> httpx.Response:
-        assert str(request.url) == JWKS_URL
-        self.fetches += 1
-        keys = []
-        for kid in self.published:
-            jwk = RSAAlgorithm.to_jwk(self.keys[kid].public_key(), as_dict=True)
-            keys.append({**jwk, "kid": kid, "use": "sig", "alg": "RS256"})
-        return httpx.Response(200, json={"keys": keys})
-
-    def token(self, kid: str, scope: str = "customers:read") -> str:
-        claims = {"sub": "svc", "scope": scope, "iss": "threadline", "exp": time.time() + 60}
-        return jwt.encode(claims, self.keys[kid], algorithm="RS256", headers={"kid": kid})
-
-
-def authenticator(issuer: Issuer, **overrides: Any) -> Authenticator:
-    client = httpx.AsyncClient(transport=httpx.MockTransport(issuer.handler))
-    return Authenticator(
-        settings(jwt_secret=None, jwks_url=JWKS_URL, **overrides), http_client=client
-    )
-
-
-async def test_rs256_tokens_verify_against_the_jwks_and_keys_are_cached() -> None:
-    issuer = Issuer()
-    issuer.add_key("k1")
-    auth = authenticator(issuer)
-    first = await auth.authenticate(f"Bearer {issuer.token('k1', 'admin')}")
-    second = await auth.authenticate(f"Bearer {issuer.token('k1', 'pii:read')}")
-    assert first is not None
-    assert first.scopes == frozenset({"admin"})
-    assert second is not None
-    assert second.scopes == frozenset({"pii:read"})
-    assert issuer.fetches == 1
-
-
-async def test_a_rotated_in_key_is_fetched_on_its_first_token() -> None:
-    issuer = Issuer()
-    issuer.add_key("k1")
-    auth = authenticator(issuer, jwks_min_refetch_seconds=0)
-    await auth.authenticate(f"Bearer {issuer.token('k1')}")
-    issuer.add_key("k2")  # the provider rotates: k2 published, tokens now signed with it
-    principal = await auth.authenticate(f"Bearer {issuer.token('k2', 'admin')}")
-    assert principal is not None
-    assert principal.scopes == frozenset({"admin"})
-    assert issuer.fetches == 2
-
-
-async def test_unknown_kids_do_not_hammer_the_identity_provider() -> None:
-    issuer = Issuer()
-    issuer.add_key("k1")
-    issuer.add_key("rogue", publish=False)
-    auth = authenticator(issuer, jwks_min_refetch_seconds=60)
-    await auth.authenticate(f"Bearer {issuer.token('k1')}")
-    for _ in range(20):
-        with pytest.raises(AuthenticationError, match="not in the key set"):
-            await auth.authenticate(f"Bearer {issuer.token('rogue')}")
-    assert issuer.fetches == 1
-
-
-async def test_hs256_tokens_are_refused_when_only_a_jwks_is_configured() -> None:
-    issuer = Issuer()
-    issuer.add_key("k1")
-    auth = authenticator(issuer)
-    with pytest.raises(AuthenticationError, match="accepted: RS256"):
-        await auth.authenticate(f"Bearer {token()}")
-
-
-async def test_known_keys_keep_working_while_the_identity_provider_is_down() -> None:
-    issuer = Issuer()
-    issuer.add_key("k1")
-    healthy = issuer.handler
-    calls = {"down": False}
-
-    def handler(request: httpx.Request) -> httpx.Response:
-        if calls["down"]:
-            return httpx.Response(503)
-        return healthy(request)
-
-    client = httpx.AsyncClient(transport=httpx.MockTransport(handler))
-    auth = Authenticator(
-        settings(jwt_secret=None, jwks_url=JWKS_URL, jwks_cache_seconds=0.001),
-        http_client=client,
-    )
-    await auth.authenticate(f"Bearer {issuer.token('k1')}")
-    calls["down"] = True
-    await asyncio.sleep(0.01)  # the cached set is now stale; the refetch fails
-    principal = await auth.authenticate(f"Bearer {issuer.token('k1', 'pii:read')}")
-    assert principal is not None
-    assert principal.scopes == frozenset({"pii:read"})
-
-
-async def test_an_unreachable_jwks_without_cached_keys_refuses_with_the_reason() -> None:
+async def test_an_unreachable_jwks_is_503_to_retry_not_a_challenge() -> None:
     def handler(_: httpx.Request) -> httpx.Response:
         return httpx.Response(500)
 
-    issuer = Issuer()
-    issuer.add_key("k1")
-    auth = Authenticator(
-        settings(jwt_secret=None, jwks_url=JWKS_URL),
+    app = create_app(
+        FakeEngine(),
+        settings(jwt_secret=None, jwks_url="https://idp.example/jwks"),
         http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
     )
-    with pytest.raises(AuthenticationError, match=r"fetching the key set from .* failed"):
-        await auth.authenticate(f"Bearer {issuer.token('k1')}")
+    rs256 = jwt.encode({"sub": "x"}, _RSA_KEY, algorithm="RS256", headers={"kid": "k1"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        response = await ask(client, {"authorization": f"Bearer {rs256}"})
+
+    assert response.status_code == 503
+    assert "www-authenticate" not in response.headers
+    (error,) = response.json()["errors"]
+    assert error["extensions"]["code"] == "AUTH_UNAVAILABLE"
+    assert "THREADLINE_JWKS_URL" in error["message"]
+
+
+async def test_the_gateway_settings_reach_the_shared_verifier() -> None:
+    just_expired = bearer(lifetime=-5)
+    async with client_for(FakeEngine()) as lenient:
+        accepted = await ask(lenient, just_expired)
+    async with client_for(FakeEngine(), jwt_leeway_seconds=0) as strict:
+        refused = await ask(strict, just_expired)
+
+    assert accepted.status_code == 200  # within the default 30 s leeway
+    assert refused.status_code == 401
+
+
+@pytest.mark.parametrize(("cache_size", "fetches"), [(4096, 1), (0, 3)])
+async def test_jwt_cache_size_turns_the_verified_token_cache_on_and_off(
+    cache_size: int, fetches: int
+) -> None:
+    calls: list[int] = []
+
+    def handler(_: httpx.Request) -> httpx.Response:
+        calls.append(1)
+        jwk = RSAAlgorithm.to_jwk(_RSA_KEY.public_key(), as_dict=True)
+        return httpx.Response(200, json={"keys": [{**jwk, "kid": "k1", "alg": "RS256"}]})
+
+    app = create_app(
+        FakeEngine(),
+        settings(
+            jwt_secret=None,
+            jwks_url="https://idp.example/jwks",
+            jwt_cache_size=cache_size,
+            jwks_cache_seconds=1e-9,  # stale at once: every real verification refetches
+            jwks_min_refetch_seconds=0,
+        ),
+        http_client=httpx.AsyncClient(transport=httpx.MockTransport(handler)),
+    )
+    claims = {"sub": "svc", "iss": "threadline", "exp": int(time.time()) + 60}
+    rs256 = jwt.encode(claims, _RSA_KEY, algorithm="RS256", headers={"kid": "k1"})
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://gateway"
+    ) as client:
+        statuses = [
+            (await ask(client, {"authorization": f"Bearer {rs256}"})).status_code for _ in range(3)
+        ]
+
+    assert statuses == [200, 200, 200]
+    assert len(calls) == fetches

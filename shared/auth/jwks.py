@@ -1,9 +1,11 @@
 """A JSON Web Key Set fetched over HTTP, cached, and refetched when keys rotate.
 
 Identity providers rotate signing keys by publishing the new key in the set
-before signing with it, so a token with an unknown ``kid`` is the signal to
-refetch. Refetches are rate-limited: a flood of tokens with made-up ``kid``s
-must not become a flood of requests to the identity provider.
+before signing with it, so a token with an unknown ``kid`` (or a set older than
+``max_age``) is the signal to refetch. Refetches are bounded: at most one per
+``min_refetch_interval``, so a flood of tokens with made-up ``kid``s cannot
+become a flood of requests to the identity provider. While the provider is
+down, the keys already fetched keep working.
 """
 
 from __future__ import annotations
@@ -11,15 +13,17 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Callable
-from typing import Any
 
 import httpx
 import jwt
 
-from gateway.security.errors import AuthenticationError
+from shared.auth.errors import KeySetUnavailableError, TokenError
+
+ASYMMETRIC_ALGORITHMS = ("RS256", "ES256")
+"""What a JWKS key may verify; keys for anything else in the set are ignored."""
 
 
-class JwksKeys:
+class JwksCache:
     """The public keys of one JWKS URL, by ``kid``."""
 
     def __init__(
@@ -37,14 +41,17 @@ class JwksKeys:
         self._max_age = max_age
         self._min_interval = min_refetch_interval
         self._clock = clock
-        self._keys: dict[str | None, Any] = {}
+        self._keys: dict[str | None, jwt.PyJWK] = {}
         self._fetched_at: float | None = None
         self._attempted_at: float | None = None
         self._lock = asyncio.Lock()
         self.fetches = 0
 
-    async def key(self, kid: str | None) -> Any:
-        """The verification key for ``kid``; refetches the set when ``kid`` is unknown or stale."""
+    async def key(self, kid: str | None) -> jwt.PyJWK:
+        """The key for ``kid``; refetches the set when ``kid`` is unknown or the set is stale.
+
+        A token without ``kid`` is accepted only while the set holds exactly one key.
+        """
         if kid in self._keys and not self._stale():
             return self._keys[kid]
         async with self._lock:
@@ -55,9 +62,9 @@ class JwksKeys:
         try:
             return self._keys[kid]
         except KeyError:
-            raise AuthenticationError(
+            raise TokenError(
                 f"the token's signing key {kid!r} is not in the key set at {self.url}; "
-                "request a token from the configured issuer"
+                "request a token from the configured issuer (THREADLINE_JWKS_URL)"
             ) from None
 
     def _stale(self) -> bool:
@@ -80,20 +87,28 @@ class JwksKeys:
         except (httpx.HTTPError, ValueError) as exc:
             if self._keys:
                 return  # keep serving the keys we have; the provider may be briefly down
-            raise AuthenticationError(
-                f"cannot verify tokens: fetching the key set from {self.url} failed ({exc})"
+            raise KeySetUnavailableError(
+                f"cannot verify tokens: fetching the key set from {self.url} failed ({exc}); "
+                "check THREADLINE_JWKS_URL and that the identity provider is reachable"
             ) from exc
-        keys: dict[str | None, Any] = {}
-        for entry in document.get("keys", []) if isinstance(document, dict) else []:
-            if entry.get("use", "sig") != "sig":
-                continue
-            try:
-                keys[entry.get("kid")] = jwt.PyJWK(entry).key
-            except jwt.PyJWTError:
-                continue  # an algorithm we do not verify with; other keys still count
-        self._keys = keys
+        self._keys = _signing_keys(document)
         self._fetched_at = self._clock()
 
     async def aclose(self) -> None:
         if self._owns_client and self._client is not None:
             await self._client.aclose()
+
+
+def _signing_keys(document: object) -> dict[str | None, jwt.PyJWK]:
+    entries = document.get("keys", []) if isinstance(document, dict) else []
+    keys: dict[str | None, jwt.PyJWK] = {}
+    for entry in entries if isinstance(entries, list) else []:
+        if not isinstance(entry, dict) or entry.get("use", "sig") != "sig":
+            continue
+        try:
+            key = jwt.PyJWK(entry)
+        except jwt.PyJWTError:
+            continue  # an algorithm we do not verify with; other keys still count
+        if key.algorithm_name in ASYMMETRIC_ALGORITHMS:
+            keys[entry.get("kid")] = key
+    return keys
