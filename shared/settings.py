@@ -26,6 +26,8 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwt_issuer: str = "threadline"
     jwt_audience: str | None = None
+    pii_traits: Annotated[tuple[str, ...], NoDecode] = ()
+    """Trait names masked as PII besides those recognised by name and shape (comma-separated)."""
 
     data_dir: Path = Path(".threadline")
     environment: str = "development"
@@ -54,7 +56,7 @@ class Settings(BaseSettings):
     journey_port: int = 4002
     scoring_port: int = 4003
 
-    @field_validator("write_keys", mode="before")
+    @field_validator("write_keys", "pii_traits", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
