@@ -9,7 +9,9 @@ refuse, so a partial answer stays possible.
 Every operation is measured against the same depth, alias, cost, token and
 introspection limits as the gateway's (:mod:`shared.graphql_limits`) before it
 executes, and refused with ``400`` past one: calling a subgraph directly,
-bypassing the gateway, buys no larger queries.
+bypassing the gateway, buys no larger queries. Errors leave through
+:func:`shared.graphql_errors.public_error`: an outage is reported by what
+failed (``STORAGE_UNAVAILABLE``…), never by where.
 """
 
 from __future__ import annotations
@@ -23,11 +25,12 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
-from strawberry.http import GraphQLRequestData
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
 from strawberry.types import ExecutionResult
 
 from shared.auth import Principal, TokenVerifier, bearer_token
 from shared.errors import AuthError
+from shared.graphql_errors import public_error
 from shared.graphql_limits import DocumentLimits, GraphQLLimits, OperationRefusedError
 
 ContextT = TypeVar("ContextT")
@@ -143,6 +146,13 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
         return await super().execute_operation(
             request, request_adapter, request_data, context, root_value, sub_response
         )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [public_error(error) for error in result.errors]
+        return await super().process_result(request, result)
 
 
 def token_verifier(
