@@ -8,9 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import orjson
+import pytest
+from pymongo.errors import BulkWriteError
 
 from shared.errors import StorageError
 from shared.logging import JsonFormatter
+from shared.mongo import storage_errors
 
 
 def logged(emit: Callable[[logging.Logger], None]) -> list[dict[str, Any]]:
@@ -59,3 +62,29 @@ def test_exceptions_in_logs_are_masked_too() -> None:
     assert "jo@example.com" not in entry["exception"]
     assert "+447911123489" not in entry["exception"]
     assert "j***@example.com" in entry["exception"]
+
+
+async def test_failed_bulk_writes_are_reported_without_the_documents_they_carried() -> None:
+    details = {
+        "writeErrors": [
+            {
+                "index": 0,
+                "code": 121,
+                "errmsg": "Document failed validation",
+                "op": {"_id": "c1", "traits": {"surname": "Bloggs", "email": "jo@example.com"}},
+            }
+        ],
+        "nInserted": 0,
+    }
+
+    with pytest.raises(StorageError) as caught:
+        async with storage_errors("saving customers and events"):
+            raise BulkWriteError(details)
+
+    message = str(caught.value)
+    assert "Bloggs" not in message
+    assert "jo@example.com" not in message
+    assert message == (
+        "saving customers and events failed: 1 write error(s): "
+        "code 121 at index 0: Document failed validation"
+    )
