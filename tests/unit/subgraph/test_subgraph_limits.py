@@ -161,3 +161,18 @@ async def test_introspection_is_refused_in_production_unless_switched_on(
     assert refused.json()["errors"][0]["extensions"]["code"] == "INTROSPECTION_DISABLED"
     assert "THREADLINE_GRAPHQL_INTROSPECTION=true" in refused.json()["errors"][0]["message"]
     assert allowed.json() == {"data": {"__schema": {"queryType": {"name": "Query"}}}}
+
+
+def test_subgraph_limits_are_read_from_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("THREADLINE_GRAPHQL_MAX_DEPTH", "7")
+    monkeypatch.setenv("THREADLINE_GRAPHQL_MAX_ALIASES", "3")
+    monkeypatch.setenv("THREADLINE_GRAPHQL_MAX_COST", "500")
+    monkeypatch.setenv("THREADLINE_GRAPHQL_INTROSPECTION", "false")
+
+    limits = Settings().graphql_limits
+
+    assert (limits.max_depth, limits.max_aliases, limits.max_cost) == (7, 3, 500)
+    assert limits.introspection_enabled is False
+    monkeypatch.delenv("THREADLINE_GRAPHQL_INTROSPECTION")
+    assert Settings(environment="production").graphql_limits.introspection_enabled is False
+    assert Settings(environment="development").graphql_limits.introspection_enabled is True
