@@ -1,6 +1,8 @@
 from __future__ import annotations
 
 import pytest
+from hypothesis import given
+from hypothesis.strategies import emails, sampled_from, text
 
 from services.profile.domain.pii import PiiPolicy, is_pii, mask_identity, mask_trait, mask_traits
 from shared.settings import Settings
@@ -146,3 +148,31 @@ def test_pii_trait_names_are_read_from_settings_as_a_comma_separated_list():
     settings = Settings(pii_traits="loyaltyTier, favourite_store")
 
     assert PiiPolicy.of(settings.pii_traits) == PiiPolicy.of(["loyalty_tier", "favouriteStore"])
+
+
+@given(email=emails(), name=sampled_from(["note", "contactInfo", "userRef", "x"]))
+def test_any_email_under_any_name_is_masked_to_its_first_letter_and_domain(email, name):
+    local, _, domain = email.partition("@")
+
+    assert mask_trait(name, email) == f"{local[:1]}***@{domain}"
+
+
+@given(
+    first=sampled_from("123456789"),
+    rest=text(alphabet="0123456789", min_size=11, max_size=17),
+)
+def test_any_card_number_passing_luhn_is_masked_to_its_last_four_digits(first, rest):
+    number = first + rest + str(luhn_check_digit(first + rest))
+
+    assert mask_trait("payment", number) == "***" + number[-4:]
+    assert mask_trait("payment", int(number)) == "***" + number[-4:]
+
+
+def luhn_check_digit(payload: str) -> int:
+    """The digit that makes ``payload + digit`` pass the Luhn check (the brute-force oracle)."""
+    return next(d for d in range(10) if luhn_valid(payload + str(d)))
+
+
+def luhn_valid(number: str) -> bool:
+    doubled = [int(c) * (2 if i % 2 else 1) for i, c in enumerate(reversed(number))]
+    return sum(d // 10 + d % 10 for d in doubled) % 10 == 0
