@@ -14,7 +14,7 @@ from typing import Any
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
 from pymongo.asynchronous.database import AsyncDatabase
-from pymongo.errors import DuplicateKeyError, PyMongoError
+from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
 from shared.errors import StorageError
 
@@ -91,8 +91,25 @@ async def storage_errors(what: str) -> AsyncIterator[None]:
         yield
     except DuplicateKeyError:
         raise
+    except BulkWriteError as exc:
+        raise StorageError(f"{what} failed: {_bulk_summary(exc)}") from exc
     except PyMongoError as exc:
         raise StorageError(f"{what} failed: {exc}") from exc
+
+
+def _bulk_summary(exc: BulkWriteError) -> str:
+    # Not str(exc): it quotes every failed document, personal data included, and this
+    # message is logged and kept with parked messages.
+    errors = exc.details.get("writeErrors") or []
+    if not errors:
+        concern = (exc.details.get("writeConcernErrors") or [{}])[0]
+        return f"write concern error: {concern.get('errmsg', 'unknown')}"
+    first = errors[0]
+    summary = (
+        f"{len(errors)} write error(s): code {first.get('code')} at index "
+        f"{first.get('index')}: {first.get('errmsg')}"
+    )
+    return summary + (f"; and {len(errors) - 1} more" if len(errors) > 1 else "")
 
 
 __all__ = [

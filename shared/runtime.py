@@ -151,7 +151,9 @@ def service_app(
     def probes(request: Request) -> Mapping[str, Probe]:
         return dict(request.state.clients.probes())
 
-    graphql = AuthenticatedGraphQL(schema, verifier=verifier, context=context)
+    graphql = AuthenticatedGraphQL(
+        schema, verifier=verifier, context=context, limits=settings.graphql_limits
+    )
     return Starlette(
         routes=[Route("/graphql", graphql), *routes, *health_routes(probes)], lifespan=lifespan
     )

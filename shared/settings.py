@@ -9,6 +9,8 @@ from typing import Annotated
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.graphql_limits import GraphQLLimits
+
 
 class Settings(BaseSettings):
     """Everything a Threadline process may be configured with.
@@ -26,6 +28,8 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwt_issuer: str = "threadline"
     jwt_audience: str | None = None
+    pii_traits: Annotated[tuple[str, ...], NoDecode] = ()
+    """Trait names masked as PII besides those recognised by name and shape (comma-separated)."""
 
     data_dir: Path = Path(".threadline")
     environment: str = "development"
@@ -45,6 +49,16 @@ class Settings(BaseSettings):
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
 
+    # Limits of every subgraph's /graphql, the same checks as the gateway's
+    # (THREADLINE_GATEWAY_MAX_*), so a subgraph called directly is no easier to overload
+    graphql_max_depth: int = Field(default=15, ge=1)
+    graphql_max_aliases: int = Field(default=30, ge=0)
+    graphql_max_cost: int = Field(default=10_000, ge=1)
+    graphql_default_list_size: int = Field(default=10, ge=1)
+    graphql_max_tokens: int = Field(default=10_000, ge=100)
+    graphql_introspection: bool | None = None
+    """None: enabled except when ``environment`` is production."""
+
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None
 
@@ -54,7 +68,7 @@ class Settings(BaseSettings):
     journey_port: int = 4002
     scoring_port: int = 4003
 
-    @field_validator("write_keys", mode="before")
+    @field_validator("write_keys", "pii_traits", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
@@ -64,6 +78,18 @@ class Settings(BaseSettings):
     @cached_property
     def production(self) -> bool:
         return self.environment.lower() in {"production", "prod"}
+
+    @cached_property
+    def graphql_limits(self) -> GraphQLLimits:
+        introspection = self.graphql_introspection
+        return GraphQLLimits(
+            max_depth=self.graphql_max_depth,
+            max_aliases=self.graphql_max_aliases,
+            max_cost=self.graphql_max_cost,
+            default_list_size=self.graphql_default_list_size,
+            max_tokens=self.graphql_max_tokens,
+            introspection_enabled=not self.production if introspection is None else introspection,
+        )
 
     def database_name(self, service: str) -> str:
         return f"threadline_{service}"

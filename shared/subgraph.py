@@ -5,6 +5,13 @@ A request without a valid token never reaches strawberry: it is answered
 A valid token without the needed scope reaches the resolvers, which raise
 :func:`forbidden` errors (``extensions.code = FORBIDDEN``) for the fields they
 refuse, so a partial answer stays possible.
+
+Every operation is measured against the same depth, alias, cost, token and
+introspection limits as the gateway's (:mod:`shared.graphql_limits`) before it
+executes, and refused with ``400`` past one: calling a subgraph directly,
+bypassing the gateway, buys no larger queries. Errors leave through
+:func:`shared.graphql_errors.public_error`: an outage is reported by what
+failed (``STORAGE_UNAVAILABLE``…), never by where.
 """
 
 from __future__ import annotations
@@ -18,9 +25,13 @@ from starlette.responses import JSONResponse, Response
 from starlette.types import Receive, Scope, Send
 from strawberry.asgi import GraphQL
 from strawberry.federation import Schema
+from strawberry.http import GraphQLHTTPResponse, GraphQLRequestData
+from strawberry.types import ExecutionResult
 
 from shared.auth import MissingScopeError, Principal, TokenError, TokenVerifier, require_bearer
 from shared.errors import AuthError
+from shared.graphql_errors import public_error
+from shared.graphql_limits import DocumentLimits, GraphQLLimits, OperationRefusedError
 
 ContextT = TypeVar("ContextT")
 PRINCIPAL_KEY = "threadline.principal"
@@ -60,6 +71,7 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
     configured; every request is then refused with a message saying how to fix it.
     ``context`` builds the typed per-request context from the request (whose
     ``state`` carries the lifespan's clients) and the verified principal.
+    ``limits`` bound what one operation may ask for (``Settings.graphql_limits``).
     """
 
     def __init__(
@@ -68,10 +80,16 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
         *,
         verifier: TokenVerifier | None,
         context: ContextFactory[ContextT],
+        limits: GraphQLLimits = GraphQLLimits(),
     ) -> None:
         super().__init__(schema, graphql_ide=None)
         self._verifier = verifier
         self._context = context
+        self._limits = DocumentLimits(
+            limits, where="subgraph", introspection_switch="THREADLINE_GRAPHQL_INTROSPECTION"
+        )
+        self._max_tokens = limits.max_tokens
+        self._measured_schema = schema._schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
@@ -99,6 +117,41 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
     async def get_context(self, request: Any, response: Any) -> ContextT:
         principal = request.scope[PRINCIPAL_KEY]
         return await self._context(request, principal)
+
+    async def execute_operation(
+        self,
+        request: Request,
+        request_adapter: Any,
+        request_data: GraphQLRequestData | list[GraphQLRequestData],
+        context: ContextT,
+        root_value: None,
+        sub_response: Response,
+    ) -> Any:
+        """Measure every operation of the request before any of them executes."""
+        try:
+            for data in request_data if isinstance(request_data, list) else [request_data]:
+                if data.query is not None:
+                    self._limits.check_request(
+                        self._measured_schema,
+                        data.query,
+                        data.operation_name,
+                        data.variables,
+                        max_tokens=self._max_tokens,
+                    )
+        except OperationRefusedError as refused:
+            sub_response.status_code = refused.status
+            error = GraphQLError(refused.message, extensions=refused.graphql_error()["extensions"])
+            return ExecutionResult(data=None, errors=[error])
+        return await super().execute_operation(
+            request, request_adapter, request_data, context, root_value, sub_response
+        )
+
+    async def process_result(
+        self, request: Request, result: ExecutionResult
+    ) -> GraphQLHTTPResponse:
+        if result.errors:
+            result.errors = [public_error(error) for error in result.errors]
+        return await super().process_result(request, result)
 
 
 def token_verifier(

@@ -2,24 +2,27 @@
 
 from __future__ import annotations
 
-from typing import Any
+from shared.graphql_limits import (
+    IntrospectionDisabledError,
+    LimitExceededError,
+    OperationRefusedError,
+)
 
-from shared.errors import ThreadlineError
+__all__ = [
+    "AuthUnavailableError",
+    "AuthenticationError",
+    "IntrospectionDisabledError",
+    "LimitExceededError",
+    "PersistedQueryError",
+    "RateLimitedError",
+    "SecurityError",
+]
 
+SecurityError = OperationRefusedError
+"""Root of the guards' errors: the request was refused before reaching the engine.
 
-class SecurityError(ThreadlineError):
-    """Root of the guards' errors: the request was refused before reaching the engine."""
-
-    status = 400
-    code = "BAD_REQUEST"
-
-    def __init__(self, message: str, **extensions: Any) -> None:
-        super().__init__(message)
-        self.message = message
-        self.extensions = extensions
-
-    def graphql_error(self) -> dict[str, Any]:
-        return {"message": self.message, "extensions": {"code": self.code, **self.extensions}}
+The same root as the document limits' errors (shared with the subgraphs), so every
+transport answers a limit, an auth failure or a rate limit the same way."""
 
 
 class AuthenticationError(SecurityError):
@@ -39,20 +42,6 @@ class AuthUnavailableError(SecurityError):
 
     status = 503
     code = "AUTH_UNAVAILABLE"
-
-
-class LimitExceededError(SecurityError):
-    """The operation is deeper, wider or costlier than this gateway serves."""
-
-    def __init__(self, message: str, *, code: str, limit: int, measured: int) -> None:
-        super().__init__(message, limit=limit, measured=measured)
-        self.code = code
-        self.limit = limit
-        self.measured = measured
-
-
-class IntrospectionDisabledError(SecurityError):
-    code = "INTROSPECTION_DISABLED"
 
 
 class RateLimitedError(SecurityError):

@@ -18,6 +18,7 @@ from services.profile.adapters.mongo import INDEXES, MongoProfileStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector
+from services.profile.domain.pii import PiiPolicy
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.runtime import ServiceClients, run_worker_process, service_app
 from shared.settings import Settings
@@ -28,6 +29,7 @@ ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
 
 def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
     """The profile API; clients open in the lifespan, never at import or here."""
+    pii = PiiPolicy.of(settings.pii_traits)
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> dict[str, Any]:
         return {
@@ -43,7 +45,7 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
         }
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store)
+        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
 
     return service_app(
         settings,

@@ -45,10 +45,7 @@ class InMemoryProfileStore:
                     record.last_seen
                 )
         if conflicts:
-            raise IdentityConflictError(
-                f"identities {[i.key for i in conflicts]} belong to another customer now; "
-                "retry the batch to resolve against the current owners"
-            )
+            raise IdentityConflictError(conflicts)
         for write in writes.customers:
             self.customer_docs[write.customer.id] = _merged(
                 self.customer_docs.get(write.customer.id), write

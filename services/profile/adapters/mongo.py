@@ -105,12 +105,13 @@ class MongoProfileStore:
             errors = exc.details.get("writeErrors", [])
             if errors and all(error.get("code") == DUPLICATE_KEY for error in errors):
                 # Only the inserts can collide: another consumer attached the identity first.
-                taken = [new[error["index"]].identity.key for error in errors]
-                raise IdentityConflictError(
-                    f"identities {taken} belong to another customer now; retry the batch "
-                    "to resolve against the current owners"
-                ) from exc
-            raise StorageError(f"saving identities failed: {exc.details}") from exc
+                taken = [new[error["index"]].identity for error in errors]
+                raise IdentityConflictError(taken) from exc
+            # Not ``exc.details``: it quotes every failed document, personal data included.
+            codes = sorted({str(error.get("code")) for error in errors})
+            raise StorageError(
+                f"saving identities failed: {len(errors)} write error(s), codes {codes}"
+            ) from exc
         except PyMongoError as exc:
             raise StorageError(f"saving identities failed: {exc}") from exc
 

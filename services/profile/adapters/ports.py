@@ -16,6 +16,7 @@ from typing import Any, Literal, Protocol
 from services.profile.domain import ProfileError
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.pii import mask_identity
 from services.profile.domain.traits import ConsentState, TraitValue
 from shared.mongo import Document
 
@@ -24,8 +25,17 @@ class IdentityConflictError(ProfileError):
     """An identity the batch meant to attach is owned by another customer by now.
 
     Another consumer claimed it concurrently; retrying the batch resolves the
-    event against the new owner.
+    event against the new owner. The message (logged by the worker, kept with a
+    parked message) names the identities with their personal data masked.
     """
+
+    def __init__(self, identities: Sequence[Identity]) -> None:
+        self.identities = tuple(identities)
+        shown = [f"{i.type}:{mask_identity(i.type, i.value)}" for i in self.identities]
+        super().__init__(
+            f"identities {shown} belong to another customer now; "
+            "retry the batch to resolve against the current owners"
+        )
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,7 +13,7 @@ from services.profile.adapters.ports import ProfileStore
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import Identity as IdentityValue
 from services.profile.domain.identity import IdentityRecord
-from services.profile.domain.pii import mask_identity, mask_traits
+from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
 from shared.auth import Principal
 from shared.subgraph import require_scope
 
@@ -23,10 +23,11 @@ PII = "pii:read"
 
 @dataclass(frozen=True, slots=True)
 class ProfileContext:
-    """Per request: who asks, and the store to answer from."""
+    """Per request: who asks, the store to answer from, and what counts as PII."""
 
     principal: Principal
     store: ProfileStore
+    pii: PiiPolicy = DEFAULT_POLICY
 
 
 ProfileInfo = Info[ProfileContext, None]
@@ -56,11 +57,12 @@ class SegmentMembership:
     entered_at: datetime
 
 
-def _identity(record: IdentityRecord, pii: bool) -> Identity:
+def _identity(record: IdentityRecord, policy: PiiPolicy | None) -> Identity:
+    """``policy`` is None for callers with ``pii:read``, who see every value in clear."""
     value = record.identity.value
     return Identity(
         type=record.identity.type,
-        value=value if pii else mask_identity(record.identity.type, value),
+        value=value if policy is None else policy.mask_identity(record.identity.type, value),
         first_seen=record.first_seen,
         last_seen=record.last_seen,
         source=record.source,
@@ -87,16 +89,20 @@ class Customer:
 
     @strawberry.field
     async def identities(self, info: ProfileInfo) -> list[Identity]:
-        """Identifiers of the customer; email and phone masked without pii:read."""
-        pii = info.context.principal.has(PII)
+        """Identifiers of the customer; PII (emails, phones, a userId that is an email…)
+        masked without pii:read."""
+        policy = None if info.context.principal.has(PII) else info.context.pii
         records = await info.context.store.identities(self.state.id)
-        return [_identity(record, pii) for record in records]
+        return [_identity(record, policy) for record in records]
 
     @strawberry.field
     def traits(self, info: ProfileInfo) -> JSON:
-        """Current trait values; PII traits masked without pii:read."""
+        """Current trait values; PII (by name or by shape, nested too) masked without
+        pii:read."""
         values = {name: trait.value for name, trait in sorted(self.state.traits.items())}
-        return JSON(values if info.context.principal.has(PII) else mask_traits(values))
+        if info.context.principal.has(PII):
+            return JSON(values)
+        return JSON(info.context.pii.mask_traits(values))
 
     @strawberry.field
     def consents(self) -> list[Consent]:

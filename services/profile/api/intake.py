@@ -6,6 +6,7 @@ by the profile service's lifespan) unless they are given a getter.
 
 from __future__ import annotations
 
+import logging
 import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -25,6 +26,8 @@ from shared.errors import BusError, StorageError
 from shared.events import CloudEvent, derived_id
 from shared.normalize import NormalizedEvent, message_id_of, source_id
 from shared.telemetry import extract_context
+
+log = logging.getLogger("threadline.profile.collector")
 
 SOURCE = "threadline/profile/collector"
 RETRY_AFTER_SECONDS = 5
@@ -150,18 +153,20 @@ async def _answer(handle: Callable[[], Any]) -> Response:
     except RequestRejectedError as exc:
         return json_response(exc.body, exc.status)
     except BusError as exc:
-        return json_response(
-            error_body(503, f"the event bus is unavailable, retry later: {exc}"),
-            503,
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return _unavailable("the event bus", exc)
     except StorageError as exc:
-        return json_response(
-            error_body(503, f"storage is unavailable, retry later: {exc}"),
-            503,
-            {"Retry-After": str(RETRY_AFTER_SECONDS)},
-        )
+        return _unavailable("storage", exc)
     return response
+
+
+def _unavailable(dependency: str, exc: Exception) -> Response:
+    # The caller learns what failed; where (URLs, addresses, driver detail) is for the log.
+    log.warning("answering 503: %s is unavailable: %s", dependency, exc)
+    return json_response(
+        error_body(503, f"{dependency} is unavailable, retry later"),
+        503,
+        {"Retry-After": str(RETRY_AFTER_SECONDS)},
+    )
 
 
 def json_object(body: bytes) -> dict[str, Any]:

@@ -1,101 +1,180 @@
-"""Which traits are personal data, and how they are shown to callers without ``pii:read``.
+"""Which traits and identities are personal data, and how they are shown without ``pii:read``.
 
-Masking keeps just enough to recognise a value you already know (the first
-letter of a name, an email's domain, a phone's country code and last digits)
-and nothing that would let you learn one you do not.
+A value is PII when its name says so or its shape does. Names are compared
+folded (``workEmail``, ``work_email`` and ``work-email`` are one name) against
+stems of what people are called and how they are reached: ``email``,
+``phone``/``mobile``/``tel``/``cell``/``fax``, name parts (``firstName``,
+``surname``…), ``address``/``street``/``zip``/``postal``, ``birth``/``dob``,
+``ssn``/``social_security``, ``passport``, ``iban``, ``card``/``credit``,
+``ip``…, plus the names an operator configures (``THREADLINE_PII_TRAITS``).
+Values under any other name are masked when they look like PII
+(:mod:`shared.pii`: emails, phone numbers, card numbers, IBANs, IP addresses).
+Nested objects and lists are masked the same way, key by key and item by item.
+
+Masking errs on the side of hiding: a trait called ``mobileAppVersion`` is
+masked as if it were a phone number, which is cheaper than one leaked number.
 """
 
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from enum import Enum
 from typing import Any
 
-HIDDEN = "***"
+from shared.pii import HIDDEN, mask_by_shape, mask_email, mask_int, mask_phone
 
-_EMAIL = frozenset({"email", "emailaddress"})
-_PHONE = frozenset({"phone", "phonenumber", "mobile", "mobilephone", "fax"})
-_NAME = frozenset(
-    {"name", "firstname", "lastname", "fullname", "middlename", "username", "displayname"}
+__all__ = [
+    "DEFAULT_POLICY",
+    "HIDDEN",
+    "PiiPolicy",
+    "is_pii",
+    "mask_identity",
+    "mask_name",
+    "mask_trait",
+    "mask_traits",
+]
+
+
+class _Kind(Enum):
+    EMAIL = "email"
+    PHONE = "phone"
+    NAME = "name"
+    HIDDEN = "hidden"
+
+
+_PHONE_TOKENS = frozenset({"tel", "telephone", "mobile", "cell", "cellular", "fax", "msisdn"})
+_PHONE_STEMS = ("phone", "mobilenumber", "cellnumber", "faxnumber", "telnumber")
+_NAMES = frozenset({"name", "fullname", "username", "displayname", "nickname"})
+_NAME_ENDINGS = (
+    "firstname",
+    "lastname",
+    "middlename",
+    "surname",
+    "givenname",
+    "familyname",
+    "maidenname",
+    "fullname",
 )
-_HIDDEN = frozenset(
-    {
-        "address",
-        "street",
-        "streetaddress",
-        "postalcode",
-        "zip",
-        "zipcode",
-        "birthday",
-        "birthdate",
-        "dateofbirth",
-        "dob",
-        "age",
-        "gender",
-        "ssn",
-        "taxid",
-        "passport",
-        "ip",
-        "ipaddress",
-    }
+_HIDDEN_TOKENS = frozenset(
+    {"zip", "postal", "dob", "age", "gender", "ssn", "card", "cvv", "cvc", "iban", "ip"}
+    | {"ipv4", "ipv6", "nin"}
 )
-_NOT_LETTER = re.compile(r"[^a-z0-9]")
+_HIDDEN_STEMS = (
+    "address",
+    "street",
+    "zipcode",
+    "postcode",
+    "postalcode",
+    "birth",
+    "socialsecurity",
+    "passport",
+    "creditcard",
+    "cardnumber",
+    "taxid",
+    "nationalid",
+    "iban",
+    "password",
+    "latitude",
+    "longitude",
+)
+_CAMEL = re.compile(r"(?<=[a-z0-9])(?=[A-Z])|(?<=[A-Z])(?=[A-Z][a-z])")
+_NOT_ALNUM = re.compile(r"[^a-z0-9]+")
 
 
-def _folded(name: str) -> str:
-    # ``first_name``, ``firstName`` and ``First Name`` are the same trait.
-    return _NOT_LETTER.sub("", name.lower())
+def _tokens(name: str) -> list[str]:
+    # ``lastLoginIP``, ``last_login_ip`` and ``Last Login IP`` are the same three words.
+    return [t for t in _NOT_ALNUM.split(_CAMEL.sub(" ", name).lower()) if t]
 
 
-def is_pii(name: str) -> bool:
-    folded = _folded(name)
-    return folded in _EMAIL or folded in _PHONE or folded in _NAME or folded in _HIDDEN
+def _fold(name: str) -> str:
+    return "".join(_tokens(name))
 
 
-def mask_email(value: str) -> str:
-    local, at, domain = value.partition("@")
-    if not at:
-        return HIDDEN
-    return f"{local[:1]}{HIDDEN}@{domain}"
-
-
-def mask_phone(value: str) -> str:
-    digits = value.strip()
-    if len(digits) <= 5:
-        return HIDDEN
-    # Keep "+" and the first digits (the country code of an E.164 number) and the last two.
-    return digits[:3] + "*" * (len(digits) - 5) + digits[-2:]
+def _kind_by_name(name: str) -> _Kind | None:
+    tokens = _tokens(name)
+    folded = "".join(tokens)
+    if "email" in folded:
+        return _Kind.EMAIL
+    if any(stem in folded for stem in _PHONE_STEMS) or not _PHONE_TOKENS.isdisjoint(tokens):
+        return _Kind.PHONE
+    if folded in _NAMES or folded.endswith(_NAME_ENDINGS) or "surname" in tokens:
+        return _Kind.NAME
+    if any(stem in folded for stem in _HIDDEN_STEMS) or not _HIDDEN_TOKENS.isdisjoint(tokens):
+        return _Kind.HIDDEN
+    return None
 
 
 def mask_name(value: str) -> str:
     return f"{value[:1]}{HIDDEN}" if value else HIDDEN
 
 
-def mask_trait(name: str, value: Any) -> Any:
-    """The value shown without ``pii:read``; non-PII traits pass through unchanged."""
-    if value is None:
-        return None
-    folded = _folded(name)
-    if folded in _EMAIL:
-        return mask_email(value) if isinstance(value, str) else HIDDEN
-    if folded in _PHONE:
-        return mask_phone(value) if isinstance(value, str) else HIDDEN
-    if folded in _NAME:
-        return mask_name(value) if isinstance(value, str) else HIDDEN
-    if folded in _HIDDEN:
-        return HIDDEN
-    return value
-
-
-def mask_traits(traits: Mapping[str, Any]) -> dict[str, Any]:
-    return {name: mask_trait(name, value) for name, value in traits.items()}
-
-
-def mask_identity(identity_type: str, value: str) -> str:
-    """Identities of PII types (email, phone) are masked like the matching traits."""
-    folded = _folded(identity_type)
-    if folded in _EMAIL:
+def _mask_text(kind: _Kind, value: str) -> str:
+    if kind is _Kind.EMAIL:
         return mask_email(value)
-    if folded in _PHONE:
+    if kind is _Kind.PHONE:
         return mask_phone(value)
-    return value
+    if kind is _Kind.NAME:
+        return mask_name(value)
+    return HIDDEN
+
+
+@dataclass(frozen=True, slots=True)
+class PiiPolicy:
+    """Recognises PII by name and shape; ``extra_names`` are further trait names (folded)
+    that are always hidden."""
+
+    extra_names: frozenset[str] = frozenset()
+
+    @classmethod
+    def of(cls, names: Iterable[str]) -> PiiPolicy:
+        return cls(frozenset(_fold(name) for name in names if _fold(name)))
+
+    def _kind(self, name: str) -> _Kind | None:
+        if self.extra_names and _fold(name) in self.extra_names:
+            return _Kind.HIDDEN
+        return _kind_by_name(name)
+
+    def is_pii(self, name: str) -> bool:
+        """Whether a trait of this name is PII whatever its value."""
+        return self._kind(name) is not None
+
+    def mask_trait(self, name: str, value: Any) -> Any:
+        """The value shown without ``pii:read``; values that are no PII pass through."""
+        return self._mask(self._kind(name), value)
+
+    def mask_traits(self, traits: Mapping[str, Any]) -> dict[str, Any]:
+        return {name: self.mask_trait(name, value) for name, value in traits.items()}
+
+    def mask_identity(self, identity_type: str, value: str) -> str:
+        """Identities of PII types (email, phone…) are masked like the matching traits, and
+        any other identity (a ``userId``) whose value looks like PII by its shape."""
+        kind = self._kind(identity_type)
+        return mask_by_shape(value) if kind is None else _mask_text(kind, value)
+
+    def _mask(self, kind: _Kind | None, value: Any) -> Any:
+        if value is None or isinstance(value, bool):
+            return value  # a flag (``emailVerified``) says nothing about the person
+        if isinstance(value, Mapping):
+            if kind is _Kind.HIDDEN:
+                return HIDDEN
+            return {k: self._mask(self._kind(str(k)) or kind, v) for k, v in value.items()}
+        if isinstance(value, list | tuple):
+            return [self._mask(kind, item) for item in value]
+        if kind is None:
+            if isinstance(value, str):
+                return mask_by_shape(value)
+            return mask_int(value) if isinstance(value, int) else value
+        if isinstance(value, str):
+            if kind is _Kind.EMAIL and "@" not in value:
+                return HIDDEN
+            return _mask_text(kind, value)
+        return HIDDEN
+
+
+DEFAULT_POLICY = PiiPolicy()
+is_pii = DEFAULT_POLICY.is_pii
+mask_trait = DEFAULT_POLICY.mask_trait
+mask_traits = DEFAULT_POLICY.mask_traits
+mask_identity = DEFAULT_POLICY.mask_identity

@@ -146,3 +146,16 @@ async def test_identity_owned_by_another_customer_is_a_conflict(store):
         await store.save(ProfileWrites(new_identities=(IdentityRecord(ANON, "c2", T0, T0, "src"),)))
 
     assert (await store.known([ANON]))[ANON].customer_id == "c1"
+
+
+async def test_a_conflict_names_the_identity_without_its_personal_data(store):
+    # The message ends up in the worker's logs and the parked message's error header.
+    await store.save(first_batch("c1"))
+
+    with pytest.raises(IdentityConflictError) as caught:
+        await store.save(
+            ProfileWrites(new_identities=(IdentityRecord(EMAIL, "c2", T0, T0, "src"),))
+        )
+
+    assert "email:j***@example.com" in str(caught.value)
+    assert "jo@example.com" not in str(caught.value)

@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+from typing import Any
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -7,8 +9,9 @@ from starlette.routing import Route
 
 from services.profile.adapters.in_memory import InMemoryProfileStore
 from services.profile.api.graph import ProfileContext, schema
+from services.profile.domain.pii import PiiPolicy
 from services.profile.handlers import handle_ingested
-from shared.auth import TokenVerifier, issue_token
+from shared.auth import Principal, TokenVerifier, issue_token
 from shared.bus.in_memory import InMemoryBus
 from shared.subgraph import AuthenticatedGraphQL
 from tests.unit.profile.profile_events import at, segment
@@ -194,3 +197,102 @@ async def test_without_configured_verification_every_request_is_refused():
 
     assert response.status_code == 500
     assert "THREADLINE_JWT_SECRET" in response.json()["errors"][0]["message"]
+
+
+LEAKY_TRAITS = {
+    "workEmail": "jo.work@example.com",
+    "mobileNumber": "+447911123400",
+    "telephone": "+441132496000",
+    "cell": "07911 123411",
+    "surname": "Bloggs",
+    "social_security_number": "078-05-1120",
+    "creditCard": "4111 1111 1111 1111",
+    "contact": {"email": "jo.contact@example.com", "phones": ["+447911123422"]},
+}
+
+
+async def leaky_profile(**context_fields: Any) -> tuple[Starlette, str]:
+    store = InMemoryProfileStore()
+    await handle_ingested(
+        [
+            segment(
+                "identify",
+                "m-leaky",
+                userId="jo.user@example.com",
+                traits={**LEAKY_TRAITS, "plan": "pro", "loyaltyTier": "gold"},
+                timestamp=at(10),
+            )
+        ],
+        store=store,
+        publisher=InMemoryBus(),
+    )
+
+    async def context(request: Any, principal: Principal) -> ProfileContext:
+        return ProfileContext(principal=principal, store=store, **context_fields)
+
+    app = Starlette(
+        routes=[
+            Route(
+                "/graphql",
+                AuthenticatedGraphQL(
+                    schema, verifier=TokenVerifier(secret=SECRET), context=context
+                ),
+            )
+        ]
+    )
+    return app, next(iter(store.customer_docs))
+
+
+async def fetch_customer(app: Starlette, customer_id: str, *scopes: str) -> httpx.Response:
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://profile"
+    ) as client:
+        response = await client.post(
+            "/graphql",
+            json={"query": CUSTOMER, "variables": {"id": customer_id}},
+            headers=bearer(*scopes),
+        )
+    assert response.status_code == 200
+    return response
+
+
+def raw_values(value: Any) -> list[Any]:
+    if isinstance(value, dict):
+        return [leaf for item in value.values() for leaf in raw_values(item)]
+    if isinstance(value, list):
+        return [leaf for item in value for leaf in raw_values(item)]
+    return [value]
+
+
+async def test_pii_under_any_name_nested_or_in_a_user_id_is_masked_without_pii_scope() -> None:
+    app, customer_id = await leaky_profile()
+
+    response = await fetch_customer(app, customer_id, "customers:read")
+
+    body = response.text
+    leaked = [v for v in [*raw_values(LEAKY_TRAITS), "jo.user@example.com"] if v in body]
+    assert leaked == []
+    customer = response.json()["data"]["customer"]
+    assert customer["traits"]["plan"] == "pro"
+    assert customer["traits"]["contact"]["email"] == "j***@example.com"
+    values = {i["type"]: i["value"] for i in customer["identities"]}
+    assert values["userId"] == "j***@example.com"
+
+
+async def test_pii_is_shown_in_clear_with_pii_scope() -> None:
+    app, customer_id = await leaky_profile()
+
+    response = await fetch_customer(app, customer_id, "customers:read", "pii:read")
+
+    customer = response.json()["data"]["customer"]
+    assert {k: customer["traits"][k] for k in LEAKY_TRAITS} == LEAKY_TRAITS
+    values = {i["type"]: i["value"] for i in customer["identities"]}
+    assert values["userId"] == "jo.user@example.com"
+
+
+async def test_trait_names_configured_as_pii_are_masked() -> None:
+    app, customer_id = await leaky_profile(pii=PiiPolicy.of(["loyalty_tier"]))
+
+    response = await fetch_customer(app, customer_id, "customers:read")
+
+    assert response.json()["data"]["customer"]["traits"]["loyaltyTier"] == "***"
