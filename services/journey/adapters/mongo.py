@@ -12,10 +12,16 @@ from services.journey.adapters.ports import Friction, JourneyProgress, TimelineP
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 from shared.errors import StorageError
-from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+from shared.mongo import (
+    AsyncDatabase,
+    Document,
+    Index,
+    ascending,
+    only_duplicates,
+    storage_errors,
+)
 
 TOUCHPOINTS = "touchpoints"
-DUPLICATE_KEY = 11000
 PROGRESS = "journey_progress"
 FRICTIONS = "frictions"
 
@@ -47,8 +53,7 @@ class MongoJourneyStore:
         try:
             await self._touchpoints.bulk_write(operations, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if not all(error.get("code") == DUPLICATE_KEY for error in errors):
+            if not only_duplicates(exc):
                 raise StorageError(f"saving touchpoints failed: {exc.details}") from exc
         except PyMongoError as exc:
             raise StorageError(f"saving touchpoints failed: {exc}") from exc

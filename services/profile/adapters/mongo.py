@@ -27,7 +27,14 @@ from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.traits import ConsentState, TraitValue
 from shared.errors import StorageError
-from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+from shared.mongo import (
+    AsyncDatabase,
+    Document,
+    Index,
+    ascending,
+    only_duplicates,
+    storage_errors,
+)
 
 CUSTOMERS = "customers"
 IDENTITIES = "identities"
@@ -130,8 +137,7 @@ class MongoProfileStore:
         except BulkWriteError as exc:
             # An event stored before (a batch replayed after a crash) is already what we
             # would store: its id derives from the message, its content from the id.
-            errors = exc.details.get("writeErrors", [])
-            if not all(error.get("code") == DUPLICATE_KEY for error in errors):
+            if not only_duplicates(exc):
                 raise
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
