@@ -11,9 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterator
 from datetime import UTC, datetime
-from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
@@ -28,7 +26,7 @@ from shared.mongo import Mongo
 from shared.runtime import mongo_client
 from shared.settings import Settings
 from tests.integration.services.services_support import scratch_database, unique
-from threadline.devinfra import SecantusServer, free_port
+from threadline.devinfra import SecantusServer
 
 pytestmark = pytest.mark.integration
 
@@ -36,17 +34,6 @@ WRITERS = 4
 BATCH = 20
 STREAM_SECONDS = 1.5
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
-
-
-@pytest.fixture
-def secantus(tmp_path: Path) -> Iterator[SecantusServer]:
-    """A SecantusDB of this test's own, to kill: the session's server is shared."""
-    server = SecantusServer(tmp_path / "secantus", port=free_port())
-    server.start()
-    try:
-        yield server
-    finally:
-        server.stop()
 
 
 async def _write_until_cancelled(mongo: Mongo, database: str, writer: int, acked: set[int]):
