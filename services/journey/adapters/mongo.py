@@ -164,7 +164,10 @@ def timelines_pipeline(
     the ``first + 1`` newest strictly after ``after`` (one more than the page, to tell
     whether a next page exists). ``$topN`` cannot filter, so touchpoints at or before the
     cursor rank last and come out as ``null`` when a customer has fewer than ``first + 1``
-    after it.
+    after it. (``$topN`` needs MongoDB 5.2 or later; SecantusDB has it.)
+
+    Unlike one customer's :meth:`MongoJourneyStore.timeline`, which stops after the page,
+    the group reads every touchpoint of the customers once; the count read them anyway.
     """
     match: dict[str, Any] = {"customerId": {"$in": customer_ids}}
     if channel is not None:
