@@ -2,6 +2,12 @@
 
 Wraps PyMongo's asyncio API (``AsyncMongoClient``), declares indexes per
 service idempotently, and translates driver errors into :class:`StorageError`.
+
+Writes are acknowledged only once journaled on a majority (``w: "majority", j: true``)
+unless the caller asks for less: consumers ack the broker after their writes, so an
+acknowledged write that a database crash can still lose is a lost event. (SecantusDB,
+the embedded default, keeps un-journaled commits in WiredTiger's log buffer, where a
+``kill -9`` loses the last few hundred milliseconds of them.)
 """
 
 from __future__ import annotations
@@ -19,6 +25,11 @@ from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 from shared.errors import StorageError
 
 Document = dict[str, Any]
+WriteConcernW = int | str
+DUPLICATE_KEY = 11000
+WHOLE_BATCH = 100_000
+"""``batchSize`` of reads wanted whole: the first reply carries up to 16 MB of documents
+instead of stopping at 101, so a batch read is one round trip, not one plus getMores."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,9 +61,24 @@ def ascending(*fields: str) -> tuple[tuple[str, int], ...]:
 class Mongo:
     """One client for the process; each service uses only its own database."""
 
-    def __init__(self, url: str, *, app_name: str = "threadline") -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        app_name: str = "threadline",
+        w: WriteConcernW = "majority",
+        journal: bool = True,
+    ) -> None:
+        """``w`` and ``journal`` are the write concern of every write (they override
+        ``w`` / ``journal`` options in ``url``)."""
         self._client: AsyncMongoClient[Document] = AsyncMongoClient(
-            url, appname=app_name, tz_aware=True, connect=False, serverSelectionTimeoutMS=5000
+            url,
+            appname=app_name,
+            tz_aware=True,
+            connect=False,
+            serverSelectionTimeoutMS=5000,
+            w=w,
+            journal=journal,
         )
 
     @property
@@ -112,13 +138,30 @@ def _bulk_summary(exc: BulkWriteError) -> str:
     return summary + (f"; and {len(errors) - 1} more" if len(errors) > 1 else "")
 
 
+def only_duplicates(exc: BulkWriteError) -> bool:
+    """Whether a bulk write failed only because some of its inserts were stored before.
+
+    A write-concern error (the write is not known to be durable) is never such a case,
+    even when every write itself succeeded.
+    """
+    details = exc.details
+    if details.get("writeConcernErrors"):
+        return False
+    return all(error.get("code") == DUPLICATE_KEY for error in details.get("writeErrors", []))
+
+
 __all__ = [
+    "DUPLICATE_KEY",
+    "WHOLE_BATCH",
     "AsyncCollection",
     "AsyncDatabase",
+    "BulkWriteError",
     "Document",
     "DuplicateKeyError",
     "Index",
     "Mongo",
+    "WriteConcernW",
     "ascending",
+    "only_duplicates",
     "storage_errors",
 ]

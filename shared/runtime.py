@@ -49,6 +49,17 @@ class ServiceClients:
         return {"mongodb": self.mongo.ping, "rabbitmq": self.bus.ping}
 
 
+def mongo_client(settings: Settings, service: str) -> Mongo:
+    """The process's MongoDB client, with the configured write concern (journaled on a
+    majority unless the settings lower it)."""
+    return Mongo(
+        settings.mongodb_url,
+        app_name=f"threadline-{service}",
+        w=settings.mongodb_write_concern_w,
+        journal=settings.mongodb_journal,
+    )
+
+
 @contextlib.asynccontextmanager
 async def service_clients(
     settings: Settings,
@@ -58,7 +69,7 @@ async def service_clients(
     consumers: ConsumerFactory | None = None,
 ) -> AsyncIterator[ServiceClients]:
     """Open MongoDB and the bus, ensure indexes, optionally start consumers; close on exit."""
-    mongo = Mongo(settings.mongodb_url, app_name=f"threadline-{service}")
+    mongo = mongo_client(settings, service)
     database = mongo.database(settings.database_name(service))
     inbox = MongoInbox(database)
     try:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from functools import cached_property
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -22,6 +22,12 @@ class Settings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="THREADLINE_", frozen=True, extra="ignore")
 
     mongodb_url: str = "mongodb://127.0.0.1:27017/?directConnection=true"
+    # The write concern of every MongoDB write. Consumers ack the broker once their writes
+    # are acknowledged, so an acknowledged write must survive a crash of the database:
+    # journaled (``j``) on a majority of the replica set (``w``). Lower them only where
+    # losing acknowledged writes is acceptable (a throwaway benchmark).
+    mongodb_write_concern_w: int | Literal["majority"] = "majority"
+    mongodb_journal: bool = True
     amqp_url: str = "amqp://guest:guest@127.0.0.1:5672/"
     write_keys: Annotated[tuple[str, ...], NoDecode] = ()
     jwt_secret: str | None = None
@@ -51,8 +57,11 @@ class Settings(BaseSettings):
 
     # Limits of every subgraph's /graphql, the same checks as the gateway's
     # (THREADLINE_GATEWAY_MAX_*), so a subgraph called directly is no easier to overload
-    graphql_max_depth: int = Field(default=15, ge=1)
-    graphql_max_aliases: int = Field(default=30, ge=0)
+    # A backstop for direct calls, above the gateway's client-facing limits (15 deep, 30
+    # aliases): the gateway's own subgraph operations nest entities one level deeper and
+    # alias up to two fields per aliased client field.
+    graphql_max_depth: int = Field(default=20, ge=1)
+    graphql_max_aliases: int = Field(default=100, ge=0)
     graphql_max_cost: int = Field(default=10_000, ge=1)
     graphql_default_list_size: int = Field(default=10, ge=1)
     graphql_max_tokens: int = Field(default=10_000, ge=100)
@@ -73,6 +82,17 @@ class Settings(BaseSettings):
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
+        return value
+
+    @field_validator("mongodb_write_concern_w")
+    @classmethod
+    def _acknowledged(cls, value: int | str) -> int | str:
+        if isinstance(value, int) and value < 1:
+            raise ValueError(
+                f"THREADLINE_MONGODB_WRITE_CONCERN_W={value} would not wait for the write to "
+                "be acknowledged; set it to `majority` (the default) or a member count of 1 "
+                "or more"
+            )
         return value
 
     @cached_property

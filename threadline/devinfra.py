@@ -209,6 +209,13 @@ class SecantusServer:
             _terminate(self.process)
             self.process = None
 
+    def kill(self) -> None:
+        """Stop abruptly, as a crash would (for reliability tests); ``start`` reopens the
+        same data directory, recovering from WiredTiger's journal."""
+        if self.process is not None:
+            _terminate(self.process, sig=signal.SIGKILL)
+            self.process = None
+
 
 def _terminate(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     if process.poll() is not None:

@@ -5,7 +5,9 @@
 - RabbitMQ stopped while events flow: the collection API answers 503, never 200,
   and the processes recover by themselves once the broker is back;
 - a poison message is parked after its retries without blocking the others,
-  is listed with its error and can be replayed.
+  is listed with its error and can be replayed;
+- the database killed with SIGKILL mid-stream and restarted on its data: every
+  event the API accepted is stored by each service exactly once (finding 8).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
 import aio_pika
@@ -30,6 +33,7 @@ from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.e2e.conftest import StackFactory
 from tests.e2e.stack import Stack
+from threadline.devinfra import SecantusServer, free_port
 
 pytestmark = [pytest.mark.e2e, pytest.mark.integration, pytest.mark.slow]
 
@@ -287,6 +291,59 @@ def test_api_answers_503_while_rabbitmq_is_down_and_recovers_by_itself(
 
     result = wait_for(lambda: stored(mongo, sent), len(events), stack)
     assert_exactly_once(result, sent)
+
+
+@pytest.fixture
+def own_database(tmp_path: Path) -> Iterator[SecantusServer]:
+    """A SecantusDB for one test to kill and restart: the session's server is shared."""
+    server = SecantusServer(tmp_path / "secantus", port=free_port())
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def test_database_killed_mid_stream_loses_no_acknowledged_event(
+    make_stack: StackFactory, own_database: SecantusServer
+) -> None:
+    """kill -9 of the database, again and again, while every worker writes a backlog.
+
+    Consumers ack the broker once their writes are acknowledged: only writes the database
+    journaled may be acknowledged, or the restarted database (recovering from its journal)
+    lacks events the broker no longer holds. Meanwhile the collection API, which needs no
+    database, keeps accepting events.
+    """
+    stack = make_stack(THREADLINE_MONGODB_URL=own_database.url, THREADLINE_BATCH_SIZE="50")
+    stack.start_services(separate_workers=True)
+    run = uuid.uuid4().hex[:10]
+    events, sent = event_stream(run, customers=50, per_customer=40)
+    chunks = [events[i : i + 50] for i in range(0, len(events), 50)]
+    backlog, during_outages, after = chunks[:20], chunks[20:32], chunks[32:]
+    client: MongoClient[dict[str, Any]] = MongoClient(own_database.url)
+    profile_events = client["threadline_profile"]["events"]
+    try:
+        for chunk in backlog:
+            send_all(stack, chunk)
+        deadline = time.monotonic() + PROCESSING_TIMEOUT
+        for outage, share in enumerate((0.1, 0.2, 0.3, 0.4, 0.5, 0.6)):
+            # Mid-stream: the profile has stored part of the backlog and keeps writing.
+            while profile_events.estimated_document_count() < share * len(events):
+                assert time.monotonic() < deadline, stack.logs()
+                time.sleep(0.05)
+            own_database.kill()
+            outage_ends = time.monotonic() + 1.0
+            for chunk in during_outages[outage * 2 : outage * 2 + 2]:
+                send_all(stack, chunk)
+            time.sleep(max(0.0, outage_ends - time.monotonic()))
+            own_database.start()  # same data directory: WiredTiger replays its journal
+        for chunk in after:
+            send_all(stack, chunk)
+
+        result = wait_for(lambda: stored(client, sent), len(events), stack)
+        assert_exactly_once(result, sent)
+    finally:
+        client.close()
 
 
 def poison_event(anonymous_id: str, run: str) -> CloudEvent:

@@ -5,7 +5,13 @@ from __future__ import annotations
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.journey.adapters.ports import Friction, JourneyProgress, TimelinePage, position
+from services.journey.adapters.ports import (
+    Friction,
+    JourneyProgress,
+    Timeline,
+    TimelinePage,
+    position,
+)
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 
@@ -45,8 +51,32 @@ class InMemoryJourneyStore:
             if t.customer_id == customer_id and (channel is None or t.channel == channel)
         )
 
+    async def timelines(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        first: int,
+        after: Position | None,
+        channel: str | None,
+    ) -> dict[str, Timeline]:
+        return {
+            cid: Timeline(
+                await self.timeline(cid, first=first, after=after, channel=channel),
+                await self.count(cid, channel),
+            )
+            for cid in customer_ids
+        }
+
     async def journeys(self, customer_id: str) -> list[JourneyProgress]:
         return list(self.progress.get(customer_id, []))
 
+    async def journeys_of(self, customer_ids: Sequence[str]) -> dict[str, list[JourneyProgress]]:
+        return {cid: await self.journeys(cid) for cid in customer_ids}
+
     async def frictions(self, customer_id: str) -> list[Friction]:
-        return list(self.friction_docs.get(customer_id, []))
+        return sorted(
+            self.friction_docs.get(customer_id, []), key=lambda f: f.detected_at, reverse=True
+        )
+
+    async def frictions_of(self, customer_ids: Sequence[str]) -> dict[str, list[Friction]]:
+        return {cid: await self.frictions(cid) for cid in customer_ids}

@@ -1,4 +1,8 @@
-"""The journey store on MongoDB: ``touchpoints``, ``journey_progress`` and ``frictions``."""
+"""The journey store on MongoDB: ``touchpoints``, ``journey_progress`` and ``frictions``.
+
+The ``*_of`` reads and :meth:`MongoJourneyStore.timelines` serve many customers in one
+command each (the subgraph's DataLoaders call them once per request).
+"""
 
 from __future__ import annotations
 
@@ -8,14 +12,27 @@ from typing import Any
 from pymongo import DESCENDING, InsertOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
-from services.journey.adapters.ports import Friction, JourneyProgress, TimelinePage
+from services.journey.adapters.ports import (
+    EMPTY_TIMELINE,
+    Friction,
+    JourneyProgress,
+    Timeline,
+    TimelinePage,
+)
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 from shared.errors import StorageError
-from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+from shared.mongo import (
+    WHOLE_BATCH,
+    AsyncDatabase,
+    Document,
+    Index,
+    ascending,
+    only_duplicates,
+    storage_errors,
+)
 
 TOUCHPOINTS = "touchpoints"
-DUPLICATE_KEY = 11000
 PROGRESS = "journey_progress"
 FRICTIONS = "frictions"
 
@@ -47,8 +64,7 @@ class MongoJourneyStore:
         try:
             await self._touchpoints.bulk_write(operations, ordered=False)
         except BulkWriteError as exc:
-            errors = exc.details.get("writeErrors", [])
-            if not all(error.get("code") == DUPLICATE_KEY for error in errors):
+            if not only_duplicates(exc):
                 raise StorageError(f"saving touchpoints failed: {exc.details}") from exc
         except PyMongoError as exc:
             raise StorageError(f"saving touchpoints failed: {exc}") from exc
@@ -75,34 +91,61 @@ class MongoJourneyStore:
         async with storage_errors("counting touchpoints"):
             return await self._touchpoints.count_documents(_filter(customer_id, channel))
 
+    async def timelines(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        first: int,
+        after: Position | None,
+        channel: str | None,
+    ) -> dict[str, Timeline]:
+        found = dict.fromkeys(customer_ids, EMPTY_TIMELINE)
+        if not found:
+            return found
+        pipeline = timelines_pipeline(list(found), first=first, after=after, channel=channel)
+        async with storage_errors("reading timelines"):
+            cursor = await self._touchpoints.aggregate(pipeline, batchSize=WHOLE_BATCH)
+            async for doc in cursor:
+                top = [touchpoint_from_document(t) for t in doc["top"] if t is not None]
+                found[str(doc["_id"])] = Timeline(
+                    TimelinePage(tuple(top[:first]), has_next=len(top) > first),
+                    total=int(doc["total"]),
+                )
+        return found
+
     async def journeys(self, customer_id: str) -> list[JourneyProgress]:
         async with storage_errors("reading journey progress"):
             cursor = self._progress.find({"customerId": customer_id})
-            return [
-                JourneyProgress(
-                    journey_id=str(doc["journeyId"]),
-                    name=str(doc.get("name", "")),
-                    stage=str(doc["stage"]),
-                    entered_at=doc["enteredAt"],
-                    updated_at=doc.get("updatedAt") or doc["enteredAt"],
-                )
-                async for doc in cursor
-            ]
+            return [progress_from_document(doc) async for doc in cursor]
+
+    async def journeys_of(self, customer_ids: Sequence[str]) -> dict[str, list[JourneyProgress]]:
+        found: dict[str, list[JourneyProgress]] = {cid: [] for cid in customer_ids}
+        if not found:
+            return found
+        async with storage_errors("reading journey progress"):
+            cursor = self._progress.find(
+                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
+            )
+            async for doc in cursor:
+                found[str(doc["customerId"])].append(progress_from_document(doc))
+        return found
 
     async def frictions(self, customer_id: str) -> list[Friction]:
         async with storage_errors("reading frictions"):
             cursor = self._frictions.find({"customerId": customer_id}).sort("detectedAt", -1)
-            return [
-                Friction(
-                    id=str(doc["_id"]),
-                    kind=str(doc["kind"]),
-                    description=str(doc.get("description", "")),
-                    detected_at=doc["detectedAt"],
-                    touchpoint_ids=tuple(doc.get("touchpointIds") or ()),
-                    details=dict(doc.get("details") or {}),
-                )
-                async for doc in cursor
-            ]
+            return [friction_from_document(doc) async for doc in cursor]
+
+    async def frictions_of(self, customer_ids: Sequence[str]) -> dict[str, list[Friction]]:
+        found: dict[str, list[Friction]] = {cid: [] for cid in customer_ids}
+        if not found:
+            return found
+        async with storage_errors("reading frictions"):
+            cursor = self._frictions.find(
+                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
+            ).sort("detectedAt", -1)
+            async for doc in cursor:
+                found[str(doc["customerId"])].append(friction_from_document(doc))
+        return found
 
 
 def _filter(customer_id: str, channel: str | None) -> dict[str, Any]:
@@ -110,6 +153,80 @@ def _filter(customer_id: str, channel: str | None) -> dict[str, Any]:
     if channel is not None:
         query["channel"] = channel
     return query
+
+
+def timelines_pipeline(
+    customer_ids: list[str], *, first: int, after: Position | None, channel: str | None
+) -> list[Document]:
+    """One aggregation for a page of each customer's timeline and its total.
+
+    Grouped by customer: ``total`` counts every touchpoint (of ``channel``), ``top`` keeps
+    the ``first + 1`` newest strictly after ``after`` (one more than the page, to tell
+    whether a next page exists). ``$topN`` cannot filter, so touchpoints at or before the
+    cursor rank last and come out as ``null`` when a customer has fewer than ``first + 1``
+    after it. (``$topN`` needs MongoDB 5.2 or later; SecantusDB has it.)
+
+    Unlike one customer's :meth:`MongoJourneyStore.timeline`, which stops after the page,
+    the group reads every touchpoint of the customers once; the count read them anyway.
+    """
+    match: dict[str, Any] = {"customerId": {"$in": customer_ids}}
+    if channel is not None:
+        match["channel"] = channel
+    newest_first = {"timestamp": DESCENDING, "_id": DESCENDING}
+    if after is None:
+        return [
+            {"$match": match},
+            {
+                "$group": {
+                    "_id": "$customerId",
+                    "total": {"$sum": 1},
+                    "top": _top(first, newest_first, "$$ROOT"),
+                }
+            },
+        ]
+    beyond = {
+        "$or": [
+            {"$lt": ["$timestamp", after.timestamp]},
+            {"$and": [{"$eq": ["$timestamp", after.timestamp]}, {"$lt": ["$_id", after.id]}]},
+        ]
+    }
+    output = {"$cond": ["$_beyond", "$$ROOT", None]}
+    return [
+        {"$match": match},
+        {"$addFields": {"_beyond": beyond}},
+        {
+            "$group": {
+                "_id": "$customerId",
+                "total": {"$sum": 1},
+                "top": _top(first, {"_beyond": DESCENDING, **newest_first}, output),
+            }
+        },
+    ]
+
+
+def _top(first: int, sort_by: Mapping[str, int], output: Any) -> Document:
+    return {"$topN": {"n": first + 1, "sortBy": dict(sort_by), "output": output}}
+
+
+def progress_from_document(doc: Mapping[str, Any]) -> JourneyProgress:
+    return JourneyProgress(
+        journey_id=str(doc["journeyId"]),
+        name=str(doc.get("name", "")),
+        stage=str(doc["stage"]),
+        entered_at=doc["enteredAt"],
+        updated_at=doc.get("updatedAt") or doc["enteredAt"],
+    )
+
+
+def friction_from_document(doc: Mapping[str, Any]) -> Friction:
+    return Friction(
+        id=str(doc["_id"]),
+        kind=str(doc["kind"]),
+        description=str(doc.get("description", "")),
+        detected_at=doc["detectedAt"],
+        touchpoint_ids=tuple(doc.get("touchpointIds") or ()),
+        details=dict(doc.get("details") or {}),
+    )
 
 
 def touchpoint_document(touchpoint: Touchpoint) -> Document:

@@ -39,6 +39,17 @@ class TimelinePage:
     has_next: bool
 
 
+@dataclass(frozen=True, slots=True)
+class Timeline:
+    """A page of one customer's timeline and how many touchpoints match in all."""
+
+    page: TimelinePage
+    total: int
+
+
+EMPTY_TIMELINE = Timeline(TimelinePage((), has_next=False), total=0)
+
+
 class JourneyStore(Protocol):
     async def save_touchpoints(self, touchpoints: Sequence[Touchpoint]) -> None:
         """Upsert by id: saving the same touchpoint twice leaves one."""
@@ -50,9 +61,30 @@ class JourneyStore(Protocol):
 
     async def count(self, customer_id: str, channel: str | None) -> int: ...
 
+    async def timelines(
+        self,
+        customer_ids: Sequence[str],
+        *,
+        first: int,
+        after: Position | None,
+        channel: str | None,
+    ) -> dict[str, Timeline]:
+        """For each of ``customer_ids``, in one read: the page :meth:`timeline` would
+        give and the :meth:`count` of its timeline (``channel`` applies to both).
+
+        Every id requested is a key (a customer without touchpoints has an empty one).
+        """
+
     async def journeys(self, customer_id: str) -> list[JourneyProgress]: ...
 
+    async def journeys_of(self, customer_ids: Sequence[str]) -> dict[str, list[JourneyProgress]]:
+        """The journey progress of each of ``customer_ids`` in one read; every id is a key."""
+
     async def frictions(self, customer_id: str) -> list[Friction]: ...
+
+    async def frictions_of(self, customer_ids: Sequence[str]) -> dict[str, list[Friction]]:
+        """The frictions of each of ``customer_ids``, newest first, in one read; every id
+        is a key."""
 
 
 def position(touchpoint: Touchpoint) -> Position:

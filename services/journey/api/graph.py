@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import strawberry
@@ -11,6 +11,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.journey.adapters.ports import JourneyStore, position
+from services.journey.api.loaders import JourneyLoaders, TimelineRequest
 from services.journey.domain import JourneyError
 from services.journey.domain.timeline import decode_cursor, page_size
 from services.journey.domain.touchpoints import Touchpoint as TouchpointValue
@@ -22,8 +23,15 @@ READ = "customers:read"
 
 @dataclass(frozen=True, slots=True)
 class JourneyContext:
+    """Per request: who asks, the store to answer from, and the request's loaders."""
+
     principal: Principal
     store: JourneyStore
+    loaders: JourneyLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built with the context, so once per request: batches and caches end with it.
+        object.__setattr__(self, "loaders", JourneyLoaders(self.store))
 
 
 JourneyInfo = Info[JourneyContext, None]
@@ -111,9 +119,10 @@ class Customer:
             start = decode_cursor(after) if after else None
         except JourneyError as exc:
             raise _bad_input(exc) from exc
-        store = info.context.store
-        page = await store.timeline(str(self.id), first=size, after=start, channel=channel)
-        total = await store.count(str(self.id), channel)
+        timeline = await info.context.loaders.timeline.load(
+            TimelineRequest(str(self.id), first=size, after=start, channel=channel)
+        )
+        page = timeline.page
         edges = [
             TouchpointEdge(cursor=position(t).cursor(), node=Touchpoint.of(t))
             for t in page.touchpoints
@@ -123,7 +132,7 @@ class Customer:
             page_info=PageInfo(
                 has_next_page=page.has_next, end_cursor=edges[-1].cursor if edges else None
             ),
-            total_count=total,
+            total_count=timeline.total,
         )
 
     @strawberry.field
@@ -136,7 +145,7 @@ class Customer:
                 entered_at=p.entered_at,
                 updated_at=p.updated_at,
             )
-            for p in await info.context.store.journeys(str(self.id))
+            for p in await info.context.loaders.journeys.load(str(self.id))
         ]
 
     @strawberry.field
@@ -149,7 +158,7 @@ class Customer:
                 detected_at=f.detected_at,
                 touchpoint_ids=list(f.touchpoint_ids),
             )
-            for f in await info.context.store.frictions(str(self.id))
+            for f in await info.context.loaders.frictions.load(str(self.id))
         ]
 
     @classmethod

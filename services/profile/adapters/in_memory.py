@@ -57,6 +57,9 @@ class InMemoryProfileStore:
         found = [r for r in self.identity_docs.values() if r.customer_id == customer_id]
         return sorted(found, key=lambda record: (record.first_seen, record.identity))
 
+    async def identities_of(self, customer_ids: Sequence[str]) -> dict[str, list[IdentityRecord]]:
+        return {cid: await self.identities(cid) for cid in customer_ids}
+
     async def events(self, customer_id: str) -> list[StoredEvent]:
         found = [e for e in self.event_docs.values() if e.customer_id == customer_id]
         return sorted(found, key=lambda event: (event.timestamp, event.id))

@@ -27,7 +27,15 @@ from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.traits import ConsentState, TraitValue
 from shared.errors import StorageError
-from shared.mongo import AsyncDatabase, Document, Index, ascending, storage_errors
+from shared.mongo import (
+    WHOLE_BATCH,
+    AsyncDatabase,
+    Document,
+    Index,
+    ascending,
+    only_duplicates,
+    storage_errors,
+)
 
 CUSTOMERS = "customers"
 IDENTITIES = "identities"
@@ -73,7 +81,9 @@ class MongoProfileStore:
         if not customer_ids:
             return {}
         async with storage_errors("loading customers"):
-            cursor = self._customers.find({"_id": {"$in": list(set(customer_ids))}})
+            cursor = self._customers.find(
+                {"_id": {"$in": list(set(customer_ids))}}, batch_size=WHOLE_BATCH
+            )
             return {str(doc["_id"]): customer_from_document(doc) async for doc in cursor}
 
     async def save(self, writes: ProfileWrites) -> None:
@@ -131,8 +141,7 @@ class MongoProfileStore:
         except BulkWriteError as exc:
             # An event stored before (a batch replayed after a crash) is already what we
             # would store: its id derives from the message, its content from the id.
-            errors = exc.details.get("writeErrors", [])
-            if not all(error.get("code") == DUPLICATE_KEY for error in errors):
+            if not only_duplicates(exc):
                 raise
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
@@ -140,6 +149,21 @@ class MongoProfileStore:
             cursor = self._identities.find({"customerId": customer_id})
             records = [identity_from_document(doc) async for doc in cursor]
         return sorted(records, key=lambda record: (record.first_seen, record.identity))
+
+    async def identities_of(self, customer_ids: Sequence[str]) -> dict[str, list[IdentityRecord]]:
+        found: dict[str, list[IdentityRecord]] = {cid: [] for cid in customer_ids}
+        if not found:
+            return found
+        async with storage_errors("reading customers' identities"):
+            cursor = self._identities.find(
+                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
+            )
+            async for doc in cursor:
+                record = identity_from_document(doc)
+                found[record.customer_id].append(record)
+        for records in found.values():
+            records.sort(key=lambda record: (record.first_seen, record.identity))
+        return found
 
     async def events(self, customer_id: str) -> list[StoredEvent]:
         async with storage_errors("reading a customer's events"):

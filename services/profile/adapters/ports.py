@@ -90,6 +90,12 @@ class ProfileStore(Protocol):
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
         """The identities of a customer, oldest first."""
 
+    async def identities_of(self, customer_ids: Sequence[str]) -> dict[str, list[IdentityRecord]]:
+        """The identities of each of ``customer_ids``, oldest first, in one read.
+
+        Every id requested is a key (an unknown customer has no identities).
+        """
+
     async def events(self, customer_id: str) -> list[StoredEvent]:
         """The stored events of a customer, oldest first."""
 

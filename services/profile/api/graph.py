@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 import strawberry
@@ -10,6 +10,7 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import Identity as IdentityValue
 from services.profile.domain.identity import IdentityRecord
@@ -23,11 +24,16 @@ PII = "pii:read"
 
 @dataclass(frozen=True, slots=True)
 class ProfileContext:
-    """Per request: who asks, the store to answer from, and what counts as PII."""
+    """Per request: who asks, the store to answer from, what counts as PII, the loaders."""
 
     principal: Principal
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
+    loaders: ProfileLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built with the context, so once per request: batches and caches end with it.
+        object.__setattr__(self, "loaders", ProfileLoaders(self.store))
 
 
 ProfileInfo = Info[ProfileContext, None]
@@ -92,7 +98,7 @@ class Customer:
         """Identifiers of the customer; PII (emails, phones, a userId that is an email…)
         masked without pii:read."""
         policy = None if info.context.principal.has(PII) else info.context.pii
-        records = await info.context.store.identities(self.state.id)
+        records = await info.context.loaders.identities.load(self.state.id)
         return [_identity(record, policy) for record in records]
 
     @strawberry.field
@@ -123,8 +129,7 @@ class Customer:
     @classmethod
     async def resolve_reference(cls, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
-        found = await info.context.store.customers([str(id)])
-        state = found.get(str(id))
+        state = await info.context.loaders.customer.load(str(id))
         return cls.of(state) if state is not None else None
 
 
@@ -138,8 +143,7 @@ class Query:
     @strawberry.field
     async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
-        found = await info.context.store.customers([str(id)])
-        state = found.get(str(id))
+        state = await info.context.loaders.customer.load(str(id))
         return Customer.of(state) if state is not None else None
 
     @strawberry.field

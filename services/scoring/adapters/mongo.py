@@ -16,7 +16,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 from services.scoring.adapters.ports import StaleMetricsError
 from services.scoring.domain.metrics import CustomerMetrics, SurveyAnswer
 from shared.errors import StorageError
-from shared.mongo import AsyncDatabase, Document, Index, storage_errors
+from shared.mongo import WHOLE_BATCH, AsyncDatabase, Document, Index, storage_errors
 
 METRICS = "customer_metrics"
 DUPLICATE_KEY = 11000
@@ -33,7 +33,9 @@ class MongoMetricsStore:
         if not customer_ids:
             return {}
         async with storage_errors("loading customer metrics"):
-            cursor = self._metrics.find({"_id": {"$in": list(set(customer_ids))}})
+            cursor = self._metrics.find(
+                {"_id": {"$in": list(set(customer_ids))}}, batch_size=WHOLE_BATCH
+            )
             return {str(doc["_id"]): metrics_from_document(doc) async for doc in cursor}
 
     async def save(self, metrics: Sequence[CustomerMetrics]) -> None:

@@ -6,12 +6,13 @@ CPI, CLV, churn risk) arrive with the full scoring issue.
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import strawberry
 from strawberry.types import Info
 
 from services.scoring.adapters.ports import MetricsStore
+from services.scoring.api.loaders import ScoringLoaders
 from services.scoring.domain.explain import explanations
 from services.scoring.domain.metrics import CustomerMetrics
 from shared.auth import Principal
@@ -22,8 +23,15 @@ READ = "customers:read"
 
 @dataclass(frozen=True, slots=True)
 class ScoringContext:
+    """Per request: who asks, the store to answer from, and the request's loaders."""
+
     principal: Principal
     store: MetricsStore
+    loaders: ScoringLoaders = field(init=False)
+
+    def __post_init__(self) -> None:
+        # Built with the context, so once per request: batches and caches end with it.
+        object.__setattr__(self, "loaders", ScoringLoaders(self.store))
 
 
 ScoringInfo = Info[ScoringContext, None]
@@ -77,8 +85,8 @@ class Customer:
 
     @strawberry.field
     async def scores(self, info: ScoringInfo) -> CustomerScores:
-        found = await info.context.store.load([str(self.id)])
-        metrics = found.get(str(self.id)) or CustomerMetrics(customer_id=str(self.id))
+        stored = await info.context.loaders.metrics.load(str(self.id))
+        metrics = stored or CustomerMetrics(customer_id=str(self.id))
         return CustomerScores.of(metrics)
 
     @classmethod

@@ -132,3 +132,48 @@ async def test_journeys_and_frictions_are_read_as_stored(twin):
 
     assert await twin.store.journeys("c1") == [progress]
     assert await twin.store.frictions("c1") == [friction]
+
+
+async def test_timelines_of_many_customers_are_each_ones_page_and_count(twin):
+    minutes = {"a": 1, "b": 2, "c": 2, "d": 2, "e": 3}
+    await twin.store.save_touchpoints(
+        [touchpoint(i, m, "web" if i in "ace" else "store") for i, m in minutes.items()]
+        + [touchpoint(f"{i}2", m, customer="c2") for i, m in minutes.items() if i < "c"]
+    )
+    customers = ["c1", "c2", "nobody"]
+    cursor = position(touchpoint("d", 2))
+
+    for first, after, channel in [
+        (2, None, None),
+        (10, None, None),
+        (0, None, None),
+        (2, cursor, None),
+        (1, cursor, None),
+        (10, cursor, "web"),
+        (1, None, "store"),
+    ]:
+        found = await twin.store.timelines(customers, first=first, after=after, channel=channel)
+
+        assert set(found) == set(customers)
+        for customer in customers:
+            page = await twin.store.timeline(customer, first=first, after=after, channel=channel)
+            assert found[customer].page == page, (customer, first, after, channel)
+            assert found[customer].total == await twin.store.count(customer, channel)
+    assert await twin.store.timelines([], first=2, after=None, channel=None) == {}
+
+
+async def test_journeys_and_frictions_of_many_customers_are_each_ones_own(twin):
+    progress = JourneyProgress("purchase", "Purchase", "consideration", T0, T0)
+    older = Friction("f1", "repeat_contact", "Called twice", T0, ("a",))
+    newer = Friction("f2", "abandoned_cart", "Left", T0 + timedelta(hours=1), ("b",))
+    other = Friction("f3", "repeat_contact", "Called twice", T0, ())
+    await twin.seed("c1", progress, older)
+    await twin.seed("c1", progress, newer)
+    await twin.seed("c2", progress, other)
+
+    journeys = await twin.store.journeys_of(["c1", "c2", "nobody"])
+    frictions = await twin.store.frictions_of(["c1", "c2", "nobody"])
+
+    assert journeys == {"c1": [progress, progress], "c2": [progress], "nobody": []}
+    assert frictions == {"c1": [newer, older], "c2": [other], "nobody": []}
+    assert frictions["c1"] == await twin.store.frictions("c1")

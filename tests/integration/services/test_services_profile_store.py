@@ -84,6 +84,22 @@ async def test_saved_customer_reads_back_with_identities_and_events(store):
     assert (await store.events("c1"))[0].data == {"type": "page", "name": "Home"}
 
 
+async def test_identities_of_many_customers_read_back_as_each_ones_own(store):
+    await store.save(first_batch("c1"))
+    user = Identity("userId", "u2")
+    await store.save(ProfileWrites(new_identities=(IdentityRecord(user, "c2", T0, T0, "src"),)))
+
+    found = await store.identities_of(["c1", "c2", "nobody"])
+
+    assert found == {
+        "c1": await store.identities("c1"),
+        "c2": await store.identities("c2"),
+        "nobody": [],
+    }
+    assert [r.identity for r in found["c1"]] == [ANON, EMAIL]
+    assert await store.identities_of([]) == {}
+
+
 async def test_replaying_customers_events_and_sightings_converges_on_the_same_state(store):
     await store.save(first_batch())
     before = (
