@@ -48,11 +48,16 @@ def interactions(
     draw: st.DrawFn,
     customers: tuple[str, ...] = ("c1",),
     max_size: int = 12,
+    min_size: int = 0,
     vocabulary: tuple[tuple[str, str], ...] = VOCABULARY,
     hours: int = 24 * 20,
+    step: int = 1,
 ) -> list[Interaction]:
-    """Distinct interactions on a coarse clock, so ties in event time are common."""
-    count = draw(st.integers(0, max_size))
+    """Distinct interactions at quarter hours (whole hours with ``step=4``) in ``[0, hours/4]``.
+
+    The clock is coarse so that ties in event time are common.
+    """
+    count = draw(st.integers(min_size, max_size))
     items = []
     for n in range(count):
         name, kind = draw(st.sampled_from(vocabulary))
@@ -66,7 +71,7 @@ def interactions(
             interaction(
                 f"e{n:03d}",
                 draw(st.sampled_from(customers)),
-                at(draw(st.integers(0, hours)) / 4),
+                at(draw(st.integers(0, hours // step)) * step / 4),
                 draw(st.sampled_from(CHANNELS)),
                 name,
                 props,
