@@ -27,7 +27,8 @@ class DefinitionError(JourneyError):
     """A journey, stage or condition definition is malformed; the message says how to fix it."""
 
 
-def _number(value: Any) -> Decimal | None:
+def as_number(value: Any) -> Decimal | None:
+    """A finite number from a number or numeric text (``"9"``, ``"12.50"``), else None."""
     if isinstance(value, bool) or value is None:
         return None
     if isinstance(value, int | float | Decimal | str):
@@ -52,7 +53,7 @@ def _lookup(properties: Mapping[str, Any], path: str) -> Any:
 def _equal(left: Any, right: Any) -> bool:
     if isinstance(left, str) and isinstance(right, str):
         return left == right
-    a, b = _number(left), _number(right)
+    a, b = as_number(left), as_number(right)
     if a is not None and b is not None:
         return a == b
     return bool(left == right)
@@ -80,7 +81,7 @@ class Condition:
                     f"condition on {self.property!r}: op {self.op!r} needs a list of values"
                 )
             object.__setattr__(self, "value", tuple(self.value))
-        if self.op in _ORDERING and _number(self.value) is None:
+        if self.op in _ORDERING and as_number(self.value) is None:
             raise DefinitionError(
                 f"condition on {self.property!r}: op {self.op!r} needs a number, got {self.value!r}"
             )
@@ -101,7 +102,7 @@ class Condition:
             return any(_equal(actual, option) for option in self.value)
         if self.op == "not_in":
             return not any(_equal(actual, option) for option in self.value)
-        number, bound = _number(actual), _number(self.value)
+        number, bound = as_number(actual), as_number(self.value)
         if number is None or bound is None:
             return False
         return {
