@@ -11,8 +11,9 @@ from collections.abc import Iterable, Mapping, Sequence
 from datetime import UTC, date, datetime, timedelta
 from typing import Any
 
+from services.journey.domain import JourneyError
 from services.journey.domain.frictions import Friction, FrictionSettings
-from services.journey.domain.interactions import Interaction, timeline
+from services.journey.domain.interactions import Interaction, chronological
 from services.journey.domain.journeys import as_number
 from services.journey.domain.stages import Progress
 from shared.normalize.canonical import CanonicalError, timestamp
@@ -231,7 +232,13 @@ def detect(
 ) -> tuple[Friction, ...]:
     """Every friction in one customer's interactions, in order of detection."""
     settings = settings or FrictionSettings()
-    items = timeline(interactions)
+    items = chronological(interactions)
+    customers = sorted({item.customer_id for item in items})
+    if len(customers) > 1:
+        raise JourneyError(
+            f"friction detection reads one customer at a time, got {customers}; "
+            "group interactions with interactions.by_customer first"
+        )
     found = [
         *repeated_contacts(items, settings),
         *abandoned_checkout(items, settings, now),

@@ -107,7 +107,7 @@ def interaction_of(event_id: str, data: Mapping[str, Any]) -> Interaction:
     )
 
 
-def timeline(interactions: Iterable[Interaction]) -> tuple[Interaction, ...]:
+def chronological(interactions: Iterable[Interaction]) -> tuple[Interaction, ...]:
     """Interactions in event-time order, each id once.
 
     Copies of one id should be equal (redeliveries); if they are not, the same
@@ -137,4 +137,4 @@ def by_customer(interactions: Iterable[Interaction]) -> dict[str, tuple[Interact
     grouped: dict[str, list[Interaction]] = {}
     for item in interactions:
         grouped.setdefault(item.customer_id, []).append(item)
-    return {customer: timeline(grouped[customer]) for customer in sorted(grouped)}
+    return {customer: chronological(grouped[customer]) for customer in sorted(grouped)}

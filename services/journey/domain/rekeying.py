@@ -9,19 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Collection, Iterable
 
-from services.journey.domain.interactions import Interaction, timeline
+from services.journey.domain.interactions import Interaction, chronological
 
 
 def merge(survivor_id: str, *timelines: Iterable[Interaction]) -> tuple[Interaction, ...]:
     """Every interaction of the merged customers, re-keyed to ``survivor_id``, each id once."""
-    return timeline(item.with_customer(survivor_id) for items in timelines for item in items)
+    return chronological(item.with_customer(survivor_id) for items in timelines for item in items)
 
 
 def split(
     interactions: Iterable[Interaction], moved_ids: Collection[str], new_customer_id: str
 ) -> tuple[tuple[Interaction, ...], tuple[Interaction, ...]]:
     """(what stays, what moves to ``new_customer_id``) when a profile is split apart."""
-    items = timeline(interactions)
+    items = chronological(interactions)
     kept = tuple(item for item in items if item.id not in moved_ids)
     moved = tuple(item.with_customer(new_customer_id) for item in items if item.id in moved_ids)
     return kept, moved
@@ -29,4 +29,4 @@ def split(
 
 def erase(interactions: Iterable[Interaction], customer_id: str) -> tuple[Interaction, ...]:
     """Everything except the erased customer's interactions."""
-    return timeline(item for item in interactions if item.customer_id != customer_id)
+    return chronological(item for item in interactions if item.customer_id != customer_id)

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from services.journey.domain import JourneyError
-from services.journey.domain.interactions import Interaction, timeline
+from services.journey.domain.interactions import Interaction, chronological
 from services.journey.domain.journeys import Journey
 
 
@@ -106,7 +106,7 @@ def walk(journey: Journey, interactions: Iterable[Interaction]) -> tuple[Step, .
     restart = None if journey.restarts_after is None else journey.index(journey.restarts_after)
     steps: list[Step] = []
     cycle, stage = 0, -1
-    for item in timeline(interactions):
+    for item in chronological(interactions):
         hits = journey.matching(item)
         if not hits:
             continue

@@ -14,7 +14,7 @@ from datetime import datetime, timedelta
 
 from services.journey.domain import JourneyError
 from services.journey.domain.frictions import Friction
-from services.journey.domain.interactions import Interaction, timeline
+from services.journey.domain.interactions import Interaction, chronological
 from services.journey.domain.stages import Progress
 from shared.events import derived_id
 
@@ -75,7 +75,7 @@ class CustomerState:
         frictions: Iterable[Friction],
         interactions: Iterable[Interaction],
     ) -> CustomerState:
-        items = timeline(interactions)
+        items = chronological(interactions)
         return cls(customer_id, tuple(progresses), tuple(frictions), items[-1] if items else None)
 
 

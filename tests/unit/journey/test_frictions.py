@@ -4,6 +4,9 @@ from __future__ import annotations
 
 from datetime import timedelta
 
+import pytest
+
+from services.journey.domain import JourneyError
 from services.journey.domain.default_journeys import PURCHASE, SERVICE
 from services.journey.domain.friction_detectors import (
     ABANDONED_CHECKOUT,
@@ -244,3 +247,13 @@ def test_pain_point_map_counts_frictions_by_stage_and_channel():
         ("diagnosis", "call_center", REPEATED_CONTACTS, 1),
         ("none", "web", PAYMENT_FAILURE, 1),
     ]
+
+
+def test_detection_refuses_to_mix_customers():
+    items = [
+        ix("1", 0, "Payment Failed", customer="c1"),
+        ix("2", 0, "Payment Failed", customer="c2"),
+    ]
+
+    with pytest.raises(JourneyError, match="one customer at a time"):
+        detect(items, LATER)

@@ -4,7 +4,7 @@ import pytest
 
 from services.journey.domain import JourneyError
 from services.journey.domain.default_journeys import DEFAULT_CATALOG, PURCHASE
-from services.journey.domain.interactions import interaction, interaction_of, timeline
+from services.journey.domain.interactions import chronological, interaction, interaction_of
 from services.journey.domain.journeys import (
     Condition,
     DefinitionError,
@@ -60,7 +60,7 @@ def test_timeline_keeps_one_copy_per_id_in_event_time_order():
         ix("b", 1, "Product Viewed"),
     ]
 
-    assert [i.id for i in timeline(items)] == ["a", "b"]
+    assert [i.id for i in chronological(items)] == ["a", "b"]
 
 
 @pytest.mark.parametrize(

@@ -6,7 +6,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.journey.domain.default_journeys import DEFAULT_CATALOG, PURCHASE, SERVICE
-from services.journey.domain.interactions import timeline
+from services.journey.domain.interactions import chronological
 from services.journey.domain.stages import (
     Progress,
     StageEntered,
@@ -171,4 +171,4 @@ def test_batches_in_any_order_converge_on_the_full_history(data, items):
         else:
             replayed.add(event.visit.key)
 
-    assert replayed == {v.key for v in progress(SERVICE, "c1", timeline(items)).visits}
+    assert replayed == {v.key for v in progress(SERVICE, "c1", chronological(items)).visits}
