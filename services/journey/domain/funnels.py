@@ -6,8 +6,9 @@ events of steps 1..k happened in that order at strictly increasing times, step
 1 inside ``[start, end)`` and step k within ``within`` of it (inclusive).
 Other events may happen in between. Beyond DESIGN:
 
-- ``strict``: as ``ordered``, and each step is the customer's very next event
-  after the previous step (nothing else in between, by timeline order).
+- ``strict``: as ``ordered``, and each step is the customer's very next
+  track, page or screen event after the previous step (nothing else in between,
+  by timeline order; identify, group and alias calls are not behaviour).
 - ``any_order``: steps 1..k all happened, each by a distinct event, in any
   order, the earliest inside the period and all within ``within`` of it.
 - exclusions: an :class:`Exclusion` voids a path from its ``before_step`` on
@@ -34,6 +35,7 @@ from shared.normalize.canonical import CanonicalError, snake_case
 
 FunnelMode = Literal["ordered", "strict", "any_order"]
 DEFAULT_WITHIN = timedelta(hours=336)
+BEHAVIOURAL = frozenset({"track", "page", "screen"})
 
 
 class FunnelError(JourneyError):
@@ -135,6 +137,8 @@ def _is_step(item: Interaction, event: str) -> bool:
 
 
 def _ordered_reach(query: FunnelQuery, items: Sequence[Interaction]) -> Reach:
+    if query.mode == "strict":
+        items = [item for item in items if item.kind in BEHAVIOURAL]
     size = len(query.events)
     candidates = [
         [p for p, item in enumerate(items) if _is_step(item, event)] for event in query.events

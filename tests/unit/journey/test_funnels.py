@@ -100,6 +100,12 @@ def test_strict_mode_needs_each_step_to_be_the_very_next_event():
     assert _counts(FunnelQuery(("A", "B"), *DAY, mode="strict"), items) == [1, 0]
 
 
+def test_strict_mode_ignores_identify_calls_between_steps():
+    items = [ix("1", 1, "A"), ix("2", 2, "Identify", kind="identify"), ix("3", 3, "B")]
+
+    assert _counts(FunnelQuery(("A", "B"), *DAY, mode="strict"), items) == [1, 1]
+
+
 def test_any_order_mode_counts_steps_done_in_any_order_within_the_window():
     items = [ix("1", 1, "C"), ix("2", 2, "B"), ix("3", 3, "A")]
 

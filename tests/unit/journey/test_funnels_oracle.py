@@ -32,7 +32,8 @@ def _path_ok(query: FunnelQuery, path, timeline) -> bool:
     if any(b <= a for a, b in itertools.pairwise(times)):
         return False
     if query.mode == "strict":
-        positions = [timeline.index(item) for item in path]
+        behaviour = [item for item in timeline if item.kind in ("track", "page", "screen")]
+        positions = [behaviour.index(item) for item in path]
         if any(b != a + 1 for a, b in itertools.pairwise(positions)):
             return False
     for name, first, last in query.excluded:
