@@ -174,6 +174,7 @@ def negative_surveys(items: Sequence[Interaction], settings: FrictionSettings) -
                     item.timestamp,
                     touchpoint.channel,
                     (touchpoint.id, item.id),
+                    anchor=item.id,  # two answers after one touchpoint are two frictions
                 )
             )
     return found

@@ -1,7 +1,7 @@
 """Frictions: pain points found in a customer's interactions, with their evidence.
 
 A :class:`Friction` names the interactions that show it, and its id derives
-from its kind, its customer and its first evidence, so detecting the same
+from its kind, its customer and its anchoring evidence, so detecting the same
 friction again (a redelivery, a recomputation after a late event) yields the
 same id and is published once. The detectors live in
 :mod:`services.journey.domain.friction_detectors`; their thresholds here.
@@ -41,10 +41,15 @@ class Friction:
     evidence: tuple[str, ...]
     journey_id: str | None = None
     stage: str | None = None
+    anchor: str | None = None
 
     @property
     def id(self) -> str:
-        return derived_id("friction", self.kind, self.customer_id, self.evidence[0])
+        """Stable across redetection: kind, customer, the anchoring evidence (the first
+        unless ``anchor`` names another) and, for stage frictions, the journey and stage."""
+        anchor = self.anchor if self.anchor is not None else self.evidence[0]
+        where = (self.journey_id or "", self.stage or "")
+        return derived_id("friction", self.kind, self.customer_id, anchor, *where)
 
 
 @dataclass(frozen=True, slots=True)

@@ -257,3 +257,33 @@ def test_detection_refuses_to_mix_customers():
 
     with pytest.raises(JourneyError, match="one customer at a time"):
         detect(items, LATER)
+
+
+def test_two_negative_answers_after_one_touchpoint_are_two_frictions():
+    items = [
+        ix("call", 0, "Support Ticket Resolved", "call_center"),
+        ix("nps", 1, "Survey Answered", "email", survey="nps", score=2),
+        ix("csat", 1.5, "Survey Answered", "email", survey="csat", score=1),
+    ]
+
+    found = _found(items, NEGATIVE_SURVEY)
+
+    assert [f.evidence for f in found] == [("call", "nps"), ("call", "csat")]
+    assert len({f.id for f in found}) == 2
+
+
+def test_one_event_stalling_two_journeys_is_two_frictions():
+    answer = ix("s", 0, "Survey Answered", survey="nps", score=10)
+    found = [progress(PURCHASE, "c1", [answer]), progress(SERVICE, "c1", [answer])]
+    p90 = {
+        ("purchase", "advocacy"): timedelta(hours=1),
+        ("service", "follow_up"): timedelta(hours=1),
+    }
+
+    stalled = _found([answer], STALLED_STAGE, now=at(2), progresses=found, stage_p90=p90)
+
+    assert [(f.journey_id, f.stage) for f in stalled] == [
+        ("purchase", "advocacy"),
+        ("service", "follow_up"),
+    ]
+    assert len({f.id for f in stalled}) == 2
