@@ -1,4 +1,15 @@
-"""Journey rules: touchpoints and their timeline. Pure and synchronous."""
+"""Journey rules. Pure and synchronous: values in, decisions and events out.
+
+- ``touchpoints``, ``timeline``: the timeline a customer's page shows, and its cursors.
+- ``interactions``: events as journey analytics reads them (name, channel, properties).
+- ``journeys``, ``default_journeys``: versioned journey definitions; purchase and service.
+- ``stages``: current stage, stage history and time in stage; stage change events.
+- ``handoffs``: cross-channel handoffs within a journey; continuity rate.
+- ``rekeying``: customer merged, split, erased.
+- ``funnels``, ``paths``, ``stage_metrics``, ``percentiles``, ``attribution``: analytics.
+- ``frictions``, ``friction_detectors``: pain points with evidence; the pain-point map.
+- ``triggers``: rules that fire on stages, frictions and inactivity, once per occurrence.
+"""
 
 from shared.errors import ThreadlineError
 
