@@ -153,7 +153,7 @@ def test_events_collected_over_v1_come_out_resolved_through_the_gateway(
     reader = token(stack, "customers:read pii:read")
 
     def fetch() -> dict[str, Any] | None:
-        answer = graphql(stack, CUSTOMER_QUERY, {"type": "userId", "value": user_id}, reader)
+        answer = graphql(stack, CUSTOMER_QUERY, {"type": "user_id", "value": user_id}, reader)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert "errors" not in body, body

@@ -26,7 +26,7 @@ from tests.integration.services.services_support import scratch_database
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
-ANON = Identity("anonymousId", "anon-1")
+ANON = Identity("anonymous_id", "anon-1")
 EMAIL = Identity("email", "jo@example.com")
 
 
@@ -73,7 +73,7 @@ async def test_saved_customer_reads_back_with_identities_and_events(store):
     assert customer.consents["ads"].granted is True
     assert customer.channels == {"web"}
     assert (customer.first_seen, customer.last_seen) == (T0, T0 + timedelta(minutes=5))
-    known = await store.known([ANON, EMAIL, Identity("userId", "nobody")])
+    known = await store.known([ANON, EMAIL, Identity("user_id", "nobody")])
     assert {identity: record.customer_id for identity, record in known.items()} == {
         ANON: "c1",
         EMAIL: "c1",

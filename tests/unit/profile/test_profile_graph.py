@@ -1,5 +1,8 @@
 from __future__ import annotations
 
+import contextlib
+from typing import Any
+
 import httpx
 import pytest
 from starlette.applications import Starlette
@@ -41,6 +44,12 @@ async def profile():
         publisher=InMemoryBus(),
     )
 
+    async with _client(store) as client:
+        yield client, next(iter(store.customer_docs))
+
+
+@contextlib.asynccontextmanager
+async def _client(store):
     async def context(request, principal):
         return ProfileContext(principal=principal, store=store)
 
@@ -57,7 +66,7 @@ async def profile():
     async with httpx.AsyncClient(
         transport=httpx.ASGITransport(app=app), base_url="http://profile"
     ) as client:
-        yield client, next(iter(store.customer_docs))
+        yield client
 
 
 def bearer(*scopes: str) -> dict[str, str]:
@@ -77,7 +86,7 @@ async def test_customer_without_pii_scope_has_masked_traits_and_identities(profi
     customer = response.json()["data"]["customer"]
     assert customer["traits"] == {"email": "j***@example.com", "firstName": "J***", "plan": "pro"}
     values = {i["type"]: i["value"] for i in customer["identities"]}
-    assert values == {"userId": "user-1", "anonymousId": "anon-1", "email": "j***@example.com"}
+    assert values == {"user_id": "user-1", "anonymous_id": "anon-1", "email": "j***@example.com"}
     assert customer["channels"] == ["web"]
     assert customer["firstSeen"].startswith("2026-03-01T10:00:00")
     assert customer["consents"] == [
@@ -194,3 +203,65 @@ async def test_without_configured_verification_every_request_is_refused():
 
     assert response.status_code == 500
     assert "THREADLINE_JWT_SECRET" in response.json()["errors"][0]["message"]
+
+
+IDENTITY_QUERY = (
+    "query($t: String!, $v: String!) { customerByIdentity(type: $t, value: $v) { id } }"
+)
+
+
+async def _by_identity(client: httpx.AsyncClient, kind: str, value: str) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": IDENTITY_QUERY, "variables": {"t": kind, "v": value}},
+        headers=bearer("customers:read"),
+    )
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("phone", "+49 30 1234567"),
+        ("phone", "+49 (30) 123-4567"),
+        ("phone", "+49301234567"),
+        ("email", "ＪＯ@example.com"),  # full-width letters
+        ("email", "j\u200bo@example.com"),  # a zero-width space
+        ("user_id", "user-1"),
+        ("userId", "user-1"),
+        ("anonymous_id", "anon-1"),
+        ("anonymousId", "anon-1"),
+    ],
+)
+async def test_customer_by_identity_canonicalizes_the_value_exactly_as_ingestion_does(kind, value):
+    store = InMemoryProfileStore()
+    await handle_ingested(
+        [
+            segment(
+                "identify",
+                "m1",
+                userId="user-1",
+                anonymousId="anon-1",
+                traits={"email": "jo@example.com", "phone": "030 1234567", "country": "DE"},
+                timestamp=at(10),
+            )
+        ],
+        store=store,
+        publisher=InMemoryBus(),
+    )
+    async with _client(store) as client:
+        answer = await _by_identity(client, kind, value)
+
+    assert answer == {"data": {"customerByIdentity": {"id": next(iter(store.customer_docs))}}}
+
+
+async def test_customer_by_identity_names_what_is_wrong_with_a_value(profile):
+    client, _ = profile
+
+    answer = await _by_identity(client, "phone", "+49 call me maybe")
+
+    assert answer["data"] == {"customerByIdentity": None}
+    [error] = answer["errors"]
+    assert "phone" in error["message"]
+    assert "not a phone number" in error["message"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"

@@ -44,4 +44,4 @@ def test_email_without_at_sign_and_short_phone_are_hidden_entirely():
 def test_identities_of_pii_types_are_masked_and_others_kept():
     assert mask_identity("email", "jo@example.com") == "j***@example.com"
     assert mask_identity("phone", "+447911123489").startswith("+44")
-    assert mask_identity("userId", "user-1") == "user-1"
+    assert mask_identity("user_id", "user-1") == "user-1"
