@@ -161,9 +161,19 @@ def decimal_text(amount: Decimal) -> str:
 
 
 def email(value: Any) -> str:
+    """Trimmed, lower-cased, NFKC-normalized, invisible characters removed.
+
+    NFKC folds the forms one address arrives in (``josé`` composed or decomposed,
+    full-width letters from East Asian keyboards) into one; format characters
+    (zero-width spaces and joiners, soft hyphens, BOMs: Unicode category Cf) are
+    dropped, since they are invisible to the person who typed the address.
+    """
     if not isinstance(value, str):
         raise CanonicalError("must be an email address string")
-    address = value.strip().lower()
+    visible = "".join(c for c in value if unicodedata.category(c) != "Cf")
+    # Lower-casing can un-normalize (İ → i + combining dot): normalize after it, too.
+    address = unicodedata.normalize("NFKC", unicodedata.normalize("NFKC", visible).lower())
+    address = address.strip()
     if len(address) > 254 or not _EMAIL.match(address):
         raise CanonicalError(f"{value[:60]!r} is not an email address (name@domain.tld)")
     return address

@@ -33,11 +33,6 @@ MAX_ID_LENGTH = 512
 MAX_EVENT_NAME_LENGTH = 200
 
 
-class Identity(TypedDict):
-    type: str
-    value: str
-
-
 class NormalizedEvent(TypedDict):
     """The ingest event's data; ``source`` identifies the write key without revealing it."""
 
@@ -60,7 +55,6 @@ class NormalizedEvent(TypedDict):
     receivedAt: str
     consent: dict[str, Any] | None
     externalIds: list[ExternalId]
-    identities: list[Identity]
     money: dict[str, str] | None
     source: str
 
@@ -237,23 +231,6 @@ def normalize(
     else:
         timestamp_text = canonical.rfc3339(when)
 
-    identities: list[Identity] = []
-    if user_id is not None:
-        identities.append({"type": "userId", "value": user_id})
-    if anonymous_id is not None:
-        identities.append({"type": "anonymousId", "value": anonymous_id})
-    for found in found_traits:
-        for trait in ("email", "phone"):
-            value = found.get(trait)
-            if isinstance(value, str):
-                identity: Identity = {"type": trait, "value": value}
-                if identity not in identities:
-                    identities.append(identity)
-    for external in external_ids:
-        identity = {"type": external["type"], "value": external["id"]}
-        if identity not in identities:
-            identities.append(identity)
-
     return {
         "messageId": message_id,
         "type": kind,
@@ -274,7 +251,6 @@ def normalize(
         "receivedAt": receipt.received_text,
         "consent": consent,
         "externalIds": external_ids,
-        "identities": identities,
         "money": money,
         "source": receipt.source,
     }

@@ -138,7 +138,7 @@ def stored(client: MongoClient[dict[str, Any]], sent: Sent) -> Stored:
     owners = {
         doc["value"]: doc["customerId"]
         for doc in profile["identities"].find(
-            {"type": "userId", "value": {"$in": list(sent.user_ids)}}
+            {"type": "user_id", "value": {"$in": list(sent.user_ids)}}
         )
     }
     customer_ids = sorted(set(owners.values()))
@@ -359,7 +359,7 @@ def poison_event(anonymous_id: str, run: str) -> CloudEvent:
             "event": "order_completed",
             "anonymousId": anonymous_id,
             "userId": None,
-            "identities": [{"type": "anonymousId", "value": anonymous_id}],
+            "identities": [{"type": "anonymous_id", "value": anonymous_id}],
             "channel": "web",
             "timestamp": "yesterday afternoon",
             "properties": {},

@@ -153,7 +153,7 @@ def test_events_collected_over_v1_come_out_resolved_through_the_gateway(
     reader = token(stack, "customers:read pii:read")
 
     def fetch() -> dict[str, Any] | None:
-        answer = graphql(stack, CUSTOMER_QUERY, {"type": "userId", "value": user_id}, reader)
+        answer = graphql(stack, CUSTOMER_QUERY, {"type": "user_id", "value": user_id}, reader)
         assert answer.status_code == 200, answer.text
         body = answer.json()
         assert "errors" not in body, body
@@ -167,8 +167,8 @@ def test_events_collected_over_v1_come_out_resolved_through_the_gateway(
     customer = poll(fetch, processed, stack)
 
     assert {(i["type"], i["value"]) for i in customer["identities"]} == {
-        ("userId", user_id),
-        ("anonymousId", anonymous_id),
+        ("user_id", user_id),
+        ("anonymous_id", anonymous_id),
         ("email", email.lower()),
         ("phone", "+33612345678"),
     }
@@ -211,7 +211,7 @@ def test_events_collected_over_v1_come_out_resolved_through_the_gateway(
     assert shown["traits"] == {"email": "a***@example.com", "phone": "+33*******78", "plan": "pro"}
     shown_identities = {(i["type"], i["value"]) for i in shown["identities"]}
     assert ("email", "a***@example.com") in shown_identities
-    assert ("userId", user_id) in shown_identities
+    assert ("user_id", user_id) in shown_identities
 
     # No token: the gateway refuses before any subgraph is asked.
     anonymous = graphql(stack, MASKED_QUERY, {"id": customer["id"]}, None)

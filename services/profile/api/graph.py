@@ -6,14 +6,15 @@ from dataclasses import dataclass, field
 from datetime import datetime
 
 import strawberry
+from graphql import GraphQLError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
 from services.profile.api.loaders import ProfileLoaders
+from services.profile.domain import InvalidIdentityError
 from services.profile.domain.customer import Customer as CustomerState
-from services.profile.domain.identity import Identity as IdentityValue
-from services.profile.domain.identity import IdentityRecord
+from services.profile.domain.identity import IdentityRecord, canonical_identity
 from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
 from shared.auth import Principal
 from shared.subgraph import require_scope
@@ -133,11 +134,6 @@ class Customer:
         return cls.of(state) if state is not None else None
 
 
-def _canonical_identity(kind: str, value: str) -> IdentityValue:
-    # Emails are stored trimmed and lower-cased (DESIGN.md §4); look them up the same way.
-    return IdentityValue(kind, value.strip().lower() if kind == "email" else value.strip())
-
-
 @strawberry.type
 class Query:
     @strawberry.field
@@ -150,8 +146,18 @@ class Query:
     async def customer_by_identity(
         self, info: ProfileInfo, type: str, value: str
     ) -> Customer | None:
+        """The customer owning an identity, its value canonicalized exactly as ingestion does.
+
+        ``type``: user_id (or userId), anonymous_id (or anonymousId), email, phone, or an
+        external id's own type (loyalty_id, ios.idfa…).
+        """
         require_scope(info.context.principal, READ)
-        identity = _canonical_identity(type, value)
+        try:
+            identity = canonical_identity(type, value)
+        except InvalidIdentityError as exc:
+            raise GraphQLError(
+                f"customerByIdentity: {exc}", extensions={"code": "BAD_USER_INPUT"}
+            ) from None
         record = (await info.context.store.known([identity])).get(identity)
         if record is None:
             return None

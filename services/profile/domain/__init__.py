@@ -9,3 +9,7 @@ class ProfileError(ThreadlineError):
 
 class UnresolvableEventError(ProfileError):
     """An event carries nothing to resolve a customer by (no userId, anonymousId, …)."""
+
+
+class InvalidIdentityError(ProfileError):
+    """A value that is no identity of its type (an email that is not an address, …)."""

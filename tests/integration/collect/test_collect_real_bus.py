@@ -74,7 +74,7 @@ async def test_accepted_batch_is_on_the_exchange_and_rejects_are_in_mongo(infra)
         assert event.source == "threadline/profile/collector"
         assert event.data["event"] == "order_completed"
         assert event.data["money"] == {"total": "99.90", "currency": "CHF"}
-        assert {"type": "email", "value": "ada@example.com"} in identify.data["identities"]
+        assert identify.data["traits"]["email"] == "ada@example.com"
 
         [entry] = await w.quarantine.browse()
         assert orjson.loads(entry.payload)["messageId"] == "t-bad"

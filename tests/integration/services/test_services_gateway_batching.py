@@ -71,7 +71,7 @@ async def seed(settings: Settings, mongo: Mongo) -> list[str]:
         publisher=InMemoryBus(),
     )  # fmt: skip
     identities = mongo.database(settings.database_name("profile"))["identities"]
-    owners = {doc["value"]: doc["customerId"] async for doc in identities.find({"type": "userId"})}
+    owners = {doc["value"]: doc["customerId"] async for doc in identities.find({"type": "user_id"})}
     ids = [str(owners[f"user-{n}"]) for n in range(CUSTOMERS)]
     await MongoJourneyStore(mongo.database(settings.database_name("journey"))).save_touchpoints(
         [

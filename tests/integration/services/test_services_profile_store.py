@@ -26,7 +26,7 @@ from tests.integration.services.services_support import scratch_database
 pytestmark = pytest.mark.integration
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
-ANON = Identity("anonymousId", "anon-1")
+ANON = Identity("anonymous_id", "anon-1")
 EMAIL = Identity("email", "jo@example.com")
 
 
@@ -73,7 +73,7 @@ async def test_saved_customer_reads_back_with_identities_and_events(store):
     assert customer.consents["ads"].granted is True
     assert customer.channels == {"web"}
     assert (customer.first_seen, customer.last_seen) == (T0, T0 + timedelta(minutes=5))
-    known = await store.known([ANON, EMAIL, Identity("userId", "nobody")])
+    known = await store.known([ANON, EMAIL, Identity("user_id", "nobody")])
     assert {identity: record.customer_id for identity, record in known.items()} == {
         ANON: "c1",
         EMAIL: "c1",
@@ -86,7 +86,7 @@ async def test_saved_customer_reads_back_with_identities_and_events(store):
 
 async def test_identities_of_many_customers_read_back_as_each_ones_own(store):
     await store.save(first_batch("c1"))
-    user = Identity("userId", "u2")
+    user = Identity("user_id", "u2")
     await store.save(ProfileWrites(new_identities=(IdentityRecord(user, "c2", T0, T0, "src"),)))
 
     found = await store.identities_of(["c1", "c2", "nobody"])
@@ -158,7 +158,7 @@ async def test_inserting_a_known_identity_again_is_a_conflict_and_writes_nothing
 async def test_identity_owned_by_another_customer_is_a_conflict(store):
     await store.save(first_batch("c1"))
 
-    with pytest.raises(IdentityConflictError, match="anonymousId:anon-1"):
+    with pytest.raises(IdentityConflictError, match="anonymous_id:anon-1"):
         await store.save(ProfileWrites(new_identities=(IdentityRecord(ANON, "c2", T0, T0, "src"),)))
 
     assert (await store.known([ANON]))[ANON].customer_id == "c1"

@@ -192,8 +192,8 @@ async def test_ingested_events_reach_every_subgraph_once_even_when_redelivered(i
 
         # profile: one customer with every identity; PII masked without pii:read
         assert {(i["type"], i["value"]) for i in customer["identities"]} == {
-            ("anonymousId", anon),
-            ("userId", user),
+            ("anonymous_id", anon),
+            ("user_id", user),
             ("email", "j***@example.com"),
         }
         assert customer["traits"] == {"email": "j***@example.com", "firstName": "J***",
@@ -285,7 +285,7 @@ async def test_profile_app_with_worker_resolves_what_it_collects(infra):
 
         customer = await eventually(resolved, "the collected identify to be resolved")
         assert customer["traits"] == {"plan": "pro"}
-        assert customer["identities"] == [{"type": "userId", "value": user}]
+        assert customer["identities"] == [{"type": "user_id", "value": user}]
 
 
 async def test_subgraphs_refuse_requests_without_a_valid_token(infra):
@@ -356,7 +356,7 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
     assert "errors" not in body
     customer = body["data"]["customer"]
     assert customer["traits"] == {"email": "j***@example.com", "plan": "pro"}
-    assert {i["type"] for i in customer["identities"]} == {"anonymousId", "userId", "email"}
+    assert {i["type"] for i in customer["identities"]} == {"anonymous_id", "user_id", "email"}
     assert customer["timeline"]["totalCount"] == 2
     assert customer["timeline"]["edges"][0]["node"] == {"event": "order_completed",
                                                         "channel": "store"}  # fmt: skip

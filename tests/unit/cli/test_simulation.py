@@ -13,6 +13,7 @@ import orjson
 import phonenumbers
 import pytest
 
+from services.profile.domain.identity import identities_of
 from shared.events import parse_time
 from shared.normalize import Receipt, normalize
 from threadline.simulation import base_time_for_seed, generate
@@ -301,13 +302,13 @@ def test_the_collectors_normalizer_accepts_every_event_and_sees_every_channel(
         channels[event["channel"]] += 1
         # No sentAt is sent, so the simulated time is kept rather than "corrected" to now.
         assert parse_time(event["timestamp"]) == parse_time(payload["timestamp"])
-        for identity in event["identities"]:
-            if identity["type"] == "phone":
+        for identity in identities_of(event):
+            if identity.type == "phone":
                 phones += 1
-                assert re.fullmatch(r"\+[1-9]\d{7,14}", identity["value"]), identity
-            if identity["type"] == "email":
+                assert re.fullmatch(r"\+[1-9]\d{7,14}", identity.value), identity
+            if identity.type == "email":
                 emails += 1
-                assert identity["value"] == identity["value"].strip().lower()
+                assert identity.value == identity.value.strip().lower()
     assert {"web", "mobile_app", "store", "call_center", "email", "chat"} <= set(channels)
     assert phones > 0
     assert emails > 0

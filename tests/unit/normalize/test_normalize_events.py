@@ -11,6 +11,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from services.profile.api.segment import MESSAGE_MODELS
+from services.profile.domain.identity import Identity, identities_of
 from shared.errors import ValidationError
 from shared.normalize import Receipt, message_id_of, normalize, source_id
 from shared.normalize.canonical import rfc3339
@@ -62,11 +63,11 @@ def test_order_completed_is_normalized_with_money_identities_and_channel() -> No
     assert event["externalIds"] == [
         {"id": "L-77", "type": "loyalty_id", "collection": "users", "encoding": "none"}
     ]
-    assert event["identities"] == [
-        {"type": "userId", "value": "u-1"},
-        {"type": "email", "value": "ada@example.com"},
-        {"type": "loyalty_id", "value": "L-77"},
-    ]
+    assert identities_of(event) == (
+        Identity("user_id", "u-1"),
+        Identity("email", "ada@example.com"),
+        Identity("loyalty_id", "L-77"),
+    )
     assert event["source"] == "src12345"
     assert event["receivedAt"] == "2024-05-01T12:00:10.000Z"
     assert "writeKey" not in event
@@ -110,8 +111,8 @@ def test_identify_normalizes_traits_phone_with_country_and_email() -> None:
     assert event["traits"]["phone"] == "+49301234567"
     assert event["traits"]["email"] == "bob@example.de"
     assert event["channel"] == "web"
-    assert {"type": "phone", "value": "+49301234567"} in event["identities"]
-    assert {"type": "anonymousId", "value": "a-1"} in event["identities"]
+    assert Identity("phone", "+49301234567") in identities_of(event)
+    assert Identity("anonymous_id", "a-1") in identities_of(event)
 
 
 def test_phone_region_comes_from_the_locale() -> None:
@@ -254,7 +255,7 @@ def test_messages_the_segment_models_accept_normalize(
     MESSAGE_MODELS[kind].model_validate(message)
     normalized = normalize(message, RECEIPT)
     assert normalized["type"] == kind
-    assert {"type": "userId", "value": user} in normalized["identities"]
+    assert Identity("user_id", user) in identities_of(normalized)
 
 
 def test_rudderstack_identify_traits_in_context_and_root_channel_are_understood() -> None:
@@ -269,11 +270,11 @@ def test_rudderstack_identify_traits_in_context_and_root_channel_are_understood(
     )
     assert event["context"]["traits"]["email"] == "lin@example.org"
     assert event["channel"] == "web"
-    assert event["identities"] == [
-        {"type": "anonymousId", "value": "a-1"},
-        {"type": "email", "value": "lin@example.org"},
-        {"type": "phone", "value": "+442079460958"},
-    ]
+    assert identities_of(event) == (
+        Identity("email", "lin@example.org"),
+        Identity("phone", "+442079460958"),
+        Identity("anonymous_id", "a-1"),
+    )
 
 
 def test_the_same_email_in_both_trait_places_is_one_identity() -> None:
@@ -286,9 +287,7 @@ def test_the_same_email_in_both_trait_places_is_one_identity() -> None:
         },
         RECEIPT,
     )
-    assert [i for i in event["identities"] if i["type"] == "email"] == [
-        {"type": "email", "value": "a@b.co"}
-    ]
+    assert [i for i in identities_of(event) if i.type == "email"] == [Identity("email", "a@b.co")]
 
 
 @pytest.mark.parametrize("message_id", [{"id": 1}, ["m"], True, 1.5])
@@ -356,7 +355,7 @@ def test_any_json_message_either_normalizes_or_names_its_problems(
         return
     orjson.dumps(event)  # what the collector publishes must serialize
     assert event["type"] in {"identify", "track", "page", "screen", "group", "alias"}
-    assert event["identities"]
+    assert identities_of(event)
 
 
 @settings(max_examples=200, deadline=None)

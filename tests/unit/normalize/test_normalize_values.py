@@ -132,6 +132,26 @@ def test_emails_are_trimmed_and_lower_cased(raw: str, address: str) -> None:
     assert canonical.email(raw) == address
 
 
+@pytest.mark.parametrize(
+    ("raw", "address"),
+    [
+        ("jos\u00e9@example.com", "jos\u00e9@example.com"),  # composed é (NFC)
+        ("jose\u0301@example.com", "jos\u00e9@example.com"),  # e + combining acute (NFD)
+        ("ＡＤＡ@ｅｘａｍｐｌｅ.com", "ada@example.com"),  # full-width letters
+        ("a\u200bda@example.com", "ada@example.com"),  # zero-width space
+        ("\ufeffada@exam\u00adple.com\u200d", "ada@example.com"),  # BOM, soft hyphen, ZWJ
+    ],
+)
+def test_one_address_in_any_unicode_form_is_one_email(raw: str, address: str) -> None:
+    assert canonical.email(raw) == address
+
+
+@given(st.emails())
+def test_canonical_emails_are_a_fixed_point(raw: str) -> None:
+    once = canonical.email(raw)
+    assert canonical.email(once) == once
+
+
 @pytest.mark.parametrize("raw", ["ada", "ada@", "@example.com", "ada@example", "a b@c.de", 5])
 def test_malformed_emails_are_rejected(raw: object) -> None:
     with pytest.raises(CanonicalError):

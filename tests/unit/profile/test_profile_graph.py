@@ -44,10 +44,19 @@ async def profile():
         publisher=InMemoryBus(),
     )
 
-    async def context(request, principal):
-        return ProfileContext(principal=principal, store=store)
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=profile_app(store)), base_url="http://profile"
+    ) as client:
+        yield client, next(iter(store.customer_docs))
 
-    app = Starlette(
+
+def profile_app(store: InMemoryProfileStore, **context_fields: Any) -> Starlette:
+    """The profile subgraph over ``store``, as the service serves it."""
+
+    async def context(request: Any, principal: Principal) -> ProfileContext:
+        return ProfileContext(principal=principal, store=store, **context_fields)
+
+    return Starlette(
         routes=[
             Route(
                 "/graphql",
@@ -57,10 +66,6 @@ async def profile():
             )
         ]
     )
-    async with httpx.AsyncClient(
-        transport=httpx.ASGITransport(app=app), base_url="http://profile"
-    ) as client:
-        yield client, next(iter(store.customer_docs))
 
 
 def bearer(*scopes: str) -> dict[str, str]:
@@ -80,7 +85,7 @@ async def test_customer_without_pii_scope_has_masked_traits_and_identities(profi
     customer = response.json()["data"]["customer"]
     assert customer["traits"] == {"email": "j***@example.com", "firstName": "J***", "plan": "pro"}
     values = {i["type"]: i["value"] for i in customer["identities"]}
-    assert values == {"userId": "user-1", "anonymousId": "anon-1", "email": "j***@example.com"}
+    assert values == {"user_id": "user-1", "anonymous_id": "anon-1", "email": "j***@example.com"}
     assert customer["channels"] == ["web"]
     assert customer["firstSeen"].startswith("2026-03-01T10:00:00")
     assert customer["consents"] == [
@@ -227,20 +232,7 @@ async def leaky_profile(**context_fields: Any) -> tuple[Starlette, str]:
         publisher=InMemoryBus(),
     )
 
-    async def context(request: Any, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=store, **context_fields)
-
-    app = Starlette(
-        routes=[
-            Route(
-                "/graphql",
-                AuthenticatedGraphQL(
-                    schema, verifier=TokenVerifier(secret=SECRET), context=context
-                ),
-            )
-        ]
-    )
-    return app, next(iter(store.customer_docs))
+    return profile_app(store, **context_fields), next(iter(store.customer_docs))
 
 
 async def fetch_customer(app: Starlette, customer_id: str, *scopes: str) -> httpx.Response:
@@ -276,7 +268,7 @@ async def test_pii_under_any_name_nested_or_in_a_user_id_is_masked_without_pii_s
     assert customer["traits"]["plan"] == "pro"
     assert customer["traits"]["contact"]["email"] == "j***@example.com"
     values = {i["type"]: i["value"] for i in customer["identities"]}
-    assert values["userId"] == "j***@example.com"
+    assert values["user_id"] == "j***@example.com"
 
 
 async def test_pii_is_shown_in_clear_with_pii_scope() -> None:
@@ -287,7 +279,7 @@ async def test_pii_is_shown_in_clear_with_pii_scope() -> None:
     customer = response.json()["data"]["customer"]
     assert {k: customer["traits"][k] for k in LEAKY_TRAITS} == LEAKY_TRAITS
     values = {i["type"]: i["value"] for i in customer["identities"]}
-    assert values["userId"] == "jo.user@example.com"
+    assert values["user_id"] == "jo.user@example.com"
 
 
 async def test_trait_names_configured_as_pii_are_masked() -> None:
@@ -296,3 +288,67 @@ async def test_trait_names_configured_as_pii_are_masked() -> None:
     response = await fetch_customer(app, customer_id, "customers:read")
 
     assert response.json()["data"]["customer"]["traits"]["loyaltyTier"] == "***"
+
+
+IDENTITY_QUERY = (
+    "query($t: String!, $v: String!) { customerByIdentity(type: $t, value: $v) { id } }"
+)
+
+
+async def _by_identity(client: httpx.AsyncClient, kind: str, value: str) -> Any:
+    response = await client.post(
+        "/graphql",
+        json={"query": IDENTITY_QUERY, "variables": {"t": kind, "v": value}},
+        headers=bearer("customers:read"),
+    )
+    return response.json()
+
+
+@pytest.mark.parametrize(
+    ("kind", "value"),
+    [
+        ("phone", "+49 30 1234567"),
+        ("phone", "+49 (30) 123-4567"),
+        ("phone", "+49301234567"),
+        ("email", "ＪＯ@example.com"),  # full-width letters
+        ("email", "j\u200bo@example.com"),  # a zero-width space
+        ("user_id", "user-1"),
+        ("userId", "user-1"),
+        ("anonymous_id", "anon-1"),
+        ("anonymousId", "anon-1"),
+    ],
+)
+async def test_customer_by_identity_canonicalizes_the_value_exactly_as_ingestion_does(kind, value):
+    store = InMemoryProfileStore()
+    await handle_ingested(
+        [
+            segment(
+                "identify",
+                "m1",
+                userId="user-1",
+                anonymousId="anon-1",
+                traits={"email": "jo@example.com", "phone": "030 1234567", "country": "DE"},
+                timestamp=at(10),
+            )
+        ],
+        store=store,
+        publisher=InMemoryBus(),
+    )
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=profile_app(store)), base_url="http://profile"
+    ) as client:
+        answer = await _by_identity(client, kind, value)
+
+    assert answer == {"data": {"customerByIdentity": {"id": next(iter(store.customer_docs))}}}
+
+
+async def test_customer_by_identity_names_what_is_wrong_with_a_value(profile):
+    client, _ = profile
+
+    answer = await _by_identity(client, "phone", "+49 call me maybe")
+
+    assert answer["data"] == {"customerByIdentity": None}
+    [error] = answer["errors"]
+    assert "phone" in error["message"]
+    assert "not a phone number" in error["message"]
+    assert error["extensions"]["code"] == "BAD_USER_INPUT"

@@ -61,13 +61,13 @@ async def test_login_merges_anonymous_browsing_into_the_same_customer():
     assert list(store.customer_docs) == [customer_id]
     owned = {r.identity for r in await store.identities(customer_id)}
     assert owned == {
-        Identity("anonymousId", "anon-1"),
-        Identity("userId", "user-1"),
+        Identity("anonymous_id", "anon-1"),
+        Identity("user_id", "user-1"),
         Identity("email", "jo@example.com"),
     }
     assert _types(bus)[-2:] == ["customer.event.identify", "customer.updated"]
     assert bus.published[-1].data["identities"] == [
-        {"type": "userId", "value": "user-1"},
+        {"type": "user_id", "value": "user-1"},
         {"type": "email", "value": "jo@example.com"},
     ]
     traits = store.customer_docs[customer_id].traits
@@ -87,7 +87,7 @@ async def test_a_later_event_in_the_same_batch_finds_the_customer_an_earlier_one
     assert len(store.customer_docs) == 1
     assert store.saves == 1
     assert _types(bus).count("customer.created") == 1
-    record = store.identity_docs[Identity("anonymousId", "anon-1")]
+    record = store.identity_docs[Identity("anonymous_id", "anon-1")]
     assert (record.first_seen.minute, record.last_seen.minute) == (0, 5)
 
 
@@ -148,14 +148,16 @@ async def test_event_matching_two_customers_goes_to_the_known_user_and_leaves_th
     store, bus = InMemoryProfileStore(), InMemoryBus()
     await _handle(store, bus, [segment("identify", "m1", userId="user-1", timestamp=at(9))])
     await _handle(store, bus, [segment("page", "m2", anonymousId="anon-2", timestamp=at(9))])
-    owners = await _owners(store, [Identity("userId", "user-1"), Identity("anonymousId", "anon-2")])
+    owners = await _owners(
+        store, [Identity("user_id", "user-1"), Identity("anonymous_id", "anon-2")]
+    )
 
     login = segment("page", "m3", userId="user-1", anonymousId="anon-2", timestamp=at(10))
     await _handle(store, bus, [login])
 
-    assert bus.published[-1].subject == owners[Identity("userId", "user-1")]
-    after = await _owners(store, [Identity("anonymousId", "anon-2")])
-    assert after == {Identity("anonymousId", "anon-2"): owners[Identity("anonymousId", "anon-2")]}
+    assert bus.published[-1].subject == owners[Identity("user_id", "user-1")]
+    after = await _owners(store, [Identity("anonymous_id", "anon-2")])
+    assert after == {Identity("anonymous_id", "anon-2"): owners[Identity("anonymous_id", "anon-2")]}
 
 
 async def test_identity_claimed_by_another_customer_meanwhile_fails_the_batch_for_a_retry():
@@ -216,7 +218,7 @@ async def test_identity_sightings_are_written_only_when_they_move_the_seen_range
     await _handle(counting, bus, [segment("page", "m4", userId="u", timestamp=at(8))])
 
     assert counting.sightings == [0, 1, 1]
-    record = counting.identity_docs[Identity("userId", "u")]
+    record = counting.identity_docs[Identity("user_id", "u")]
     assert (record.first_seen.hour, record.last_seen.hour) == (8, 11)
     [customer] = counting.customer_docs.values()
     assert customer.last_seen is not None

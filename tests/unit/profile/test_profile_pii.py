@@ -47,7 +47,7 @@ def test_email_without_at_sign_and_short_phone_are_hidden_entirely():
 def test_identities_of_pii_types_are_masked_and_others_kept():
     assert mask_identity("email", "jo@example.com") == "j***@example.com"
     assert mask_identity("phone", "+447911123489").startswith("+44")
-    assert mask_identity("userId", "user-1") == "user-1"
+    assert mask_identity("user_id", "user-1") == "user-1"
 
 
 @pytest.mark.parametrize(
@@ -135,10 +135,10 @@ def test_configured_trait_names_are_masked_too():
 
 
 def test_identities_are_masked_by_type_and_by_value_shape():
-    assert mask_identity("userId", "jo@example.com") == "j***@example.com"
-    assert mask_identity("userId", "+447911123489") == "+44********89"
+    assert mask_identity("user_id", "jo@example.com") == "j***@example.com"
+    assert mask_identity("user_id", "+447911123489") == "+44********89"
     assert mask_identity("user_id", "user-1") == "user-1"
-    assert mask_identity("anonymousId", "7c0f2a4e-9d31-4b44-8f2e-2d1c9f0a6b11") == (
+    assert mask_identity("anonymous_id", "7c0f2a4e-9d31-4b44-8f2e-2d1c9f0a6b11") == (
         "7c0f2a4e-9d31-4b44-8f2e-2d1c9f0a6b11"
     )
     assert mask_identity("passport", "X1234567") == "***"
