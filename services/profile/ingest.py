@@ -31,6 +31,7 @@ from services.profile.adapters.ports import QuarantinedEvent
 from shared.errors import ValidationError
 from shared.events import CloudEvent, derived_id, format_time
 from shared.normalize import NormalizedEvent, message_id_of
+from shared.normalize.fields import MAX_DEPTH
 
 SOURCE = "threadline/profile/collector"
 INGEST_PREFIX = "io.threadline.ingest."
@@ -61,8 +62,17 @@ def quarantine_entry(
     kind: str | None = None,
     batch: dict[str, Any] | None = None,
 ) -> QuarantinedEvent:
-    """A rejected message kept verbatim (as JSON text) with the reasons it was rejected."""
-    payload = orjson.dumps(message).decode()
+    """A rejected message kept verbatim (as JSON text) with the reasons it was rejected.
+
+    A message nested deeper than JSON serialization allows is kept cut at
+    :data:`~shared.normalize.fields.MAX_DEPTH` (deeper values replaced by a note):
+    it can never be accepted anyway, and the record of it must not fail.
+    """
+    try:
+        payload = orjson.dumps(message).decode()
+    except orjson.JSONEncodeError:
+        message = _clipped(message, MAX_DEPTH)
+        payload = orjson.dumps(message).decode()
     key = message_id_of(message) if isinstance(message, dict) else payload
     return QuarantinedEvent(
         id=derived_id("quarantine", source, key),
@@ -73,6 +83,16 @@ def quarantine_entry(
         kind=kind,
         batch=orjson.dumps(batch).decode() if batch else None,
     )
+
+
+def _clipped(value: Any, levels: int) -> Any:
+    if not isinstance(value, dict | list):
+        return value
+    if levels == 0:
+        return f"(cut: nested deeper than {MAX_DEPTH} levels)"
+    if isinstance(value, dict):
+        return {key: _clipped(item, levels - 1) for key, item in value.items()}
+    return [_clipped(item, levels - 1) for item in value]
 
 
 def grouped(events: Sequence[CloudEvent], source: str) -> list[CloudEvent]:
