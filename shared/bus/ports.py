@@ -23,9 +23,9 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import Protocol
+from typing import Any, Protocol
 
-from shared.events import CloudEvent
+from shared.events import CloudEvent, format_time
 
 BatchHandler = Callable[[Sequence[CloudEvent]], Awaitable[None]]
 Unpack = Callable[[CloudEvent], Sequence[CloudEvent]]
@@ -66,6 +66,22 @@ class ParkedMessage:
     error: str
     attempts: int
     parked_at: datetime
+
+    def describe(self) -> dict[str, Any]:
+        """As JSON for operators (the admin route and ``threadline parked list``)."""
+        event = self.event
+        return {
+            "consumer": self.consumer,
+            "id": event.id,
+            "type": event.type,
+            "source": event.source,
+            "time": format_time(event.time),
+            "partitionkey": event.partitionkey,
+            "data": event.data,
+            "error": self.error,
+            "attempts": self.attempts,
+            "parkedAt": format_time(self.parked_at),
+        }
 
 
 class Consumers(Protocol):

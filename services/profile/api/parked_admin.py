@@ -13,7 +13,6 @@ any consumer group on the exchange can be administered from here.
 from __future__ import annotations
 
 import re
-from typing import Any
 
 from starlette.requests import Request
 from starlette.responses import Response
@@ -29,9 +28,8 @@ from services.profile.api.http import (
 )
 from services.profile.api.intake import Collector, CollectorOf, require_admin
 from services.profile.api.segment import ParkedReplayRequest, parse
-from shared.bus.ports import Consumers, ParkedMessage
+from shared.bus.ports import Consumers
 from shared.errors import ValidationError
-from shared.events import format_time
 
 _CONSUMER = re.compile(r"^[A-Za-z0-9_.-]{1,200}$")
 _NAME_HINT = "name a consumer group, e.g. profile.ingest, journey.events or scoring.events"
@@ -50,22 +48,6 @@ def routes(collector_of: CollectorOf) -> list[Route]:
     ]
 
 
-def describe_parked(parked: ParkedMessage) -> dict[str, Any]:
-    """A parked message as JSON: the event, why it was parked, how often it was tried."""
-    event = parked.event
-    return {
-        "id": event.id,
-        "type": event.type,
-        "source": event.source,
-        "time": format_time(event.time),
-        "partitionkey": event.partitionkey,
-        "data": event.data,
-        "error": parked.error,
-        "attempts": parked.attempts,
-        "parkedAt": format_time(parked.parked_at),
-    }
-
-
 async def _list(collector: Collector, request: Request) -> Response:
     await require_admin(collector, request)
     parking = _parking(collector)
@@ -79,7 +61,7 @@ async def _list(collector: Collector, request: Request) -> Response:
         found = await parking.parked(consumer, limit)
     except ValidationError as exc:
         raise RequestRejectedError(404, str(exc), errors=exc.problems) from None
-    return json_response({"consumer": consumer, "items": [describe_parked(p) for p in found]})
+    return json_response({"consumer": consumer, "items": [parked.describe() for parked in found]})
 
 
 async def _replay(collector: Collector, request: Request) -> Response:

@@ -66,6 +66,7 @@ async def harness(
         max_event_bytes=max_event_bytes,
         max_batch_bytes=max_batch_bytes,
         clock=lambda: NOW,
+        parking=bus,
     )
     app = Starlette(routes=collection_routes(lambda _: collector))
     transport = httpx.ASGITransport(app=app)
