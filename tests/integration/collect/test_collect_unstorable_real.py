@@ -167,3 +167,33 @@ async def test_an_unstorable_event_on_the_bus_is_parked_alone_and_an_operator_re
         assert await asyncio.to_thread(replay_parked, CONSUMER, None, settings) == 0
         assert "replayed 1 parked event(s)" in capsys.readouterr().out
         assert await stored_pages(mongo, settings, device) == wanted
+
+
+async def test_keys_with_dots_and_dollars_are_stored_as_sent(infra) -> None:
+    """What the door lets through, the database holds: no refusal needed for these keys."""
+    settings = settings_for(infra)
+    device = f"device-{uuid.uuid4().hex[:8]}"
+    odd = {"$price": 1, "a.b": {"$c.d": 2}, "%2E": 3}
+    async with profile_with_worker(settings) as (url, mongo), httpx.AsyncClient() as http:
+        sent = await http.post(
+            f"{url}/v1/identify",
+            json={"anonymousId": device, "messageId": f"{device}-i", "traits": odd},
+            auth=WRITE_KEY,
+        )
+        assert sent.status_code == 200, sent.text
+        events = mongo.database(settings.database_name("profile"))["events"]
+
+        async def stored() -> dict[str, Any] | None:
+            found: dict[str, Any] | None = await events.find_one({"data.anonymousId": device})
+            return found
+
+        document = await eventually(stored, "the identify to be stored")
+        assert document["data"]["traits"] == odd
+        customers = mongo.database(settings.database_name("profile"))["customers"]
+        customer = await customers.find_one({"_id": document["customerId"]})
+        assert customer is not None
+        assert {name: entry["value"] for name, entry in customer["traits"].items()} == {
+            "%24price": 1,
+            "a%2Eb": {"$c.d": 2},
+            "%252E": 3,
+        }
