@@ -64,14 +64,15 @@ def quarantine_entry(
 ) -> QuarantinedEvent:
     """A rejected message kept verbatim (as JSON text) with the reasons it was rejected.
 
-    A message nested deeper than JSON serialization allows is kept cut at
-    :data:`~shared.normalize.fields.MAX_DEPTH` (deeper values replaced by a note):
-    it can never be accepted anyway, and the record of it must not fail.
+    A message nested deeper than JSON serialization allows is kept cut after
+    ``MAX_DEPTH + 1`` levels (deeper values replaced by a note): still one level
+    too deep, so a replay refuses it again instead of accepting an altered
+    message, and the record of it cannot fail.
     """
     try:
         payload = orjson.dumps(message).decode()
     except orjson.JSONEncodeError:
-        message = _clipped(message, MAX_DEPTH)
+        message = _clipped(message, MAX_DEPTH + 1)
         payload = orjson.dumps(message).decode()
     key = message_id_of(message) if isinstance(message, dict) else payload
     return QuarantinedEvent(

@@ -8,8 +8,9 @@ from typing import Any
 import orjson
 import pytest
 
+from shared.auth import issue_token
 from shared.normalize.fields import MAX_DEPTH
-from tests.unit.collect.collect_app import WRITE_KEY, Harness, basic, harness
+from tests.unit.collect.collect_app import JWT_SECRET, WRITE_KEY, Harness, basic, harness
 
 
 @pytest.fixture
@@ -93,4 +94,24 @@ async def test_a_single_call_downstream_could_not_hold_is_400_naming_the_field(
     )
     assert response.status_code == 400
     assert list(response.json()["errors"]) == [field]
+    assert api.bus.published == []
+
+
+async def test_a_quarantined_too_deep_message_is_refused_again_on_replay(api: Harness) -> None:
+    response = await api.client.post(
+        "/v1/page",
+        content=deep_body(300),
+        headers={**basic(WRITE_KEY), "content-type": "application/json"},
+    )
+    assert response.status_code == 400
+    [entry] = api.quarantine.entries.values()
+
+    admin = {"Authorization": f"Bearer {issue_token(JWT_SECRET, ['admin'])}"}
+    replayed = await api.client.post(
+        "/v1/admin/quarantine/replay", json={"ids": [entry.id]}, headers=admin
+    )
+    assert replayed.status_code == 200
+    [failed] = replayed.json()["failed"]
+    assert any(f"deeper than {MAX_DEPTH} levels" in r for r in failed["errors"].values())
+    assert replayed.json()["replayed"] == []
     assert api.bus.published == []
