@@ -168,3 +168,47 @@ def service_app(
     return Starlette(
         routes=[Route("/graphql", graphql), *routes, *health_routes(probes)], lifespan=lifespan
     )
+
+
+@dataclass(frozen=True, slots=True)
+class ServiceWiring:
+    """What a service's ``bootstrap`` declares; :meth:`app` and :meth:`run_worker` do the rest.
+
+    ``consumers`` is where the service's adapters are wired into its consumer
+    groups; ``worker_indexes`` defaults to ``indexes`` (a worker process that
+    serves no API may need fewer).
+    """
+
+    service: str
+    schema: Schema
+    context: ContextFactory[Any]
+    indexes: Sequence[Index]
+    state: StateFactory
+    consumers: ConsumerFactory
+    port_of: Callable[[Settings], int]
+    routes: Sequence[BaseRoute] = ()
+    worker_indexes: Sequence[Index] | None = None
+
+    def app(self, settings: Settings, *, with_worker: bool = False) -> Starlette:
+        """The service's API; clients open in the lifespan, never at import or here."""
+        return service_app(
+            settings,
+            self.service,
+            schema=self.schema,
+            context=self.context,
+            indexes=self.indexes,
+            state=self.state,
+            consumers=self.consumers if with_worker else None,
+            routes=self.routes,
+        )
+
+    async def run_worker(self, settings: Settings, stop: asyncio.Event) -> None:
+        """The service's consumers alone, with health on its API port + 100."""
+        await run_worker_process(
+            settings,
+            stop,
+            service=self.service,
+            health_port=self.port_of(settings) + 100,
+            indexes=self.indexes if self.worker_indexes is None else self.worker_indexes,
+            consumers=self.consumers,
+        )

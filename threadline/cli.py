@@ -92,6 +92,23 @@ def build_parser() -> argparse.ArgumentParser:
     token.add_argument("--subject", default="local-user")
     token.add_argument("--ttl", type=_positive, default=24 * 3600, help="lifetime in seconds")
 
+    parked = commands.add_parser(
+        "parked", help="list or replay the events a consumer group parked after its retries"
+    )
+    parked_actions = parked.add_subparsers(dest="action", required=True, metavar="ACTION")
+    parked_list = parked_actions.add_parser(
+        "list", help="print a group's parked events as JSON lines (they stay parked)"
+    )
+    parked_list.add_argument("consumer", help="consumer group, e.g. profile.ingest")
+    parked_list.add_argument("--limit", type=_positive, default=100)
+    parked_replay = parked_actions.add_parser(
+        "replay", help="send parked events back through the group once the cause is fixed"
+    )
+    parked_replay.add_argument("consumer", help="consumer group, e.g. profile.ingest")
+    chosen = parked_replay.add_mutually_exclusive_group(required=True)
+    chosen.add_argument("--id", dest="ids", action="append", metavar="EVENT_ID", help="repeatable")
+    chosen.add_argument("--all", action="store_true", help="replay every parked event")
+
     infra = commands.add_parser("infra", help="start only RabbitMQ and the database (development)")
     infra.add_argument("--data-dir", type=Path, help="where data persists (default ./.threadline)")
     infra.add_argument("--amqp-port", type=_port, default=5682, help="local RabbitMQ port")
@@ -142,6 +159,12 @@ def _run(args: argparse.Namespace) -> int:
                 file=sys.stderr,
             )
         return print_token(args.scope, subject=args.subject, ttl=args.ttl)
+    if command == "parked":
+        from threadline.parked import list_parked, replay_parked
+
+        if args.action == "list":
+            return list_parked(args.consumer, args.limit)
+        return replay_parked(args.consumer, None if args.all else args.ids)
     if command == "simulate":
         from threadline.simulate import run_simulate
 

@@ -1,12 +1,16 @@
 """Wires the profile service: its subgraph, the collection API, its consumer, its health.
 
-``create_app`` serves ``/graphql``, ``/v1/*`` and the health routes (with the
-consumer too when ``with_worker``); ``run_worker`` runs the consumer alone.
+The one place that builds the profile's adapters (``MongoProfileStore``,
+``MongoQuarantine``) and hands them to the API, the collector and the
+``profile.ingest`` consumer. ``create_app`` serves ``/graphql``, ``/v1/*`` and
+the health routes (with the consumer too when ``with_worker``); ``run_worker``
+runs the consumer alone.
 """
 
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from starlette.applications import Starlette
@@ -20,18 +24,26 @@ from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
 from shared.auth import Principal, TokenVerifier, WriteKeys
-from shared.runtime import ServiceClients, run_worker_process, service_app
+from shared.bus.ports import ConsumerSpec, Publisher
+from shared.mongo import AsyncDatabase, Document
+from shared.runtime import ServiceClients, ServiceWiring
 from shared.settings import Settings
 
 SERVICE = "profile"
 ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
 
 
-def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
-    """The profile API; clients open in the lifespan, never at import or here."""
+def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
+    return [worker.ingest_consumer(MongoProfileStore(database), publisher)]
+
+
+def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
 
-    def state(clients: ServiceClients, verifier: TokenVerifier | None) -> dict[str, Any]:
+    async def context(request: Request, principal: Principal) -> ProfileContext:
+        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
+
+    def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
             "collector": Collector(
@@ -41,31 +53,28 @@ def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
                 tokens=verifier,
                 max_event_bytes=settings.max_event_bytes,
                 max_batch_bytes=settings.max_batch_bytes,
+                parking=clients.bus,
             ),
         }
 
-    async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
-
-    return service_app(
-        settings,
-        SERVICE,
+    return ServiceWiring(
+        service=SERVICE,
         schema=schema,
         context=context,
         indexes=ALL_INDEXES,
         state=state,
-        consumers=worker.consumers if with_worker else None,
+        consumers=consumers,
+        port_of=lambda settings: settings.profile_port,
         routes=collection_routes(),
+        worker_indexes=INDEXES,
     )
+
+
+def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
+    """The profile API; clients open in the lifespan, never at import or here."""
+    return _wiring(settings).app(settings, with_worker=with_worker)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
     """The ``profile.ingest`` consumer with health on ``profile_port + 100``."""
-    await run_worker_process(
-        settings,
-        stop,
-        service=SERVICE,
-        health_port=settings.profile_port + 100,
-        indexes=INDEXES,
-        consumers=worker.consumers,
-    )
+    await _wiring(settings).run_worker(settings, stop)

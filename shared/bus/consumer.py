@@ -1,5 +1,9 @@
 """One shard's consumer: batches deliveries in order, dedupes, handles, retries, parks, acks.
 
+Envelopes are opened first when the group has an ``unpack`` function: every
+carried event is deduplicated by its own id and, when it fails, retried and
+parked as a message of its own (see :mod:`shared.bus.ports`).
+
 A shard queue has one active consumer (single-active-consumer), its own
 channel (so ``ack(multiple=True)`` only ever covers this shard's deliveries)
 and this loop, which handles one batch at a time: order within the shard holds.
@@ -27,12 +31,13 @@ from shared.bus.envelope import (
     ERROR_HEADER,
     PARKED_AT_HEADER,
     attempts_of,
+    carried_message,
     copy_message,
     decode,
     describe_error,
 )
 from shared.bus.metrics import BATCH_SECONDS, BATCH_SIZE, CONSUMED
-from shared.bus.ports import BatchHandler, Inbox
+from shared.bus.ports import BatchHandler, Inbox, Unpack
 from shared.errors import ValidationError
 from shared.events import CloudEvent, format_time
 from shared.telemetry import extract_context
@@ -66,11 +71,13 @@ class ShardConsumer:
         handler: BatchHandler,
         inbox: Inbox,
         send: Send,
+        unpack: Unpack | None = None,
     ) -> None:
         self._channel = channel
         self._queue = queue
         self._policy = policy
         self._handler = handler
+        self._unpack = unpack
         self._inbox = inbox
         self._send = send
         self._buffer: asyncio.Queue[AbstractIncomingMessage] = asyncio.Queue()
@@ -150,60 +157,71 @@ class ShardConsumer:
     async def _process(self, batch: list[AbstractIncomingMessage]) -> None:
         policy = self._policy
         BATCH_SIZE.labels(policy.consumer).observe(len(batch))
-        decoded: list[tuple[AbstractIncomingMessage, CloudEvent, Span]] = []
-        for message in batch:
-            try:
-                event = decode(message)
-            except ValidationError as exc:
-                await self._park(message, f"undecodable message: {exc}", attempts_of(message))
-                continue
-            decoded.append((message, event, _consumer_span(policy.consumer, message, event)))
+        units: list[_Unit] = []
+        spans: list[Span] = []
         try:
-            await self._handle_fresh(decoded)
+            for message in batch:
+                try:
+                    event = decode(message)
+                except ValidationError as exc:
+                    await self._park(message, f"undecodable message: {exc}", attempts_of(message))
+                    continue
+                span = _consumer_span(policy.consumer, message, event)
+                spans.append(span)
+                if self._unpack is None:
+                    units.append(_Unit(message, event, span))
+                    continue
+                try:
+                    carried = self._unpack(event)
+                except ValidationError as exc:
+                    # A malformed envelope: retried, then parked whole, like a failing event.
+                    await self._retry_or_park(_Unit(message, event, span), describe_error(exc))
+                    continue
+                alone = len(carried) == 1 and carried[0].id == event.id
+                units.extend(_Unit(message, member, span, carried=not alone) for member in carried)
+            await self._handle_fresh(units)
         finally:
-            for _, _, span in decoded:
+            for span in spans:
                 span.end()
         await _ack_through(batch[-1])
 
-    async def _handle_fresh(
-        self, decoded: list[tuple[AbstractIncomingMessage, CloudEvent, Span]]
-    ) -> None:
+    async def _handle_fresh(self, units: list[_Unit]) -> None:
         policy = self._policy
-        if not decoded:
+        if not units:
             return
-        unseen = await self._inbox.unseen(policy.consumer, [event.id for _, event, _ in decoded])
-        fresh: list[tuple[AbstractIncomingMessage, CloudEvent, Span]] = []
+        unseen = await self._inbox.unseen(policy.consumer, [unit.event.id for unit in units])
+        fresh: list[_Unit] = []
         taken: set[str] = set()
-        for message, event, span in decoded:
-            if event.id in unseen and event.id not in taken:
-                taken.add(event.id)
-                fresh.append((message, _traced(event, span), span))
-            else:
-                span.set_attribute("threadline.outcome", "duplicate")
-        duplicates = len(decoded) - len(fresh)
+        for unit in units:
+            if unit.event.id in unseen and unit.event.id not in taken:
+                taken.add(unit.event.id)
+                fresh.append(unit)
+            elif not unit.carried:
+                unit.span.set_attribute("threadline.outcome", "duplicate")
+        duplicates = len(units) - len(fresh)
         if duplicates:
             CONSUMED.labels(policy.consumer, "duplicate").inc(duplicates)
         if not fresh:
             return
-        if await self._call([event for _, event, _ in fresh], [span for _, _, span in fresh]):
-            await self._inbox.mark(policy.consumer, [event.id for _, event, _ in fresh])
+        if await self._call(fresh):
+            await self._inbox.mark(policy.consumer, [unit.event.id for unit in fresh])
             CONSUMED.labels(policy.consumer, "processed").inc(len(fresh))
             return
         if len(fresh) == 1:
-            message, _, span = fresh[0]
-            await self._retry_or_park(message, span, self._last_error)
+            await self._retry_or_park(fresh[0], self._last_error)
             return
         # Isolate the poison: the others go through one by one, in order.
-        for message, event, span in fresh:
-            if await self._call([event], [span]):
-                await self._inbox.mark(policy.consumer, [event.id])
+        for unit in fresh:
+            if await self._call([unit]):
+                await self._inbox.mark(policy.consumer, [unit.event.id])
                 CONSUMED.labels(policy.consumer, "processed").inc()
             else:
-                await self._retry_or_park(message, span, self._last_error)
+                await self._retry_or_park(unit, self._last_error)
 
-    async def _call(self, events: Sequence[CloudEvent], spans: Sequence[Span]) -> bool:
+    async def _call(self, units: Sequence[_Unit]) -> bool:
         """Run the handler under the right span; False (and the error kept) when it raised."""
         consumer = self._policy.consumer
+        spans = list({id(unit.span): unit.span for unit in units}.values())
         if len(spans) == 1:
             span = spans[0]
         else:
@@ -211,12 +229,12 @@ class ShardConsumer:
                 f"{consumer} process batch",
                 kind=SpanKind.INTERNAL,
                 links=[Link(s.get_span_context()) for s in spans],
-                attributes={"messaging.batch.message_count": len(events)},
+                attributes={"messaging.batch.message_count": len(units)},
             )
         started = time.perf_counter()
         try:
             with trace.use_span(span, end_on_exit=len(spans) > 1):
-                await self._handler(events)
+                await self._handler([_traced(unit.event, unit.span) for unit in units])
         except Exception as exc:
             self._last_error = describe_error(exc)
             span.record_exception(exc)
@@ -227,37 +245,66 @@ class ShardConsumer:
             BATCH_SECONDS.labels(consumer).observe(time.perf_counter() - started)
         return True
 
-    async def _retry_or_park(
-        self, message: AbstractIncomingMessage, span: Span, error: str
-    ) -> None:
-        attempts = attempts_of(message) + 1
+    async def _retry_or_park(self, unit: _Unit, error: str) -> None:
+        attempts = attempts_of(unit.message) + 1
         if attempts >= self._policy.max_attempts:
-            span.set_attribute("threadline.outcome", "parked")
-            await self._park(message, error, attempts)
+            if not unit.carried:
+                unit.span.set_attribute("threadline.outcome", "parked")
+            await self._park(
+                unit.message, error, attempts, carried=unit.event if unit.carried else None
+            )
             return
-        span.set_attribute("threadline.outcome", "retried")
-        copy = copy_message(message, set_headers={ATTEMPTS_HEADER: attempts, ERROR_HEADER: error})
+        if not unit.carried:
+            unit.span.set_attribute("threadline.outcome", "retried")
+        headers = {ATTEMPTS_HEADER: attempts, ERROR_HEADER: error}
+        if unit.carried:
+            copy = carried_message(unit.message, unit.event, set_headers=headers)
+        else:
+            copy = copy_message(unit.message, set_headers=headers)
         await self._send("", self._policy.retry_queue, copy)
         CONSUMED.labels(self._policy.consumer, "retried").inc()
 
-    async def _park(self, message: AbstractIncomingMessage, error: str, attempts: int) -> None:
+    async def _park(
+        self,
+        message: AbstractIncomingMessage,
+        error: str,
+        attempts: int,
+        *,
+        carried: CloudEvent | None = None,
+    ) -> None:
+        """Park ``message`` (or, when given, the ``carried`` event alone) with its error."""
         log.error(
             "consumer %s: parking message %s after %d attempt(s): %s",
             self._policy.consumer,
-            message.message_id,
+            carried.id if carried is not None else message.message_id,
             attempts,
             error,
         )
-        copy = copy_message(
-            message,
-            set_headers={
-                ATTEMPTS_HEADER: attempts,
-                ERROR_HEADER: error,
-                PARKED_AT_HEADER: format_time(datetime.now(UTC)),
-            },
-        )
+        headers = {
+            ATTEMPTS_HEADER: attempts,
+            ERROR_HEADER: error,
+            PARKED_AT_HEADER: format_time(datetime.now(UTC)),
+        }
+        if carried is not None:
+            copy = carried_message(message, carried, set_headers=headers)
+        else:
+            copy = copy_message(message, set_headers=headers)
         await self._send("", self._policy.parked_queue, copy)
         CONSUMED.labels(self._policy.consumer, "parked").inc()
+
+
+@dataclass(frozen=True, slots=True)
+class _Unit:
+    """One event to handle: the message that delivered it and that message's span.
+
+    ``carried`` events came inside an envelope; retrying or parking one sends
+    it as a message of its own, so its neighbours are not sent again.
+    """
+
+    message: AbstractIncomingMessage
+    event: CloudEvent
+    span: Span
+    carried: bool = False
 
 
 def _channel_open(message: AbstractIncomingMessage) -> bool:

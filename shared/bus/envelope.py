@@ -58,6 +58,23 @@ def copy_message(
     )
 
 
+def carried_message(
+    envelope: AbstractIncomingMessage, event: CloudEvent, *, set_headers: Mapping[str, Any]
+) -> aio_pika.Message:
+    """A message of its own for ``event``, one of the events ``envelope`` carried.
+
+    It keeps the envelope's trace headers, so a retried or parked event stays
+    in the trace of the request that collected it.
+    """
+    headers: dict[str, Any] = event.headers()
+    for name in ("traceparent", "tracestate"):
+        value = (envelope.headers or {}).get(name)
+        if value is not None:
+            headers[name] = value
+    headers.update(set_headers)
+    return event_message(event, headers)
+
+
 def decode(message: AbstractIncomingMessage) -> CloudEvent:
     """The CloudEvent in a delivered message; ``ValidationError`` if it is not one."""
     return CloudEvent.from_json(message.body)

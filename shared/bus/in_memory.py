@@ -1,8 +1,8 @@
 """In-memory twins of the messaging ports, for unit tests of handlers and entrypoints.
 
 ``InMemoryBus`` keeps the semantics of :mod:`shared.bus.ports` — topic
-bindings, per-key shards processed in order, inbox dedupe, batch failure
-isolated event by event, bounded retries, parking and replay — minus
+bindings, per-key shards processed in order, envelopes unpacked, inbox
+dedupe, batch failure isolated event by event, bounded retries, parking and replay — minus
 durability and the retry delay. Nothing runs in the background unless
 ``autorun=True``: tests call :meth:`InMemoryBus.drain` to process everything
 pending (including events the handlers publish) deterministically.
@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
 from shared.bus.ports import ConsumerSpec, Inbox, ParkedMessage
-from shared.errors import BusError, ConfigurationError
+from shared.errors import BusError, ConfigurationError, ValidationError
 from shared.events import CloudEvent
 
 
@@ -133,6 +133,8 @@ class InMemoryBus:
 
     async def _process(self, group: _Group, shard: deque[_Delivery], batch: list[_Delivery]) -> int:
         name = group.spec.name
+        if group.spec.unpack is not None:
+            batch = self._unpacked(group, shard, batch)
         unseen = await group.inbox.unseen(name, [d.event.id for d in batch])
         fresh: list[_Delivery] = []
         for delivery in batch:
@@ -162,6 +164,21 @@ class InMemoryBus:
                 handled += 1
         return handled
 
+    def _unpacked(
+        self, group: _Group, shard: deque[_Delivery], batch: list[_Delivery]
+    ) -> list[_Delivery]:
+        """Every carried event as a delivery of its own, with its envelope's attempts."""
+        assert group.spec.unpack is not None
+        out: list[_Delivery] = []
+        for delivery in batch:
+            try:
+                carried = group.spec.unpack(delivery.event)
+            except ValidationError as exc:
+                self._retry_or_park(group, shard, delivery, f"ValidationError: {exc}")
+                continue
+            out.extend(_Delivery(event, delivery.attempts, delivery.error) for event in carried)
+        return out
+
     def _retry_or_park(
         self, group: _Group, shard: deque[_Delivery], delivery: _Delivery, error: str
     ) -> None:
@@ -174,13 +191,10 @@ class InMemoryBus:
             shard.append(_Delivery(delivery.event, attempts, error))
 
     async def parked(self, consumer: str, limit: int = 100) -> list[ParkedMessage]:
-        group = self._groups.get(consumer)
-        return list(group.parked[:limit]) if group else []
+        return list(self._group(consumer).parked[:limit])
 
     async def replay(self, consumer: str, event_ids: Sequence[str] | None = None) -> int:
-        group = self._groups.get(consumer)
-        if group is None:
-            return 0
+        group = self._group(consumer)
         wanted = set(event_ids) if event_ids is not None else None
         keep: list[ParkedMessage] = []
         moved = 0
@@ -200,6 +214,14 @@ class InMemoryBus:
     async def close(self) -> None:
         if self._tasks:
             await asyncio.gather(*list(self._tasks), return_exceptions=True)
+
+    def _group(self, consumer: str) -> _Group:
+        group = self._groups.get(consumer)
+        if group is None:
+            raise ValidationError(
+                {"consumer": f"no consumer group named {consumer!r} was started on this bus"}
+            )
+        return group
 
     def _shard_of(self, event: CloudEvent) -> int:
         return zlib.crc32(event.shard_key.encode()) % self._shards

@@ -3,7 +3,9 @@
 Browsing is ``basic.get`` without ack on a private channel; closing the channel
 returns what was only looked at. A quorum queue applies those returns a moment
 later, so each browse waits until they are back: a ``parked()`` right after a
-``replay()`` then sees every event still parked.
+``replay()`` then sees every event still parked. A group name that has no
+parking queue is answered with a ``ValidationError`` naming it; nothing is
+declared for it.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ from shared.bus.envelope import (
     placeholder_event,
 )
 from shared.bus.ports import ParkedMessage
-from shared.bus.topology import HASH_EXCHANGE_TYPE, PARKED_ARGUMENTS, GroupNames
+from shared.bus.topology import HASH_EXCHANGE_TYPE, GroupNames
 from shared.errors import ValidationError
 from shared.events import PARTITION_HEADER
 
@@ -106,6 +108,17 @@ class ParkingLot:
     async def _browse(self, names: GroupNames) -> AsyncIterator[_Browse]:
         channel = await self._connection.channel(publisher_confirms=False)
         try:
+            try:
+                # Passive: a mistyped group name must not leave queues behind.
+                queue = await channel.declare_queue(names.parked, passive=True, robust=False)
+            except aio_pika.exceptions.ChannelNotFoundEntity:
+                raise ValidationError(
+                    {
+                        "consumer": f"no consumer group named {names.consumer!r} exists on "
+                        f"exchange {names.exchange!r} (no queue {names.parked}); name a group "
+                        "that has run, e.g. profile.ingest, journey.events or scoring.events"
+                    }
+                ) from None
             # Declared here too, so replay never publishes to a missing exchange
             # (which would close the shared publisher channel).
             await channel.declare_exchange(
@@ -115,13 +128,11 @@ class ParkingLot:
                 arguments={"hash-header": PARTITION_HEADER},
                 robust=False,
             )
-            queue = await channel.declare_queue(
-                names.parked, durable=True, arguments=PARKED_ARGUMENTS, robust=False
-            )
             browse = _Browse(queue, int(queue.declaration_result.message_count or 0))
             yield browse
         finally:
-            await channel.close()
+            if not channel.is_closed:
+                await channel.close()
         await self._settle(names, browse.ready - browse.removed)
 
     async def _settle(self, names: GroupNames, expected: int) -> None:

@@ -254,6 +254,7 @@ class Bus:
                     policy=policy,
                     handler=spec.handler,
                     inbox=inbox,
+                    unpack=spec.unpack,
                     send=self._send,
                 )
                 await consumer.start()

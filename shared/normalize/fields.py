@@ -149,3 +149,96 @@ def external_ids(raw: Any, problems: Problems) -> list[ExternalId]:
                 }
             )
     return out
+
+
+MAX_DEPTH = 32
+"""How deeply objects and arrays may nest in a message (the message itself is level 1).
+
+Far above any real payload, and far below what travels and is stored after it:
+an event sits a few levels down in its CloudEvent (and batch envelope, limit
+255 in the JSON serializer) and in its MongoDB document (limit 100)."""
+INT64_MIN = -(2**63)
+INT64_MAX = 2**63 - 1
+
+
+def storable(value: dict[str, Any], problems: Problems, path: str = "") -> bool:
+    """Record what the database cannot hold anywhere in ``value``; False if it nests too deep.
+
+    MongoDB stores integers as 64-bit, and its field names can be neither empty
+    (a trait or consent named ``""`` has no update path) nor hold a NUL byte;
+    nothing can store nesting past :data:`MAX_DEPTH`. Such a message is refused
+    at the door with the field named, instead of failing in the worker. When
+    the nesting is too deep the walk stops there (the value cannot even be
+    serialized), so callers should not look further into the message.
+    """
+    return _storable_object(value, path, 1, problems)
+
+
+def _storable_object(value: dict[str, Any], path: str, depth: int, problems: Problems) -> bool:
+    if depth > MAX_DEPTH:
+        problems.add(path, _too_deep())
+        return False
+    for key, item in value.items():
+        if not key:
+            _at(problems, path, 'has an empty key (""); give the field a name')
+        elif "\x00" in key:
+            _at(
+                problems,
+                path,
+                f"key {key[:40]!r} contains a NUL character (\\u0000), which the database "
+                "cannot store in a field name; remove it",
+            )
+        kind = type(item)
+        if kind is str or kind is float or kind is bool or item is None:
+            continue
+        where = f"{path}.{key}" if path else key
+        if kind is int:
+            _storable_int(item, where, problems)
+        elif kind is dict:
+            if not _storable_object(item, where, depth + 1, problems):
+                return False
+        elif kind is list and not _storable_list(item, where, depth + 1, problems):
+            return False
+    return True
+
+
+def _storable_list(value: list[Any], path: str, depth: int, problems: Problems) -> bool:
+    if depth > MAX_DEPTH:
+        problems.add(path, _too_deep())
+        return False
+    for index, item in enumerate(value):
+        kind = type(item)
+        if kind is str or kind is float or kind is bool or item is None:
+            continue
+        where = f"{path}[{index}]"
+        if kind is int:
+            _storable_int(item, where, problems)
+        elif kind is dict:
+            if not _storable_object(item, where, depth + 1, problems):
+                return False
+        elif kind is list and not _storable_list(item, where, depth + 1, problems):
+            return False
+    return True
+
+
+def _storable_int(value: int, path: str, problems: Problems) -> None:
+    if not INT64_MIN <= value <= INT64_MAX:
+        problems.add(
+            path,
+            f"integer {value} is outside the 64-bit range the database holds "
+            f"({INT64_MIN} to {INT64_MAX}); send it as a string",
+        )
+
+
+def _at(problems: Problems, path: str, reason: str) -> None:
+    if path:
+        problems.add(path, reason)
+    else:  # the message itself: "body", or "batch[3]" inside a batch
+        problems.found[problems.prefix.rstrip(".") or "body"] = reason
+
+
+def _too_deep() -> str:
+    return (
+        f"nests objects and arrays deeper than {MAX_DEPTH} levels; flatten it "
+        f"(at most {MAX_DEPTH} levels per message)"
+    )

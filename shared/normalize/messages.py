@@ -16,7 +16,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from typing import Any, Literal, TypedDict
 
@@ -31,6 +31,15 @@ Kind = Literal["identify", "track", "page", "screen", "group", "alias"]
 KINDS: frozenset[str] = frozenset({"identify", "track", "page", "screen", "group", "alias"})
 MAX_ID_LENGTH = 512
 MAX_EVENT_NAME_LENGTH = 200
+EARLIEST_EVENT_TIME = datetime(1970, 1, 1, tzinfo=UTC)
+MAX_FUTURE = timedelta(days=1)
+"""Event times (after clock-skew correction) lie in [1970-01-01, receipt + 1 day].
+
+Earlier times are unset clocks or zero epochs rather than touchpoints, and
+years before 1000 do not survive RFC 3339 formatting downstream; a day of
+future covers clients that send no ``sentAt`` (no correction possible) and
+local times sent without an offset. Everything after the door, every consumer
+included, can then rely on the range."""
 
 
 class NormalizedEvent(TypedDict):
@@ -74,9 +83,15 @@ class Receipt:
     received_text: str = field(init=False, repr=False, compare=False)
     shared_sent: tuple[datetime | None, str | None] = field(init=False, repr=False, compare=False)
     """The batch's ``sentAt`` parsed, or the reason it cannot be (None, None when absent)."""
+    context_problems: dict[str, str] = field(init=False, repr=False, compare=False)
+    """What the database could not hold in the batch's ``context`` (reported for each event)."""
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "received_text", canonical.rfc3339(self.received_at))
+        context_problems = Problems("")
+        if self.context:
+            fields.storable(dict(self.context), context_problems, "context")
+        object.__setattr__(self, "context_problems", context_problems.found)
         shared: tuple[datetime | None, str | None] = (None, None)
         if self.sent_at is not None:
             try:
@@ -123,6 +138,9 @@ def normalize(
     problems = Problems(path)
     if not isinstance(message, dict):
         raise ValidationError({path.rstrip(".") or "body": "must be a JSON object"})
+    if not fields.storable(message, problems):
+        raise ValidationError(problems.found)  # too deep to look any further
+    problems.found.update(receipt.context_problems)
     if kind is None:
         kind = message.get("type")
         if not isinstance(kind, str) or kind not in KINDS:
@@ -145,7 +163,7 @@ def normalize(
             problems.add("previousId", "alias needs the previousId it merges into userId")
         if user_id is None:
             problems.add("userId", "alias needs the userId that previousId becomes")
-    elif user_id is None and anonymous_id is None:
+    elif user_id is None and anonymous_id is None and not _given(message, "userId", "anonymousId"):
         problems.add("userId", "either userId or anonymousId is required")
     if kind == "group":
         group_id = _identifier(message, "groupId", problems)
@@ -183,6 +201,11 @@ def normalize(
         if sent_problem is not None:
             problems.add("sentAt", sent_problem)
     when = canonical.corrected_timestamp(received_at, sent_at, original)
+    if original is not None and not EARLIEST_EVENT_TIME <= when <= received_at + MAX_FUTURE:
+        field_name = (
+            "timestamp" if message.get("originalTimestamp") is None else "originalTimestamp"
+        )
+        problems.add(field_name, _out_of_range(when))
 
     # Segment puts an identify's traits at the root, RudderStack in context.traits, and
     # any call may carry the user's traits in context.traits: normalize both.
@@ -263,12 +286,37 @@ def _identifier(message: Mapping[str, Any], field: str, problems: Problems) -> s
     if isinstance(value, int) and not isinstance(value, bool):
         value = str(value)
     if not isinstance(value, str):
-        problems.add(field, "must be a string")
+        problems.add(field, f"must be a string (or an integer), not {_json_kind(value)}")
         return None
     if len(value) > MAX_ID_LENGTH:
-        problems.add(field, f"must be at most {MAX_ID_LENGTH} characters")
+        problems.add(field, f"is {len(value)} characters long; at most {MAX_ID_LENGTH} are allowed")
         return None
     return value
+
+
+def _given(message: Mapping[str, Any], *names: str) -> bool:
+    """Whether any of ``names`` was sent with a value (an invalid one is reported as such)."""
+    return any(message.get(name) not in (None, "") for name in names)
+
+
+def _json_kind(value: Any) -> str:
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, float):
+        return "a number with a fraction"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "an array"
+    return f"a {type(value).__name__}"
+
+
+def _out_of_range(when: datetime) -> str:
+    return (
+        f"gives the event time {canonical.rfc3339(when)} (after clock-skew correction), "
+        f"outside the accepted range {canonical.rfc3339(EARLIEST_EVENT_TIME)} to one day "
+        "after receipt; send when the event happened, in UTC"
+    )
 
 
 def _object(message: Mapping[str, Any], field: str, problems: Problems) -> dict[str, Any]:

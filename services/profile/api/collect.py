@@ -13,7 +13,7 @@ that fail validation are answered 400 (single calls) or reported per index
 Each event's CloudEvent id is derived from its source and messageId, which
 makes an SDK's retries harmless downstream. A batch's accepted events travel
 as one ``io.threadline.ingest.batch`` message per partition key (see
-:mod:`services.profile.api.ingest_batch`): the broker's confirmed-publish rate
+:mod:`services.profile.ingest`): the broker's confirmed-publish rate
 caps messages, not events.
 
 The routes find their dependencies in ``request.state.collector`` (put there
@@ -31,21 +31,17 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.profile.adapters.ports import QuarantinedEvent
-from services.profile.api import quarantine_admin
-from services.profile.api.ingest_batch import grouped
-from services.profile.api.intake import (
-    COLLECTED,
-    Collector,
-    CollectorOf,
+from services.profile.api import parked_admin, quarantine_admin
+from services.profile.api.http import (
     RequestRejectedError,
     guarded,
-    ingest_event,
     json_object,
     json_response,
-    quarantine_entry,
     read_body,
 )
+from services.profile.api.intake import COLLECTED, Collector, CollectorOf
 from services.profile.api.segment import BatchRequest, parse
+from services.profile.ingest import grouped, ingest_event, quarantine_entry
 from shared.auth import EVENTS_WRITE, basic_user, bearer_token
 from shared.errors import AuthError, ValidationError
 from shared.events import CloudEvent
@@ -56,7 +52,7 @@ from shared.telemetry import current_traceparent
 def collection_routes(
     collector_of: CollectorOf = lambda request: request.state.collector,
 ) -> list[Route]:
-    """The ``/v1`` tracking routes and the quarantine admin routes."""
+    """The ``/v1`` tracking routes and the quarantine and parked-message admin routes."""
 
     def single(kind: str) -> Callable[[Request], Any]:
         async def endpoint(request: Request) -> Response:
@@ -72,6 +68,7 @@ def collection_routes(
     routes.append(Route("/v1/import", batch, methods=["POST"]))
 
     routes.extend(quarantine_admin.routes(collector_of))
+    routes.extend(parked_admin.routes(collector_of))
     return routes
 
 

@@ -1,37 +1,24 @@
-"""What the collection and quarantine routes share: dependencies, body reading, responses.
+"""What the collection and admin routes depend on: the :class:`Collector` and its metric.
 
 The routes find a :class:`Collector` in ``request.state.collector`` (put there
-by the profile service's lifespan) unless they are given a getter.
+by the profile service's bootstrap) unless they are given a getter.
 """
 
 from __future__ import annotations
 
-import logging
-import zlib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
-from typing import Any
 
-import orjson
-from opentelemetry import trace
 from prometheus_client import Counter
 from starlette.requests import Request
-from starlette.responses import Response
 
-from services.profile.adapters.ports import Quarantine, QuarantinedEvent
-from shared.auth import TokenVerifier, WriteKeys
-from shared.bus.ports import Publisher
-from shared.errors import BusError, StorageError
-from shared.events import CloudEvent, derived_id
-from shared.normalize import NormalizedEvent, message_id_of, source_id
-from shared.telemetry import extract_context
-
-log = logging.getLogger("threadline.profile.collector")
-
-SOURCE = "threadline/profile/collector"
-RETRY_AFTER_SECONDS = 5
-_tracer = trace.get_tracer(__name__)
+from services.profile.adapters.ports import Quarantine
+from services.profile.api.http import RequestRejectedError
+from shared.auth import ADMIN, TokenVerifier, WriteKeys, bearer_token
+from shared.bus.ports import Consumers, Publisher
+from shared.errors import AuthError
+from shared.normalize import source_id
 
 COLLECTED = Counter(
     "threadline_collected_events",
@@ -44,7 +31,11 @@ CollectorOf = Callable[[Request], "Collector"]
 
 @dataclass(slots=True)
 class Collector:
-    """What the collection routes need; built once per process in the lifespan."""
+    """What the collection routes need; built once per process in the lifespan.
+
+    ``parking`` is the bus's view of parked messages (the admin routes list and
+    replay them); ``None`` where no bus consumer groups exist, e.g. unit tests.
+    """
 
     publisher: Publisher
     quarantine: Quarantine
@@ -53,6 +44,7 @@ class Collector:
     max_event_bytes: int = 32 * 1024
     max_batch_bytes: int = 500 * 1024
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
+    parking: Consumers | None = None
     _sources: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, write_key: str) -> str:
@@ -63,156 +55,17 @@ class Collector:
         return source
 
 
-_CODES = {
-    400: "invalid_request",
-    401: "unauthorized",
-    403: "forbidden",
-    413: "payload_too_large",
-    415: "unsupported_encoding",
-    503: "service_unavailable",
-}
-
-
-def error_body(status: int, message: str, **extra: Any) -> dict[str, Any]:
-    """A JSON error; ``code`` and ``message`` are there because the SDKs read those keys."""
-    return {
-        "success": False,
-        "error": message,
-        "code": _CODES.get(status, "error"),
-        "message": message,
-        **extra,
-    }
-
-
-class RequestRejectedError(Exception):
-    """Ends a request early with a JSON error response."""
-
-    def __init__(self, status: int, message: str, **extra: Any) -> None:
-        super().__init__(message)
-        self.status = status
-        self.body = error_body(status, message, **extra)
-
-
-def json_response(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> Response:
-    return Response(orjson.dumps(body), status, headers, media_type="application/json")
-
-
-def ingest_event(
-    event: NormalizedEvent, received_at: datetime, traceparent: str | None
-) -> CloudEvent:
-    """The CloudEvent an accepted message travels in."""
-    return CloudEvent(
-        type=f"io.threadline.ingest.{event['type']}",
-        source=SOURCE,
-        data=dict(event),
-        id=derived_id("ingest", event["source"], event["messageId"]),
-        time=received_at,
-        partitionkey=event["anonymousId"] or event["userId"],
-        traceparent=traceparent,
-    )
-
-
-def quarantine_entry(
-    source: str,
-    message: Any,
-    errors: dict[str, str],
-    received_at: datetime,
-    *,
-    kind: str | None = None,
-    batch: dict[str, Any] | None = None,
-) -> QuarantinedEvent:
-    payload = orjson.dumps(message).decode()
-    key = message_id_of(message) if isinstance(message, dict) else payload
-    return QuarantinedEvent(
-        id=derived_id("quarantine", source, key),
-        source=source,
-        payload=payload,
-        errors=errors,
-        received_at=received_at,
-        kind=kind,
-        batch=orjson.dumps(batch).decode() if batch else None,
-    )
-
-
-async def guarded(request: Request, handle: Callable[[], Any]) -> Response:
-    """Run a handler inside the HTTP server span, mapping early exits to responses."""
-    if trace.get_current_span().get_span_context().is_valid:
-        return await _answer(handle)
-    with _tracer.start_as_current_span(
-        f"{request.method} {request.url.path}",
-        context=extract_context(request.headers),
-        kind=trace.SpanKind.SERVER,
-        attributes={"http.request.method": request.method, "url.path": request.url.path},
-    ):
-        return await _answer(handle)
-
-
-async def _answer(handle: Callable[[], Any]) -> Response:
+async def require_admin(collector: Collector, request: Request) -> None:
+    """Reject the request unless it carries a bearer token with scope ``admin``."""
+    token = bearer_token(request.headers.get("authorization"))
+    if token is None:
+        raise RequestRejectedError(401, "admin endpoints need a bearer token with scope admin")
+    if collector.tokens is None:
+        raise RequestRejectedError(
+            401, "token verification is not configured: set THREADLINE_JWT_SECRET or _JWKS_URL"
+        )
     try:
-        response: Response = await handle()
-    except RequestRejectedError as exc:
-        return json_response(exc.body, exc.status)
-    except BusError as exc:
-        return _unavailable("the event bus", exc)
-    except StorageError as exc:
-        return _unavailable("storage", exc)
-    return response
-
-
-def _unavailable(dependency: str, exc: Exception) -> Response:
-    # The caller learns what failed; where (URLs, addresses, driver detail) is for the log.
-    log.warning("answering 503: %s is unavailable: %s", dependency, exc)
-    return json_response(
-        error_body(503, f"{dependency} is unavailable, retry later"),
-        503,
-        {"Retry-After": str(RETRY_AFTER_SECONDS)},
-    )
-
-
-def json_object(body: bytes) -> dict[str, Any]:
-    try:
-        value = orjson.loads(body)
-    except orjson.JSONDecodeError as exc:
-        raise RequestRejectedError(400, f"the body is not valid JSON: {exc}") from None
-    if not isinstance(value, dict):
-        raise RequestRejectedError(400, "the body must be a JSON object")
-    return value
-
-
-async def read_body(request: Request, limit: int, what: str) -> bytes:
-    """The request body, never buffering more than ``limit`` bytes (also after gunzip)."""
-    too_large = f"{what} may be at most {limit // 1024} KB"
-    declared = request.headers.get("content-length")
-    if declared is not None:
-        try:
-            if int(declared) > limit:
-                raise RequestRejectedError(413, f"{too_large}; this one is {declared} bytes")
-        except ValueError:
-            raise RequestRejectedError(400, "Content-Length is not a number") from None
-    chunks: list[bytes] = []
-    size = 0
-    async for chunk in request.stream():
-        size += len(chunk)
-        if size > limit:
-            raise RequestRejectedError(413, too_large)
-        chunks.append(chunk)
-    body = b"".join(chunks)
-    encoding = request.headers.get("content-encoding", "").strip().lower()
-    if encoding in ("", "identity"):
-        return body
-    if encoding not in ("gzip", "x-gzip"):
-        raise RequestRejectedError(415, f"Content-Encoding {encoding!r} is not supported; use gzip")
-    return _gunzip(body, limit, too_large)
-
-
-def _gunzip(body: bytes, limit: int, too_large: str) -> bytes:
-    inflater = zlib.decompressobj(wbits=31)
-    try:
-        out = inflater.decompress(body, limit + 1)
-    except zlib.error as exc:
-        raise RequestRejectedError(400, f"the gzip body is corrupt: {exc}") from None
-    if len(out) > limit or inflater.unconsumed_tail:
-        raise RequestRejectedError(413, f"{too_large} once decompressed")
-    if not inflater.eof:
-        raise RequestRejectedError(400, "the gzip body is truncated")
-    return out
+        principal = await collector.tokens.verify(token)
+        principal.require(ADMIN)
+    except AuthError as exc:
+        raise RequestRejectedError(exc.status, str(exc)) from None

@@ -16,19 +16,18 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from services.profile.adapters.ports import QuarantinedEvent, Status
-from services.profile.api.intake import (
-    Collector,
-    CollectorOf,
+from services.profile.api.http import (
     RequestRejectedError,
     guarded,
-    ingest_event,
     json_object,
     json_response,
+    query_limit,
     read_body,
 )
+from services.profile.api.intake import Collector, CollectorOf, require_admin
 from services.profile.api.segment import ReplayRequest, parse
-from shared.auth import ADMIN, bearer_token
-from shared.errors import AuthError, ValidationError
+from services.profile.ingest import ingest_event
+from shared.errors import ValidationError
 from shared.events import CloudEvent
 from shared.normalize import NormalizedEvent, Receipt, normalize
 from shared.normalize.canonical import rfc3339
@@ -50,33 +49,9 @@ def routes(collector_of: CollectorOf) -> list[Route]:
     ]
 
 
-async def _require_admin(collector: Collector, request: Request) -> None:
-    token = bearer_token(request.headers.get("authorization"))
-    if token is None:
-        raise RequestRejectedError(401, "admin endpoints need a bearer token with scope admin")
-    if collector.tokens is None:
-        raise RequestRejectedError(
-            401, "token verification is not configured: set THREADLINE_JWT_SECRET or _JWKS_URL"
-        )
-    try:
-        principal = await collector.tokens.verify(token)
-        principal.require(ADMIN)
-    except AuthError as exc:
-        raise RequestRejectedError(exc.status, str(exc)) from None
-
-
 async def _list(collector: Collector, request: Request) -> Response:
-    await _require_admin(collector, request)
-    try:
-        limit = int(request.query_params.get("limit", "100"))
-    except ValueError:
-        raise RequestRejectedError(
-            400, "limit must be an integer", errors={"limit": "not an integer"}
-        ) from None
-    if not 1 <= limit <= 1000:
-        raise RequestRejectedError(
-            400, "limit must be between 1 and 1000", errors={"limit": "out of range"}
-        )
+    await require_admin(collector, request)
+    limit = query_limit(request)
     wanted = request.query_params.get("status", "pending")
     if wanted not in _STATUSES:
         raise RequestRejectedError(
@@ -103,7 +78,7 @@ def _describe_entry(entry: QuarantinedEvent) -> dict[str, Any]:
 
 async def _replay(collector: Collector, request: Request) -> Response:
     """Normalize quarantined events again; publish those that pass, keep the others."""
-    await _require_admin(collector, request)
+    await require_admin(collector, request)
     body = await read_body(request, collector.max_batch_bytes, "a replay request")
     try:
         wanted = parse(ReplayRequest, json_object(body)).ids

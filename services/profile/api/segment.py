@@ -1,6 +1,6 @@
 """Pydantic models of the collection API's request bodies (Segment's HTTP tracking API).
 
-The envelopes — a batch request and the admin replay request — are validated
+The envelopes — a batch request and the admin replay requests — are validated
 with these models. The messages inside them are validated field by field by
 :func:`shared.normalize.messages.normalize`, which must also run alone when quarantined
 events are replayed; the message models below document their shape (and give
@@ -108,6 +108,16 @@ class ReplayRequest(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     ids: list[str] = Field(min_length=1, max_length=1000)
+
+
+class ParkedReplayRequest(BaseModel):
+    """``POST /v1/admin/parked/replay``: the named parked events, or all with ``"all": true``."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    consumer: str = Field(min_length=1, max_length=200, pattern=r"^[A-Za-z0-9_.-]+$")
+    ids: list[str] | None = Field(default=None, min_length=1, max_length=1000)
+    all: bool = False
 
 
 M = TypeVar("M", bound=BaseModel)

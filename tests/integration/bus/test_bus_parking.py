@@ -10,6 +10,7 @@ import pytest
 
 from shared.bus.envelope import UNDECODABLE_TYPE
 from shared.bus.ports import ConsumerSpec
+from shared.errors import ValidationError
 from shared.events import CloudEvent
 from tests.integration.bus.bus_helpers import (
     ConnectBus,
@@ -143,3 +144,81 @@ async def test_a_body_that_is_not_a_cloudevent_goes_straight_to_parking(
     assert "not valid JSON" in parked.error
     assert parked.attempts == 0
     assert calls == [after.id]
+
+
+def _envelope(customer: str, inner: Sequence[CloudEvent]) -> CloudEvent:
+    return CloudEvent(
+        type="io.threadline.ingest.batch",
+        source="threadline/test",
+        data={"events": [event.to_dict() for event in inner]},
+        partitionkey=customer,
+    )
+
+
+def _carried(event: CloudEvent) -> list[CloudEvent]:
+    if event.type != "io.threadline.ingest.batch":
+        return [event]
+    return [CloudEvent.from_dict(raw) for raw in event.data["events"]]
+
+
+async def test_a_poison_event_inside_an_envelope_is_parked_alone_and_its_neighbours_flow(
+    infra, connect_bus: ConnectBus
+) -> None:
+    settings = bus_settings(infra, max_attempts=3, retry_delay_ms=100)
+    group = unique("carried")
+    fixed = False
+    processed: Counter[str] = Counter()
+
+    async def handler(events: Sequence[CloudEvent]) -> None:
+        for event in events:
+            if event.data.get("poison") and not fixed:
+                raise ValueError(f"cannot store order {event.data['seq']}")
+        processed.update(event.id for event in events)
+
+    bus = await connect_bus(settings)
+    await bus.start(ConsumerSpec(group, ("ingest.#",), handler, unpack=_carried))
+
+    inner = [track("dave", i) for i in range(50)]
+    poison = track("dave", 50, poison=True)
+    await bus.publish([_envelope("dave", [*inner[:25], poison, *inner[25:]])])
+
+    await wait_until(lambda: set(processed) == {e.id for e in inner}, what="the 50 good events")
+
+    async def parked_one() -> bool:
+        return len(await bus.parked(group)) == 1
+
+    await eventually(parked_one, what="the poison event to be parked")
+    [parked] = await bus.parked(group)
+    assert parked.event.id == poison.id  # alone, not the envelope
+    assert parked.event.data == poison.data
+    assert parked.attempts == settings.max_attempts
+    assert "cannot store order 50" in parked.error
+
+    # The same events again in another envelope: each one is recognised by its own id.
+    await bus.publish([_envelope("dave", inner[:10])])
+    fixed = True
+    assert await bus.replay(group, [poison.id]) == 1
+    await wait_until(lambda: poison.id in processed, what="the replayed event")
+    assert set(processed.values()) == {1}
+    assert await bus.parked(group) == []
+
+
+async def test_listing_or_replaying_an_unknown_consumer_group_names_it_and_creates_nothing(
+    infra, connect_bus: ConnectBus
+) -> None:
+    settings = bus_settings(infra)
+    bus = await connect_bus(settings)
+    missing = unique("no-such-group")
+    with pytest.raises(ValidationError, match=f"no consumer group named '{missing}'"):
+        await bus.parked(missing)
+    with pytest.raises(ValidationError, match="consumer"):
+        await bus.replay(missing)
+    await bus.ping()  # the bus still works afterwards
+
+    connection = await aio_pika.connect(settings.amqp_url)
+    try:
+        channel = await connection.channel()
+        with pytest.raises(aio_pika.exceptions.ChannelNotFoundEntity):
+            await channel.declare_queue(f"{settings.exchange}.{missing}.parked", passive=True)
+    finally:
+        await connection.close()

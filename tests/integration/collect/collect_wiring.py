@@ -16,8 +16,8 @@ from starlette.applications import Starlette
 
 from services.profile.adapters.mongo_quarantine import INDEXES, MongoQuarantine
 from services.profile.api.collect import collection_routes
-from services.profile.api.ingest_batch import expand
 from services.profile.api.intake import Collector
+from services.profile.ingest import expand
 from shared.auth import TokenVerifier, WriteKeys
 from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent

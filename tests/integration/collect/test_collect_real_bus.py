@@ -10,7 +10,7 @@ import orjson
 import pytest
 
 from services.profile.adapters.ports import QuarantinedEvent
-from services.profile.api.ingest_batch import expand
+from services.profile.ingest import expand
 from shared.auth import issue_token
 from shared.events import CloudEvent, derived_id
 from shared.normalize import source_id

@@ -20,7 +20,7 @@ from gateway.http import create_app as create_gateway
 from gateway.settings import GatewaySettings
 from services.journey import bootstrap as journey
 from services.profile import bootstrap as profile
-from services.profile.api.intake import ingest_event
+from services.profile.ingest import ingest_event
 from services.scoring import bootstrap as scoring
 from shared.auth import issue_token
 from shared.bus.rabbitmq import Bus

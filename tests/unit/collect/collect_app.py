@@ -14,8 +14,8 @@ from starlette.applications import Starlette
 from services.profile.adapters.in_memory import InMemoryQuarantine
 from services.profile.adapters.ports import QuarantinedEvent
 from services.profile.api.collect import collection_routes
-from services.profile.api.ingest_batch import expand
 from services.profile.api.intake import Collector
+from services.profile.ingest import expand
 from shared.auth import TokenVerifier, WriteKeys
 from shared.bus.in_memory import InMemoryBus
 from shared.errors import StorageError
@@ -66,6 +66,7 @@ async def harness(
         max_event_bytes=max_event_bytes,
         max_batch_bytes=max_batch_bytes,
         clock=lambda: NOW,
+        parking=bus,
     )
     app = Starlette(routes=collection_routes(lambda _: collector))
     transport = httpx.ASGITransport(app=app)

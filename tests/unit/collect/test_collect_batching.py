@@ -7,8 +7,7 @@ from typing import Any
 
 import pytest
 
-from services.profile.api.ingest_batch import BATCH_TYPE
-from services.profile.api.intake import ingest_event
+from services.profile.ingest import BATCH_TYPE, ingest_event
 from shared.events import CloudEvent, derived_id
 from shared.normalize import Receipt, normalize, source_id
 from tests.unit.collect.collect_app import NOW, WRITE_KEY, Harness, basic, harness

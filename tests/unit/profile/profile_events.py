@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-from services.profile.api.intake import ingest_event
+from services.profile.ingest import ingest_event
 from shared.events import CloudEvent
 from shared.normalize import Receipt, normalize
 

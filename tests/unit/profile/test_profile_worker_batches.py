@@ -1,4 +1,5 @@
-"""The profile consumer expands ingest.batch messages and stays idempotent per inner event."""
+"""The profile consumer opens ingest.batch messages; every inner event is deduplicated,
+retried and parked on its own."""
 
 from __future__ import annotations
 
@@ -7,10 +8,12 @@ from collections.abc import Sequence
 from dataclasses import replace
 
 from services.profile.adapters.in_memory import InMemoryProfileStore
-from services.profile.api.ingest_batch import BATCH_TYPE, grouped
+from services.profile.adapters.ports import ProfileWrites
+from services.profile.ingest import BATCH_TYPE, grouped
 from services.profile.worker import CONSUMER, ingest_consumer
 from shared.bus.in_memory import InMemoryBus, InMemoryInbox
 from shared.bus.ports import ConsumerSpec
+from shared.errors import StorageError
 from shared.events import CloudEvent
 from tests.unit.profile.profile_events import at, segment
 
@@ -113,3 +116,62 @@ async def test_an_inner_event_of_another_partition_key_is_refused() -> None:
     [parked] = await bus.parked(CONSUMER)
     assert "partitionkey" in parked.error
     assert store.event_docs == {}
+
+
+class RefusingStore(InMemoryProfileStore):
+    """A store that cannot hold one event (as MongoDB refuses a key with a NUL byte)."""
+
+    def __init__(self, refused: str) -> None:
+        super().__init__()
+        self.refused = refused
+
+    async def save(self, writes: ProfileWrites) -> None:
+        if any(event.id == self.refused for event in writes.events):
+            raise StorageError(f"cannot store event {self.refused}")
+        await super().save(writes)
+
+
+async def test_an_event_the_store_refuses_is_parked_alone_and_its_batch_neighbours_are_stored() -> (
+    None
+):
+    events = pages("device-1", *(f"m{i}" for i in range(6)))
+    bad = events[3]
+    bus = InMemoryBus(inbox=InMemoryInbox(), max_attempts=3)
+    store = RefusingStore(bad.id)
+    await bus.start(ingest_consumer(store, bus))
+    [message] = grouped(events, SOURCE)
+
+    await bus.publish([message])
+    await bus.drain()
+
+    assert set(store.event_docs) == {e.id for e in events if e is not bad}
+    [parked] = await bus.parked(CONSUMER)
+    assert parked.event.id == bad.id  # the event alone, not its envelope
+    assert parked.event.data == bad.data
+    assert parked.attempts == 3
+    assert f"cannot store event {bad.id}" in parked.error
+
+    store.refused = ""  # the operator fixed the cause
+    assert await bus.replay(CONSUMER, [bad.id]) == 1
+    await bus.drain()
+    assert set(store.event_docs) == {e.id for e in events}
+    assert await bus.parked(CONSUMER) == []
+
+
+async def test_a_message_id_resent_inside_a_batch_is_dropped_like_a_resent_single_event() -> None:
+    bus, store, downstream = await wired()
+    first = segment("identify", "i-1", anonymousId="device-1", traits={"plan": "gold"})
+    await bus.publish([first])  # sent alone: no envelope
+    await bus.drain()
+
+    resent = segment("identify", "i-1", anonymousId="device-1", traits={"plan": "platinum"})
+    later = pages("device-1", "p-1")
+    [message] = grouped([resent, *later], SOURCE)
+    assert message.type == BATCH_TYPE
+    await bus.publish([message])
+    await bus.drain()
+
+    [customer] = store.customer_docs.values()
+    assert customer.traits["plan"].value == "gold"
+    assert store.event_docs[first.id].data["traits"] == {"plan": "gold"}
+    assert dict(downstream.handled) == {first.id: 1, later[0].id: 1}
