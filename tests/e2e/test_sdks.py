@@ -23,6 +23,7 @@ import pytest
 from rudderstack.analytics.client import Client as RudderClient
 from segment.analytics.client import Client as SegmentClient  # type: ignore[import-untyped]
 
+from services.profile.domain.identity import Identity, identities_of
 from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.integration.collect.collect_wiring import Received, tap
@@ -145,7 +146,7 @@ async def test_segment_sdk_delivers_identify_track_and_page(
     assert_common(identify, "identify", user)
     assert identify.data["traits"]["email"] == "grace@example.com"
     assert identify.data["traits"]["phone"] == "+14155552671"
-    assert {"type": "phone", "value": "+14155552671"} in identify.data["identities"]
+    assert Identity("phone", "+14155552671") in identities_of(identify.data)
 
     order = events[f"{user}-track"]
     assert_common(order, "track", user)
@@ -182,7 +183,7 @@ async def test_rudderstack_sdk_delivers_gzipped_identify_track_and_page(
 
     identify = events[f"{anonymous}-identify"]
     assert_common(identify, "identify", anonymous)
-    assert {"type": "email", "value": "lin@example.org"} in identify.data["identities"]
+    assert Identity("email", "lin@example.org") in identities_of(identify.data)
     viewed = events[f"{anonymous}-track"]
     assert_common(viewed, "track", anonymous)
     assert viewed.data["event"] == "product_viewed"
