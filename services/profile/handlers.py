@@ -8,11 +8,19 @@ one confirmed publish.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import random
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-from services.profile.adapters.ports import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
+from services.profile.adapters.ports import (
+    CustomerWrite,
+    IdentityConflictError,
+    ProfileStore,
+    ProfileWrites,
+    StoredEvent,
+)
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import (
     CustomerCreated,
@@ -31,6 +39,8 @@ SOURCE = "threadline/profile"
 RESOLVED_PREFIX = "io.threadline.customer.event."
 CUSTOMER_CREATED = "io.threadline.customer.created"
 CUSTOMER_UPDATED = "io.threadline.customer.updated"
+CLAIM_ATTEMPTS = 8
+CLAIM_BACKOFF_SECONDS = 0.005
 
 
 @dataclass
@@ -46,12 +56,14 @@ class _Batch:
     traits: dict[str, dict[str, TraitValue]] = field(default_factory=dict)
     consents: dict[str, dict[str, ConsentState]] = field(default_factory=dict)
     touched: dict[str, None] = field(default_factory=dict)
+    created: dict[str, None] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
     outgoing: list[CloudEvent] = field(default_factory=list)
 
     def writes(self) -> ProfileWrites:
         return ProfileWrites(
             new_identities=tuple(self.new_identities.values()),
+            created=tuple(self.created),
             sightings=tuple(self.sightings.values()),
             customers=tuple(
                 CustomerWrite(
@@ -71,19 +83,38 @@ class _Batch:
 async def handle_ingested(
     batch: Sequence[CloudEvent], *, store: ProfileStore, publisher: Publisher
 ) -> None:
-    """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events."""
+    """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events.
+
+    Another shard consumer may claim one of the batch's new identities between
+    the lookup and the save; the save then claims nothing, and the batch is
+    decided again against the current owners (up to ``CLAIM_ATTEMPTS`` times
+    before the bus's own retry takes over).
+    """
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
     wanted = list(dict.fromkeys(i for event in ingested for i in event.identities))
-    known = await store.known(wanted)
+    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+        state = await _load(store, wanted)
+        for cloud_event, event in zip(batch, ingested, strict=True):
+            _decide(state, cloud_event, event)
+        try:
+            await store.save(state.writes())
+            break
+        except IdentityConflictError:
+            if attempt == CLAIM_ATTEMPTS:
+                raise
+            log.info("identity claimed concurrently; deciding the batch again (%d)", attempt)
+            # Jitter, so consumers that collided do not collide again in lockstep.
+            await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * attempt))
+    await publisher.publish(state.outgoing)
+
+
+async def _load(store: ProfileStore, identities: Sequence[Identity]) -> _Batch:
+    known = await store.known(identities)
     owners = {identity: record.customer_id for identity, record in known.items()}
     customers = await store.customers(list(dict.fromkeys(owners.values())))
-    state = _Batch(
+    return _Batch(
         owners=owners, records=dict(known), customers=dict(customers), loaded=dict(customers)
     )
-    for cloud_event, event in zip(batch, ingested, strict=True):
-        _decide(state, cloud_event, event)
-    await store.save(state.writes())
-    await publisher.publish(state.outgoing)
 
 
 def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> None:
@@ -121,6 +152,7 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
     )
     state.outgoing.append(_resolved(cloud_event, event, customer_id))
     if resolution.created:
+        state.created[customer_id] = None
         created = next(e for e in resolution.events if isinstance(e, CustomerCreated))
         state.outgoing.append(
             _profile_event(CUSTOMER_CREATED, event, customer_id, created.identities, change)

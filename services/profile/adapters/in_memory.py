@@ -35,17 +35,18 @@ class InMemoryProfileStore:
 
     async def save(self, writes: ProfileWrites) -> None:
         self.saves += 1
+        # All-or-nothing, like the MongoDB adapter: a conflict leaves everything as it was.
         conflicts = [r.identity for r in writes.new_identities if r.identity in self.identity_docs]
+        if conflicts:
+            raise IdentityConflictError(conflicts)
         for record in writes.new_identities:
-            self.identity_docs.setdefault(record.identity, record)
+            self.identity_docs[record.identity] = record
         for record in writes.sightings:
             existing = self.identity_docs.get(record.identity)
             if existing is not None:
                 self.identity_docs[record.identity] = existing.seen(record.first_seen).seen(
                     record.last_seen
                 )
-        if conflicts:
-            raise IdentityConflictError(conflicts)
         for write in writes.customers:
             self.customer_docs[write.customer.id] = _merged(
                 self.customer_docs.get(write.customer.id), write

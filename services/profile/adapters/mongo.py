@@ -3,8 +3,10 @@
 Every write is keyed by an id (customer id, ``type:value`` of an identity,
 ingest event id) and idempotent: customers are upserts, identities and events
 inserts whose duplicates are recognised, so replaying a batch converges on the
-same state. A batch costs three unordered bulk writes, whatever its size.
-Inserts where possible: on the same server they cost a third of an upsert.
+same state. A batch costs three bulk writes in parallel (sightings, customers,
+events), whatever its size, after the claims of its new identities (see
+:meth:`MongoProfileStore._claim`). Inserts where possible: on the same server
+they cost a third of an upsert.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime
 from typing import Any
 
-from pymongo import InsertOne, UpdateOne
+from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.profile.adapters.ports import (
@@ -87,43 +89,103 @@ class MongoProfileStore:
             return {str(doc["_id"]): customer_from_document(doc) async for doc in cursor}
 
     async def save(self, writes: ProfileWrites) -> None:
-        # Identities first: if one was claimed by another customer meanwhile, nothing else of
-        # the batch is written and the retry resolves against the new owner.
-        if writes.new_identities or writes.sightings:
-            await self._save_identities(writes.new_identities, writes.sightings)
-        async with storage_errors("saving customers and events"):
+        # Claims first: if another consumer claimed one of the identities meanwhile, nothing
+        # of the batch stays written and the retry resolves against the new owner.
+        if writes.new_identities:
+            first_seen = {
+                write.customer.id: write.customer.first_seen for write in writes.customers
+            }
+            shells = [{"_id": cid, "createdAt": first_seen.get(cid)} for cid in writes.created]
+            await self._claim(writes.new_identities, shells)
+        async with storage_errors("saving sightings, customers and events"):
             await asyncio.gather(
-                self._save_customers(writes.customers), self._save_events(writes.events)
+                self._save_sightings(writes.sightings),
+                self._save_customers(writes.customers),
+                self._save_events(writes.events),
             )
 
-    async def _save_identities(
-        self, new: Sequence[IdentityRecord], sightings: Sequence[IdentityRecord]
-    ) -> None:
-        operations: list[InsertOne[Document] | UpdateOne] = [
-            InsertOne(identity_document(record)) for record in new
-        ]
-        operations.extend(
-            UpdateOne(
-                {"_id": record.identity.key, "customerId": record.customer_id},
-                {"$min": {"firstSeen": record.first_seen}, "$max": {"lastSeen": record.last_seen}},
-            )
-            for record in sightings
-        )
+    async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
+        """Claim ``new`` all-or-nothing, without multi-document transactions.
+
+        Transactions would need a replica set, and the deployment may point at any
+        MongoDB. Instead: the documents of created customers are inserted first,
+        so no claimed identity ever points at a missing customer; the identities
+        are inserted ordered, strongest first and then by key, so concurrent
+        claimers collide on the first identity they share and the insert stops
+        there; on a collision, what this call inserted is deleted again.
+        """
+        shells = await self._insert_shells(created)
+        ordered = sorted(new, key=lambda record: (record.identity.rank, record.identity.key))
         try:
-            await self._identities.bulk_write(operations, ordered=False)
+            await self._identities.insert_many(
+                [identity_document(record) for record in ordered], ordered=True
+            )
         except BulkWriteError as exc:
             errors = exc.details.get("writeErrors", [])
-            if errors and all(error.get("code") == DUPLICATE_KEY for error in errors):
-                # Only the inserts can collide: another consumer attached the identity first.
-                taken = [new[error["index"]].identity for error in errors]
-                raise IdentityConflictError(taken) from exc
-            # Not ``exc.details``: it quotes every failed document, personal data included.
-            codes = sorted({str(error.get("code")) for error in errors})
-            raise StorageError(
-                f"saving identities failed: {len(errors)} write error(s), codes {codes}"
-            ) from exc
+            if len(errors) != 1 or errors[0].get("code") != DUPLICATE_KEY:
+                # Not ``exc.details``: it quotes every failed document, personal data included.
+                codes = sorted({str(error.get("code")) for error in errors})
+                raise StorageError(
+                    f"claiming identities failed: {len(errors)} write error(s), codes {codes}"
+                ) from exc
+            failed = int(errors[0]["index"])
+            await self._release(ordered[:failed], shells)
+            raise IdentityConflictError([ordered[failed].identity]) from exc
         except PyMongoError as exc:
-            raise StorageError(f"saving identities failed: {exc}") from exc
+            # Whatever was claimed points at an existing customer document; the retry of
+            # the batch resolves to the same derived customer ids and completes it.
+            raise StorageError(f"claiming identities failed: {exc}") from exc
+
+    async def _insert_shells(self, created: Sequence[Document]) -> list[str]:
+        """Insert the documents of created customers; the ids this call inserted."""
+        if not created:
+            return []
+        try:
+            await self._customers.insert_many(list(created), ordered=False)
+        except BulkWriteError as exc:
+            errors = exc.details.get("writeErrors", [])
+            if not all(error.get("code") == DUPLICATE_KEY for error in errors):
+                codes = sorted({str(error.get("code")) for error in errors})
+                raise StorageError(f"creating customers failed: write error codes {codes}") from exc
+            # Already there: a batch replayed after a crash. Not ours to delete on a conflict.
+            existing = {int(error["index"]) for error in errors}
+            return [str(doc["_id"]) for index, doc in enumerate(created) if index not in existing]
+        except PyMongoError as exc:
+            raise StorageError(f"creating customers failed: {exc}") from exc
+        return [str(doc["_id"]) for doc in created]
+
+    async def _release(self, claimed: Sequence[IdentityRecord], shells: Sequence[str]) -> None:
+        async with storage_errors("releasing the identities of a conflicting batch"):
+            if claimed:
+                await self._identities.bulk_write(
+                    [
+                        DeleteOne({"_id": record.identity.key, "customerId": record.customer_id})
+                        for record in claimed
+                    ],
+                    ordered=False,
+                )
+            if shells:
+                # A consumer that saw one of our claims before this release may have written
+                # the customer since (it then has a ``lastSeen``): that customer stays.
+                await self._customers.delete_many(
+                    {"_id": {"$in": list(shells)}, "lastSeen": {"$exists": False}}
+                )
+
+    async def _save_sightings(self, sightings: Sequence[IdentityRecord]) -> None:
+        if sightings:
+            await self._identities.bulk_write(
+                [
+                    UpdateOne(
+                        {"_id": record.identity.key, "customerId": record.customer_id},
+                        {
+                            "$min": {"firstSeen": record.first_seen},
+                            "$max": {"lastSeen": record.last_seen},
+                        },
+                    )
+                    for record in sightings
+                ],
+                ordered=False,
+            )
 
     async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
         if writes:

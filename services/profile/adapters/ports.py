@@ -24,9 +24,10 @@ from shared.mongo import Document
 class IdentityConflictError(ProfileError):
     """An identity the batch meant to attach is owned by another customer by now.
 
-    Another consumer claimed it concurrently; retrying the batch resolves the
-    event against the new owner. The message (logged by the worker, kept with a
-    parked message) names the identities with their personal data masked.
+    Another consumer claimed it concurrently. The save claimed nothing (claims
+    are all-or-nothing), so deciding the batch again against the current owners
+    is safe. The message (logged by the worker, kept with a parked message) names
+    the identities with their personal data masked.
     """
 
     def __init__(self, identities: Sequence[Identity]) -> None:
@@ -63,11 +64,14 @@ class CustomerWrite:
 class ProfileWrites:
     """Everything one batch writes; each part is idempotent (keyed by ids).
 
-    ``new_identities`` are inserted (an identity someone else inserted first is a
-    conflict); ``sightings`` widen the first/last-seen range of stored ones.
+    ``new_identities`` are claimed (an identity someone else claimed first is a
+    conflict); ``created`` names the customers the batch creates, whose documents
+    exist before any identity points at them; ``sightings`` widen the
+    first/last-seen range of stored identities.
     """
 
     new_identities: tuple[IdentityRecord, ...] = ()
+    created: tuple[str, ...] = ()
     sightings: tuple[IdentityRecord, ...] = ()
     customers: tuple[CustomerWrite, ...] = ()
     events: tuple[StoredEvent, ...] = ()
@@ -81,10 +85,13 @@ class ProfileStore(Protocol):
         """The customers among ``customer_ids`` that exist."""
 
     async def save(self, writes: ProfileWrites) -> None:
-        """Write identities first, then customers and events.
+        """Claim the new identities all-or-nothing, then write customers and events.
 
-        Raises :class:`IdentityConflictError` when a new identity exists
-        already (another consumer attached it meanwhile).
+        Concurrent saves (several shard consumers) may claim the same identity;
+        one wins. The others raise :class:`IdentityConflictError` having written
+        nothing that outlives the call: what they claimed before the conflict is
+        released. Every claimed identity points at an existing customer document,
+        also while the save is under way.
         """
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:

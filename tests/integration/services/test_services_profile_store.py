@@ -175,3 +175,32 @@ async def test_a_conflict_names_the_identity_without_its_personal_data(store):
 
     assert "email:j***@example.com" in str(caught.value)
     assert "jo@example.com" not in str(caught.value)
+
+
+async def test_conflict_on_one_identity_claims_none_of_the_batch_and_creates_no_customer(store):
+    await store.save(first_batch("c1"))
+    user = Identity("user_id", "user-2")
+    newcomer = Customer(id="c2", channels=frozenset({"web"}), first_seen=T0, last_seen=T0)
+
+    with pytest.raises(IdentityConflictError, match="anonymous_id:anon-1"):
+        await store.save(
+            ProfileWrites(
+                new_identities=tuple(
+                    IdentityRecord(identity, "c2", T0, T0, "src")
+                    for identity in (user, Identity("phone", "+49301234567"), ANON)
+                ),
+                created=("c2",),
+                customers=(CustomerWrite(newcomer, {}, {}),),
+            )
+        )
+
+    assert await store.known([user, Identity("phone", "+49301234567")]) == {}
+    assert await store.customers(["c2"]) == {}
+    assert (await store.known([ANON]))[ANON].customer_id == "c1"
+
+
+async def test_created_customer_exists_with_its_claimed_identities(store):
+    await store.save(replace(first_batch("c1"), created=("c1",)))
+
+    assert set(await store.customers(["c1"])) == {"c1"}
+    assert {r.customer_id for r in (await store.known([ANON, EMAIL])).values()} == {"c1"}

@@ -223,3 +223,26 @@ async def test_identity_sightings_are_written_only_when_they_move_the_seen_range
     [customer] = counting.customer_docs.values()
     assert customer.last_seen is not None
     assert customer.last_seen.hour == 11
+
+
+async def test_identity_claimed_meanwhile_is_decided_again_against_its_new_owner():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    await _handle(store, bus, [segment("page", "m0", anonymousId="anon-1", timestamp=at(8))])
+    [owner] = store.customer_docs
+
+    class StaleOnceStore(InMemoryProfileStore):
+        stale = True
+
+        async def known(self, identities):
+            if self.stale:  # the first lookup ran before another consumer claimed anon-1
+                self.stale = False
+                return {}
+            return await super().known(identities)
+
+    racing = StaleOnceStore(customer_docs=store.customer_docs, identity_docs=store.identity_docs)
+    await _handle(racing, bus, [segment("page", "m1", anonymousId="anon-1", timestamp=at(9))])
+
+    [stored] = racing.event_docs.values()
+    assert stored.customer_id == owner
+    assert list(racing.customer_docs) == [owner]
+    assert bus.published[-1].subject == owner
