@@ -44,7 +44,8 @@ async def _deliver(batch: Sequence[CloudEvent], store: MongoProfileStore, bus: I
             await asyncio.sleep(0.01)
 
 
-async def test_concurrent_identifies_with_one_email_make_exactly_one_customer(infra):
+@pytest.mark.parametrize("per_batch", [1, 5], ids=["one event per batch", "batches of five"])
+async def test_concurrent_identifies_with_one_email_make_exactly_one_customer(infra, per_batch):
     email = f"{unique('jo')}@example.com"
     identifies = [
         segment(
@@ -61,7 +62,8 @@ async def test_concurrent_identifies_with_one_email_make_exactly_one_customer(in
         # Open a connection per consumer first, so the deliveries really run side by side.
         await asyncio.gather(*(database.command("ping") for _ in range(DEVICES)))
 
-        await asyncio.gather(*(_deliver([event], store, bus) for event in identifies))
+        batches = [identifies[i : i + per_batch] for i in range(0, DEVICES, per_batch)]
+        await asyncio.gather(*(_deliver(batch, store, bus) for batch in batches))
 
         customers = {doc["_id"] async for doc in database[CUSTOMERS].find({})}
         assert len(customers) == 1, f"one person became {len(customers)} customers"
