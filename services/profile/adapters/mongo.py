@@ -107,8 +107,9 @@ class MongoProfileStore:
     async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
         """Claim ``new`` all-or-nothing, without multi-document transactions.
 
-        Transactions would need a replica set, and the deployment may point at any
-        MongoDB. Instead: the documents of created customers are inserted first,
+        SecantusDB has multi-document transactions, but a MongoDB server outside a
+        replica set has not, and the deployment may point at any MongoDB (DESIGN.md
+        §2). Instead: the documents of created customers are inserted first,
         so no claimed identity ever points at a missing customer; the identities
         are inserted ordered, strongest first and then by key, so concurrent
         claimers collide on the first identity they share and the insert stops
