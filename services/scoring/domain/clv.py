@@ -111,8 +111,11 @@ def fit_clv(
         )
     x, t_x, age = _arrays(summaries)
     purchases, purchase_fit = fit_bg_nbd(x, t_x, age)
-    repeat = x > 0
-    spend, spend_fit = fit_gamma_gamma(x[repeat], np.array([s.monetary for s in summaries])[repeat])
+    monetary = np.array([s.monetary for s in summaries])
+    # Gamma-Gamma describes positive spend: repeat buyers whose repeat orders were all
+    # free carry no information about it and are left out of the spend fit.
+    paying = (x > 0) & (monetary > 0)
+    spend, spend_fit = fit_gamma_gamma(x[paying], monetary[paying])
     expected = expected_purchases_unconditional(purchases, age)
     return ClvModel(
         purchases=purchases,

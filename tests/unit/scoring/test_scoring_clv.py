@@ -248,3 +248,13 @@ def test_a_base_without_repeat_buyers_cannot_fit_spend_and_says_so():
 
     with pytest.raises(ClvFitError, match="at least 2 customers with repeat purchases"):
         fit_clv(summaries, as_of=CALIBRATION_END, fitted_at=FITTED_AT)
+
+
+def test_repeat_buyers_whose_repeat_orders_were_free_are_left_out_of_the_spend_fit_only():
+    summaries = published_summaries()
+    summaries.append(RfmSummary("free", frequency=3, recency=20.0, age=38.86, monetary=0.0))
+
+    model = fit_clv(summaries, as_of=CALIBRATION_END, fitted_at=FITTED_AT)
+
+    assert model.customers == 2358
+    assert model.spend_fit.customers == 946
