@@ -21,8 +21,9 @@ a store writes only those.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
+from bisect import bisect_left
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from typing import Literal
@@ -32,8 +33,11 @@ from services.scoring.domain.currency import ExchangeRates
 from services.scoring.domain.kpi_facts import KpiEvent
 from services.scoring.domain.kpis import (
     EMPTY,
+    AnswerRef,
+    Key,
     KpiCounts,
     KpiReport,
+    OrderRef,
     Period,
     contribution,
     report,
@@ -80,7 +84,7 @@ class KpiLedger:
         self._events: dict[str, dict[str, KpiEvent]] = {}
         self._canonical: dict[str, str] = {}
         self._members: dict[str, set[str]] = {}
-        self._counts: dict[BucketKey, KpiCounts] = {}
+        self._counts: dict[BucketKey, _Totals] = {}
 
     def canonical(self, customer_id: str) -> str:
         return self._canonical.get(customer_id, customer_id)
@@ -142,7 +146,8 @@ class KpiLedger:
         return self._replace([kept], [kept, source], record, own)
 
     def counts(self, granularity: Granularity, start: datetime, channel: str | None) -> KpiCounts:
-        return self._counts.get((granularity, start, channel or ALL_CHANNELS), EMPTY)
+        totals = self._counts.get((granularity, start, channel or ALL_CHANNELS))
+        return EMPTY if totals is None else totals.snapshot()
 
     def report(
         self,
@@ -197,25 +202,36 @@ class KpiLedger:
         change()
         new = {customer: self.history(customer) for customer in after}
         everything = [e for events in (*old.values(), *new.values()) for e in events]
-        scopes = {ALL_CHANNELS, *(e.channel for e in everything)}
         touched = self._reach(reach, everything)
+        old_windows = [_Windowed(events) for events in old.values()]
+        new_windows = [_Windowed(events) for events in new.values()]
         changed: set[BucketKey] = set()
         for granularity, bucket in touched:
             previous = previous_bucket(bucket, granularity)
+            span = Period(previous.start, bucket.end)
+            olds = [w.around(span) for w in old_windows]
+            news = [w.around(span) for w in new_windows]
+            # A channel none of these events is on gets nothing from these customers.
+            scopes = {ALL_CHANNELS, *(e.channel for events in (*olds, *news) for e in events)}
             for scope in scopes:
                 channel = None if scope == ALL_CHANNELS else scope
+                before_parts = [contribution(e, bucket, previous, channel) for e in olds]
+                after_parts = [contribution(e, bucket, previous, channel) for e in news]
+                if before_parts == after_parts:
+                    continue
+                delta = EMPTY
+                for part in before_parts:
+                    delta = delta.minus(part)
+                for part in after_parts:
+                    delta = delta.plus(part)
+                if delta == EMPTY:
+                    continue
                 key = (granularity, bucket.start, scope)
-                total = self._counts.get(key, EMPTY)
-                for events in old.values():
-                    total = total.minus(contribution(events, bucket, previous, channel))
-                for events in new.values():
-                    total = total.plus(contribution(events, bucket, previous, channel))
-                if total != self._counts.get(key, EMPTY):
-                    changed.add(key)
-                if total == EMPTY:
-                    self._counts.pop(key, None)
-                else:
-                    self._counts[key] = total
+                changed.add(key)
+                totals = self._counts.setdefault(key, _Totals())
+                totals.add(delta)
+                if totals.empty():
+                    del self._counts[key]
         return changed
 
     def _reach(
@@ -231,3 +247,52 @@ class KpiLedger:
                 touched.add((granularity, bucket))
                 touched.add((granularity, bucket_of(bucket.end, granularity)))
         return touched
+
+
+class _Windowed:
+    """A customer's events (sorted by time) cut to a span, ticket steps always kept.
+
+    Contributions read only the bucket and the one before, except for tickets,
+    whose opening may lie anywhere earlier.
+    """
+
+    def __init__(self, events: Sequence[KpiEvent]) -> None:
+        self.events = events
+        self.times = [e.at for e in events]
+        self.tickets = [e for e in events if e.ticket is not None]
+
+    def around(self, span: Period) -> list[KpiEvent]:
+        inside = self.events[
+            bisect_left(self.times, span.start) : bisect_left(self.times, span.end)
+        ]
+        outside = [e for e in self.tickets if e.at not in span]
+        return [*inside, *outside]
+
+
+class _Totals:
+    """A bucket's running sums, changed in place (a copy per event would cost a bucket's size)."""
+
+    def __init__(self) -> None:
+        self.scalars = EMPTY  # its orders and answers stay empty; those two live below
+        self.orders: dict[OrderRef, int] = {}
+        self.answers: dict[AnswerRef, int] = {}
+
+    def add(self, delta: KpiCounts) -> None:
+        self.scalars = self.scalars.plus(replace(delta, orders={}, answers={}))
+        _accumulate(self.orders, delta.orders)
+        _accumulate(self.answers, delta.answers)
+
+    def empty(self) -> bool:
+        return self.scalars == EMPTY and not self.orders and not self.answers
+
+    def snapshot(self) -> KpiCounts:
+        return replace(self.scalars, orders=dict(self.orders), answers=dict(self.answers))
+
+
+def _accumulate(into: dict[Key, int], delta: Mapping[Key, int]) -> None:
+    for key, n in delta.items():
+        value = into.get(key, 0) + n
+        if value:
+            into[key] = value
+        else:
+            del into[key]

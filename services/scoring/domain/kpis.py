@@ -137,41 +137,41 @@ def contribution(
     events: Sequence[KpiEvent], period: Period, previous: Period | None, channel: str | None
 ) -> KpiCounts:
     """One customer's counts in ``period`` (``channel`` None: all channels)."""
-    scoped = [e for e in events if channel is None or e.channel == channel]
-    inside = [e for e in scoped if e.at in period]
-    order_ids = {e.order.order_id for e in inside if e.order is not None}
+    start, end = period.start, period.end
+    active = active_before = has_tickets = False
+    order_ids: set[str] = set()
     orders: dict[OrderRef, int] = {}
     answers: dict[AnswerRef, int] = {}
-    for event in inside:
+    for event in events:  # one pass: the ledger calls this for every bucket an event reaches
+        has_tickets = has_tickets or event.ticket is not None
+        if channel is not None and event.channel != channel:
+            continue
+        if not start <= event.at < end:
+            active_before = active_before or (previous is not None and event.at in previous)
+            continue
+        active = True
         if event.order is not None:
-            ref = (
-                event.order.order_id,
-                event.at,
-                event.id,
-                event.order.amount,
-                event.order.currency,
-            )
+            order = event.order
+            order_ids.add(order.order_id)
+            ref = (order.order_id, event.at, event.id, order.amount, order.currency)
             orders[ref] = orders.get(ref, 0) + 1
         if event.survey is not None:
             key = (event.survey.survey, event.survey.score)
             answers[key] = answers.get(key, 0) + 1
-    active_before = previous is not None and any(e.at in previous for e in scoped)
     counts = KpiCounts(
-        customers=1 if inside else 0,
-        converted=1 if order_ids else 0,
-        repeaters=1 if len(order_ids) >= 2 else 0,
-        retained=1 if inside and active_before else 0,
+        customers=int(active),
+        converted=int(bool(order_ids)),
+        repeaters=int(len(order_ids) >= 2),
+        retained=int(active and active_before),
         orders=orders,
         answers=answers,
     )
-    return _with_tickets(counts, events, period, channel)
+    return _with_tickets(counts, events, period, channel) if has_tickets else counts
 
 
 def _with_tickets(
     counts: KpiCounts, events: Sequence[KpiEvent], period: Period, channel: str | None
 ) -> KpiCounts:
-    if not any(e.ticket is not None for e in events):
-        return counts
     responses = response_us = resolved = resolution_us = fcr = 0
     for trace in ticket_traces(events).values():
         if channel is not None and trace.channel != channel:
