@@ -27,6 +27,7 @@ from shared.bus.ports import ConsumerSpec
 from shared.bus.rabbitmq import Bus
 from shared.health import Probe, health_routes
 from shared.mongo import AsyncDatabase, Document, Index, Mongo
+from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.subgraph import AuthenticatedGraphQL, ContextFactory, token_verifier
 
@@ -163,7 +164,13 @@ def service_app(
         return dict(request.state.clients.probes())
 
     graphql = AuthenticatedGraphQL(
-        schema, verifier=verifier, context=context, limits=settings.graphql_limits
+        schema,
+        verifier=verifier,
+        context=context,
+        limits=settings.graphql_limits,
+        rate_limiter=RateLimiter(
+            settings.graphql_rate_limit_per_second, settings.graphql_rate_limit_burst
+        ),
     )
     return Starlette(
         routes=[Route("/graphql", graphql), *routes, *health_routes(probes)], lifespan=lifespan

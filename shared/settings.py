@@ -56,10 +56,11 @@ class Settings(BaseSettings):
     max_batch_bytes: int = 500 * 1024
 
     # Limits of every subgraph's /graphql, the same checks as the gateway's
-    # (THREADLINE_GATEWAY_MAX_*), so a subgraph called directly is no easier to overload
+    # (THREADLINE_GATEWAY_MAX_*), so a subgraph called directly is no easier to overload.
     # A backstop for direct calls, above the gateway's client-facing limits (15 deep, 30
-    # aliases): the gateway's own subgraph operations nest entities one level deeper and
-    # alias up to two fields per aliased client field.
+    # aliases, 100 requests/s per client): the gateway's own subgraph operations nest
+    # entities one level deeper, alias up to two fields per aliased client field, and one
+    # client request fans out into several requests to one subgraph.
     graphql_max_depth: int = Field(default=20, ge=1)
     graphql_max_aliases: int = Field(default=100, ge=0)
     graphql_max_cost: int = Field(default=10_000, ge=1)
@@ -67,6 +68,9 @@ class Settings(BaseSettings):
     graphql_max_tokens: int = Field(default=10_000, ge=100)
     graphql_introspection: bool | None = None
     """None: enabled except when ``environment`` is production."""
+    graphql_rate_limit_per_second: float = Field(default=1000.0, ge=0)
+    """Requests a second per token subject (token bucket); 0 turns the limit off."""
+    graphql_rate_limit_burst: int = Field(default=2000, ge=1)
 
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None

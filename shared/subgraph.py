@@ -9,13 +9,15 @@ refuse, so a partial answer stays possible.
 Every operation is measured against the same depth, alias, cost, token and
 introspection limits as the gateway's (:mod:`shared.graphql_limits`) before it
 executes, and refused with ``400`` past one: calling a subgraph directly,
-bypassing the gateway, buys no larger queries. Errors leave through
+bypassing the gateway, buys no larger queries, and each token subject is held to
+a request rate (``429`` with ``Retry-After`` past it). Errors leave through
 :func:`shared.graphql_errors.public_error`: an outage is reported by what
 failed (``STORAGE_UNAVAILABLE``…), never by where.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Awaitable, Callable
 from typing import Any, Generic, TypeVar
 
@@ -32,6 +34,7 @@ from shared.auth import MissingScopeError, Principal, TokenError, TokenVerifier,
 from shared.errors import AuthError
 from shared.graphql_errors import public_error
 from shared.graphql_limits import DocumentLimits, GraphQLLimits, OperationRefusedError
+from shared.ratelimit import RateLimitedError, RateLimiter
 
 ContextT = TypeVar("ContextT")
 PRINCIPAL_KEY = "threadline.principal"
@@ -64,6 +67,14 @@ def _unauthenticated(message: str, status: int = 401, error: str = "invalid_toke
     )
 
 
+def _rate_limited(exc: RateLimitedError) -> Response:
+    return JSONResponse(
+        {"errors": [exc.graphql_error()]},
+        status_code=exc.status,
+        headers={"Retry-After": str(max(1, math.ceil(exc.retry_after)))},
+    )
+
+
 class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
     """strawberry's ASGI app behind the bearer-token gate.
 
@@ -71,7 +82,8 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
     configured; every request is then refused with a message saying how to fix it.
     ``context`` builds the typed per-request context from the request (whose
     ``state`` carries the lifespan's clients) and the verified principal.
-    ``limits`` bound what one operation may ask for (``Settings.graphql_limits``).
+    ``limits`` bound what one operation may ask for (``Settings.graphql_limits``);
+    ``rate_limiter`` bounds how often one token subject may ask.
     """
 
     def __init__(
@@ -81,6 +93,7 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
         verifier: TokenVerifier | None,
         context: ContextFactory[ContextT],
         limits: GraphQLLimits = GraphQLLimits(),
+        rate_limiter: RateLimiter | None = None,
     ) -> None:
         super().__init__(schema, graphql_ide=None)
         self._verifier = verifier
@@ -89,6 +102,7 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
             limits, where="subgraph", introspection_switch="THREADLINE_GRAPHQL_INTROSPECTION"
         )
         self._max_tokens = limits.max_tokens
+        self._rate = rate_limiter
         self._measured_schema = schema._schema
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
@@ -111,6 +125,12 @@ class AuthenticatedGraphQL(GraphQL[ContextT, None], Generic[ContextT]):
             error = exc.error if isinstance(exc, TokenError) else "invalid_token"
             await _unauthenticated(str(exc), status=exc.status, error=error)(scope, receive, send)
             return
+        if self._rate is not None:
+            try:
+                self._rate.take(principal.subject)
+            except RateLimitedError as exc:
+                await _rate_limited(exc)(scope, receive, send)
+                return
         scope[PRINCIPAL_KEY] = principal
         await super().__call__(scope, receive, send)
 

@@ -15,7 +15,7 @@ from gateway.security.errors import (
     SecurityError,
 )
 from gateway.security.limits import DocumentLimits, OperationShape
-from gateway.security.ratelimit import RateLimiter
+from shared.ratelimit import RateLimiter
 
 __all__ = [
     "AuthUnavailableError",

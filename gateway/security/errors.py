@@ -7,6 +7,7 @@ from shared.graphql_limits import (
     LimitExceededError,
     OperationRefusedError,
 )
+from shared.ratelimit import RateLimitedError
 
 __all__ = [
     "AuthUnavailableError",
@@ -42,15 +43,6 @@ class AuthUnavailableError(SecurityError):
 
     status = 503
     code = "AUTH_UNAVAILABLE"
-
-
-class RateLimitedError(SecurityError):
-    status = 429
-    code = "RATE_LIMITED"
-
-    def __init__(self, message: str, *, retry_after: float) -> None:
-        super().__init__(message)
-        self.retry_after = retry_after
 
 
 class PersistedQueryError(SecurityError):

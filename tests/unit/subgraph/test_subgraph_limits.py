@@ -17,6 +17,7 @@ from services.profile.api.graph import ProfileContext, schema
 from services.profile.domain.customer import Customer
 from shared.auth import Principal, TokenVerifier, issue_token
 from shared.graphql_limits import GraphQLLimits
+from shared.ratelimit import RateLimiter
 from shared.settings import Settings
 from shared.subgraph import AuthenticatedGraphQL
 
@@ -176,3 +177,60 @@ def test_subgraph_limits_are_read_from_the_environment(monkeypatch: pytest.Monke
     monkeypatch.delenv("THREADLINE_GRAPHQL_INTROSPECTION")
     assert Settings(environment="production").graphql_limits.introspection_enabled is False
     assert Settings(environment="development").graphql_limits.introspection_enabled is True
+
+
+class Clock:
+    """A monotonic clock the test moves by hand."""
+
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_each_token_subject_is_held_to_its_request_rate(store: CountingStore) -> None:
+    clock = Clock()
+
+    async def context(request: Any, principal: Principal) -> ProfileContext:
+        return ProfileContext(principal=principal, store=store)
+
+    graphql = AuthenticatedGraphQL(
+        schema,
+        verifier=TokenVerifier(secret=SECRET),
+        context=context,
+        rate_limiter=RateLimiter(rate=1.0, burst=2, clock=clock),
+    )
+    app = Starlette(routes=[Route("/graphql", graphql)])
+    ana = {"authorization": f"Bearer {issue_token(SECRET, ['customers:read'], subject='ana')}"}
+    bo = {"authorization": f"Bearer {issue_token(SECRET, ['customers:read'], subject='bo')}"}
+    query = {"query": '{ customer(id: "c1") { id } }'}
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=app), base_url="http://profile"
+    ) as client:
+        burst = [await client.post("/graphql", json=query, headers=ana) for _ in range(2)]
+        refused = await client.post("/graphql", json=query, headers=ana)
+        other = await client.post("/graphql", json=query, headers=bo)
+        clock.now += 1.0
+        refilled = await client.post("/graphql", json=query, headers=ana)
+
+    assert [r.status_code for r in burst] == [200, 200]
+    assert refused.status_code == 429
+    assert refused.headers["retry-after"] == "1"
+    [error] = refused.json()["errors"]
+    assert error["extensions"]["code"] == "RATE_LIMITED"
+    assert "ana" in error["message"]
+    assert store.loads == 4  # ana twice, bo, ana after the refill: the refused one never ran
+    assert other.status_code == 200
+    assert refilled.status_code == 200
+
+
+def test_the_subgraph_rate_limit_is_read_from_the_environment(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("THREADLINE_GRAPHQL_RATE_LIMIT_PER_SECOND", "5")
+    monkeypatch.setenv("THREADLINE_GRAPHQL_RATE_LIMIT_BURST", "7")
+
+    settings = Settings()
+
+    assert (settings.graphql_rate_limit_per_second, settings.graphql_rate_limit_burst) == (5.0, 7)

@@ -1,4 +1,9 @@
-"""Per-client token buckets: each client id refills at ``rate`` tokens a second up to ``burst``."""
+"""Per-client token buckets: each client id refills at ``rate`` tokens a second up to ``burst``.
+
+One implementation for the gateway (per client: JWT ``sub``, else IP) and for every
+service's ``/graphql`` (per token subject), so a client calling a subgraph directly
+is held to a rate too.
+"""
 
 from __future__ import annotations
 
@@ -6,7 +11,18 @@ import time
 from collections import OrderedDict
 from collections.abc import Callable
 
-from gateway.security.errors import RateLimitedError
+from shared.graphql_limits import OperationRefusedError
+
+
+class RateLimitedError(OperationRefusedError):
+    """Too many requests from one client; ``retry_after`` seconds until a token is free."""
+
+    status = 429
+    code = "RATE_LIMITED"
+
+    def __init__(self, message: str, *, retry_after: float) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
 
 
 class RateLimiter:
