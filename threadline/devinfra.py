@@ -19,8 +19,13 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from threadline.private import PRIVATE_UMASK, private_dir, write_private
+
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 PLUGINS = "[rabbitmq_consistent_hash_exchange]."
+LOOPBACK = "127.0.0.1"
+# Erlang distribution (the node's own port, and rabbitmqctl's while it runs) on loopback only.
+LOOPBACK_DIST_ARGS = "-kernel inet_dist_use_interface {127,0,0,1}"
 
 
 class InfraError(RuntimeError):
@@ -54,7 +59,17 @@ class RabbitNode:
     port: int
     name: str = "threadline"
     dist_port: int = 0
+    """The Erlang distribution port; 0 picks a free one (kept across restarts)."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if not 0 <= self.dist_port < 65536:
+            raise InfraError(
+                f"dist_port {self.dist_port} is not a TCP port: pass 1-65535, or 0 for a free one"
+            )
+        # Not derived from the AMQP port: AMQP port + 20000 overflows above 45535, and the
+        # node then dies at boot with invalid_dist_port_range.
+        self.dist_port = self.dist_port or free_port()
 
     @property
     def nodename(self) -> str:
@@ -64,14 +79,22 @@ class RabbitNode:
     def url(self) -> str:
         return f"amqp://guest:guest@127.0.0.1:{self.port}/"
 
-    def _env(self) -> dict[str, str]:
+    def environment(self) -> dict[str, str]:
+        """What ``rabbitmq-server`` and ``rabbitmqctl`` run with: everything under ``base``,
+        every listener on loopback."""
         env = dict(os.environ)
         env.update(
             HOME=str(self.base),
             RABBITMQ_NODENAME=self.nodename,
-            RABBITMQ_NODE_IP_ADDRESS="127.0.0.1",
+            RABBITMQ_NODE_IP_ADDRESS=LOOPBACK,
             RABBITMQ_NODE_PORT=str(self.port),
-            RABBITMQ_DIST_PORT=str(self.dist_port or self.port + 20000),
+            RABBITMQ_DIST_PORT=str(self.dist_port),
+            RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS=LOOPBACK_DIST_ARGS,
+            RABBITMQ_CTL_ERL_ARGS=LOOPBACK_DIST_ARGS,
+            # An epmd started by this node listens on loopback only (a running one is reused).
+            ERL_EPMD_ADDRESS=LOOPBACK,
+            # A crash dump stays with the node, never in the directory we were started from.
+            ERL_CRASH_DUMP=str(self.base / "erl_crash.dump"),
             RABBITMQ_MNESIA_BASE=str(self.base / "mnesia"),
             RABBITMQ_LOG_BASE=str(self.base / "log"),
             RABBITMQ_ENABLED_PLUGINS_FILE=str(self.base / "enabled_plugins"),
@@ -91,27 +114,20 @@ class RabbitNode:
                 "rabbitmq-server is not installed: run `make install` (apt-get install "
                 "rabbitmq-server) or set THREADLINE_AMQP_URL to an existing broker"
             )
-        self.base.mkdir(parents=True, exist_ok=True)
-        (self.base / "enabled_plugins").write_text(PLUGINS)
-        (self.base / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\n"
+        private_dir(self.base)
+        write_private(self.base / "enabled_plugins", PLUGINS)
+        write_private(
+            self.base / "rabbitmq.conf",
+            f"listeners.tcp.1 = {LOOPBACK}:{self.port}\n"
             "loopback_users = none\n"
             "log.console = true\nlog.console.level = warning\nlog.file = false\n"
             # The local node must keep accepting publishes on a nearly full dev disk.
             "disk_free_limit.absolute = 50MB\n"
-            "vm_memory_high_watermark.relative = 0.3\n"
+            "vm_memory_high_watermark.relative = 0.3\n",
         )
-        (self.base / "rabbitmq-env.conf").touch()
-        (self.base / "advanced.config").write_text("[].\n")
-        with (self.base / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                [str(server)],
-                env=self._env(),
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        write_private(self.base / "rabbitmq-env.conf", "")
+        write_private(self.base / "advanced.config", "[].\n")
+        self.process = _spawn([str(server)], self.base, self.environment())
         wait_for_port(self.port, timeout, self.process)
         # Something else may have taken a port picked by free_port() before the broker
         # bound it: only the node itself saying it has booted proves the URL is ours.
@@ -124,7 +140,7 @@ class RabbitNode:
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run(
             [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.nodename, *args],
-            env=self._env(),
+            env=self.environment(),
             capture_output=True,
             text=True,
             timeout=timeout,
@@ -166,7 +182,7 @@ class SecantusServer:
         launcher = shutil.which("secantusd-py") or str(Path(sys.executable).parent / "secantusd-py")
         if not Path(launcher).exists():
             raise InfraError("SecantusDB is not installed: run `make install`")
-        self.base.mkdir(parents=True, exist_ok=True)
+        private_dir(self.base)
         command = [
             launcher,
             "--host", "127.0.0.1",
@@ -174,15 +190,7 @@ class SecantusServer:
             "--storage-path", str(self.base / "data"),
             "--log-level", "WARNING",
         ]  # fmt: skip
-        with (self.base / "server.log").open("ab") as log:
-            self.process = subprocess.Popen(
-                command,
-                cwd=self.base,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-                stdin=subprocess.DEVNULL,
-                start_new_session=True,
-            )
+        self.process = _spawn(command, self.base, dict(os.environ))
         wait_for_port(self.port, timeout, self.process)
         self._await_ping(timeout)
 
@@ -208,6 +216,25 @@ class SecantusServer:
         if self.process is not None:
             _terminate(self.process)
             self.process = None
+
+
+def _spawn(command: list[str], base: Path, env: dict[str, str]) -> subprocess.Popen[bytes]:
+    """A server in its own session, working in ``base``, logging to ``base/server.log``,
+    creating only private files."""
+    log = os.open(base / "server.log", os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+    try:
+        return subprocess.Popen(
+            command,
+            cwd=base,
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+            umask=PRIVATE_UMASK,
+        )
+    finally:
+        os.close(log)
 
 
 def _terminate(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:

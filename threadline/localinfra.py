@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from threadline.devinfra import InfraError, RabbitNode, SecantusServer, free_port
+from threadline.devinfra import InfraError, RabbitNode, SecantusServer
 
 
 def port_in_use(port: int) -> bool:
@@ -26,7 +26,8 @@ def port_in_use(port: int) -> bool:
 class LocalInfra:
     data_dir: Path
     amqp_port: int = 5682
-    amqp_dist_port: int | None = None
+    amqp_dist_port: int = 0
+    """0: a free port, picked when the node is created."""
     mongodb_port: int = 27027
     environ: Mapping[str, str] = field(default_factory=dict)
     rabbit: RabbitNode | None = None
@@ -40,11 +41,9 @@ class LocalInfra:
             self.amqp_url = self.environ.get("THREADLINE_AMQP_URL", "")
             if not self.amqp_url:
                 self._check_free(self.amqp_port, "RabbitMQ", "--amqp-port")
-                dist = self.amqp_dist_port or self.amqp_port + 20000
-                if dist > 65535:
-                    dist = free_port()
-                self.rabbit = RabbitNode(self.data_dir / "rabbitmq", port=self.amqp_port,
-                                         dist_port=dist)  # fmt: skip
+                self.rabbit = RabbitNode(
+                    self.data_dir / "rabbitmq", port=self.amqp_port, dist_port=self.amqp_dist_port
+                )
                 self.rabbit.start(timeout=120)
                 self.amqp_url = self.rabbit.url
             self.mongodb_url = self.environ.get("THREADLINE_MONGODB_URL", "")
