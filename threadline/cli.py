@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SERVICES = ("profile", "journey", "scoring")
+from threadline.suite import SERVICES
 
 
 def _port(text: str) -> int:

@@ -18,6 +18,7 @@ from shared.errors import ConfigurationError
 from shared.logging import setup_logging
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
+from threadline.suite import service_port
 
 
 def bootstrap_module(service: str) -> ModuleType:
@@ -29,10 +30,6 @@ def bootstrap_module(service: str) -> ModuleType:
                 f"service {service!r} has no services/{service}/bootstrap.py in this install"
             ) from exc
         raise
-
-
-def service_port(settings: Settings, service: str) -> int:
-    return int(getattr(settings, f"{service}_port"))
 
 
 def _configure(settings: Settings, process: str) -> None:

@@ -26,10 +26,10 @@ import orjson
 
 from shared.errors import ConfigurationError
 from shared.settings import Settings
-from threadline.cli import SERVICES
 from threadline.localinfra import LocalInfra
 from threadline.localstate import LocalCredentials, ensure_credentials
 from threadline.processes import ChildProcess, wait_ready
+from threadline.suite import SERVICES, service_port
 
 DEMO_MARKER = "demo-loaded"
 STATE_FILE = "up.json"
@@ -125,7 +125,7 @@ class LocalSuite:
         env = self.env(credentials)
         starting = []
         for service in SERVICES:
-            port = int(getattr(self.settings, f"{service}_port"))
+            port = service_port(self.settings, service)
             args = ["serve", service, "--port", str(port), "--with-worker"]
             starting.append((self.start(service, args, env), port))
         for child, port in starting:
@@ -228,7 +228,7 @@ def banner(
             f"  Write key:           {credentials.write_key}",
             "  Subgraphs:           "
             + ", ".join(
-                f"{name} http://localhost:{getattr(settings, f'{name}_port')}/graphql"
+                f"{name} http://localhost:{service_port(settings, name)}/graphql"
                 for name in SERVICES
             ),
             f"  Data and logs:       {data_dir} (logs in {data_dir / 'logs'})",

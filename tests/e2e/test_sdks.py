@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from rudderstack.analytics.client import Client as RudderClient
-from segment.analytics.client import Client as SegmentClient  # type: ignore[import-untyped]
+from segment.analytics.client import Client as SegmentClient
 
 from shared.events import CloudEvent
 from shared.settings import Settings

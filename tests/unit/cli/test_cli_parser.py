@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from threadline.cli import SERVICES, build_parser
+from threadline.cli import build_parser
+from threadline.suite import SERVICES
 
 
 @pytest.mark.parametrize(

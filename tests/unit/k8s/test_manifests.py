@@ -17,7 +17,8 @@ from typing import Any
 import kubernetes_validate
 import pytest
 
-from threadline.cli import SERVICES, build_parser
+from threadline.cli import build_parser
+from threadline.suite import SERVICES
 
 yaml: Any = importlib.import_module("yaml")
 
