@@ -62,8 +62,10 @@ def serve(service: str, *, port: int | None, host: str, with_worker: bool) -> in
     return 0
 
 
-def worker(service: str) -> int:
+def worker(service: str, *, host: str | None = None) -> int:
     settings = Settings()
+    if host is not None:
+        settings = settings.model_copy(update={"worker_health_host": host})
     _configure(settings, f"threadline-{service}-worker")
     run_worker = cast(
         Callable[[Settings, asyncio.Event], Awaitable[None]],

@@ -1,13 +1,22 @@
-"""Our own RabbitMQ node and SecantusDB, as the session runs them: reachable from this
-machine only, and their files readable by their owner only."""
+"""Local processes are reachable from this machine only: our own RabbitMQ node and
+SecantusDB as the session runs them (their files readable by their owner only), and a
+worker's health and metrics server."""
 
 from __future__ import annotations
 
+import os
+import signal
 import stat
+import subprocess
+import sys
+import time
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
+
+from threadline.devinfra import free_port
 
 pytestmark = pytest.mark.integration
 
@@ -100,3 +109,36 @@ def test_server_directories_and_files_are_private_to_their_owner(infra: Any, ser
     if started is None:
         pytest.skip(f"the {server} server is external")
     assert _shared_with_others(started.base) == []
+
+
+def test_a_worker_serves_health_and_metrics_on_loopback_only(infra: Any, tmp_path: Path) -> None:
+    health_port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("THREADLINE_")}
+    env.update(
+        THREADLINE_AMQP_URL=infra.amqp_url,
+        THREADLINE_MONGODB_URL=infra.mongodb_url,
+        THREADLINE_JOURNEY_PORT=str(health_port - 100),  # the worker serves on port + 100
+        THREADLINE_DATA_DIR=str(tmp_path),
+    )
+    threadline = str(Path(sys.executable).parent / "threadline")
+    with (tmp_path / "worker.log").open("wb") as log:
+        worker = subprocess.Popen(
+            [threadline, "worker", "journey"],
+            env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True,
+        )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 60
+        while True:
+            assert worker.poll() is None, (tmp_path / "worker.log").read_text()
+            try:
+                if httpx.get(f"http://127.0.0.1:{health_port}/healthz").status_code == 200:
+                    break
+            except httpx.TransportError:
+                pass
+            assert time.monotonic() < deadline, (tmp_path / "worker.log").read_text()
+            time.sleep(0.2)
+        addresses = [a for a in listening_addresses(worker.pid) if a.endswith(f":{health_port}")]
+        assert addresses == [f"127.0.0.1:{health_port}"]
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
