@@ -51,8 +51,50 @@ def wait_for_port(port: int, timeout: float, process: subprocess.Popen[bytes] | 
     raise InfraError(f"nothing listened on 127.0.0.1:{port} within {timeout:.0f}s")
 
 
+class LocalServer:
+    """What both local servers share: one process group under ``base``, watched and
+    restarted by ``threadline up``."""
+
+    base: Path
+    process: subprocess.Popen[bytes] | None
+
+    def start(self, timeout: float = 60.0) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    @property
+    def log(self) -> Path:
+        return self.base / "server.log"
+
+    @property
+    def pid(self) -> int | None:
+        return None if self.process is None else self.process.pid
+
+    def exit_code(self) -> int | None:
+        """None while the server runs; its exit status (reaping it) once it has ended."""
+        return None if self.process is None else self.process.poll()
+
+    def restart(self) -> None:
+        """Start again after the server ended: whatever is left of its process group (the
+        broker's Erlang VM outlives a killed ``rabbitmq-server`` script) is killed first, so
+        the new server gets the ports and no old process is left untracked."""
+        if self.process is not None:
+            _terminate(self.process, sig=signal.SIGKILL)
+            self.process = None
+        self.start(timeout=120)
+
+    def tail(self, lines: int = 30) -> str:
+        try:
+            text = self.log.read_text(errors="replace")
+        except OSError:
+            return ""
+        return "\n".join(text.splitlines()[-lines:])
+
+
 @dataclass
-class RabbitNode:
+class RabbitNode(LocalServer):
     """A private RabbitMQ node with the consistent-hash exchange plugin enabled."""
 
     base: Path
@@ -156,7 +198,7 @@ class RabbitNode:
         if self.process.poll() is None:
             with contextlib.suppress(InfraError, subprocess.TimeoutExpired):
                 self.ctl("stop", timeout=30)
-            _terminate(self.process)
+        _terminate(self.process)
         self.process = None
 
     def kill(self) -> None:
@@ -167,7 +209,7 @@ class RabbitNode:
 
 
 @dataclass
-class SecantusServer:
+class SecantusServer(LocalServer):
     """SecantusDB, a MongoDB wire-protocol server on WiredTiger, as a local process."""
 
     base: Path
@@ -238,7 +280,10 @@ def _spawn(command: list[str], base: Path, env: dict[str, str]) -> subprocess.Po
 
 
 def _terminate(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
+    """Signal the process's whole group and reap it; with the leader already gone, kill
+    what is left of the group (an orphaned child still holding the server's ports)."""
     if process.poll() is not None:
+        _kill_group(process.pid)
         return
     try:
         os.killpg(process.pid, sig)
@@ -249,3 +294,32 @@ def _terminate(process: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> N
     except subprocess.TimeoutExpired:
         os.killpg(process.pid, signal.SIGKILL)
         process.wait(timeout=10)
+    _kill_group(process.pid)
+
+
+def _kill_group(pgid: int, timeout: float = 10.0) -> None:
+    """SIGKILL every process left in group ``pgid`` and wait until none runs."""
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            os.killpg(pgid, signal.SIGKILL)
+        except (ProcessLookupError, PermissionError):  # gone (or the id is someone else's)
+            return
+        if not live_group_members(pgid):  # only zombies left, for their parents to reap
+            return
+        if time.monotonic() > deadline:
+            raise InfraError(f"processes {live_group_members(pgid)} survived SIGKILL")
+        time.sleep(0.05)
+
+
+def live_group_members(pgid: int) -> list[int]:
+    """Processes of group ``pgid`` that are not zombies (from /proc; empty without it)."""
+    members = []
+    for entry in Path("/proc").glob("[0-9]*"):
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if int(fields[2]) == pgid and fields[0] != "Z":
+            members.append(int(entry.name))
+    return members

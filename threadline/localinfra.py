@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from threadline.devinfra import InfraError, RabbitNode, SecantusServer
+from threadline.devinfra import InfraError, LocalServer, RabbitNode, SecantusServer
 
 
 def port_in_use(port: int) -> bool:
@@ -71,6 +71,15 @@ class LocalInfra:
         if self.mongo is not None:
             self.mongo.stop()
             self.mongo = None
+
+    def started(self) -> dict[str, LocalServer]:
+        """The servers this object started (not those the environment named)."""
+        servers: dict[str, LocalServer] = {}
+        if self.rabbit is not None:
+            servers["rabbitmq"] = self.rabbit
+        if self.mongo is not None:
+            servers["secantusdb"] = self.mongo
+        return servers
 
     def started_pids(self) -> dict[str, int]:
         pids: dict[str, int] = {}
