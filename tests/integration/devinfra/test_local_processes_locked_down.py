@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from threadline.devinfra import free_port
+from threadline.devinfra import free_port, live_group_members
 
 pytestmark = pytest.mark.integration
 
@@ -142,3 +142,22 @@ def test_a_worker_serves_health_and_metrics_on_loopback_only(infra: Any, tmp_pat
     finally:
         os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
+
+
+@pytest.mark.slow
+def test_a_broker_whose_start_script_was_killed_is_replaced_not_left_running(infra: Any) -> None:
+    rabbit = infra.rabbit
+    if rabbit is None or rabbit.process is None:
+        pytest.skip("the broker is external (THREADLINE_AMQP_URL)")
+    old_group = rabbit.process.pid
+    os.kill(old_group, signal.SIGKILL)  # the script dies; its Erlang VM does not
+    rabbit.process.wait(timeout=10)
+    assert live_group_members(old_group), "expected the VM to outlive its start script"
+    assert rabbit.exit_code() == -signal.SIGKILL
+
+    rabbit.restart()
+
+    assert live_group_members(old_group) == []
+    assert rabbit.exit_code() is None
+    assert rabbit.pid != old_group
+    assert "Status of node" in rabbit.ctl("status")
