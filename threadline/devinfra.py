@@ -101,8 +101,10 @@ class RabbitNode(LocalServer):
     port: int
     name: str = "threadline"
     dist_port: int = 0
-    """The Erlang distribution port; 0 picks a free one (kept across restarts)."""
+    """The Erlang distribution port; 0 picks a free one, again at each start (the one
+    freed by a crashed node is any process's to take meanwhile)."""
     process: subprocess.Popen[bytes] | None = field(default=None, repr=False)
+    _pick_dist_port: bool = field(default=False, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if not 0 <= self.dist_port < 65536:
@@ -111,6 +113,7 @@ class RabbitNode(LocalServer):
             )
         # Not derived from the AMQP port: AMQP port + 20000 overflows above 45535, and the
         # node then dies at boot with invalid_dist_port_range.
+        self._pick_dist_port = self.dist_port == 0
         self.dist_port = self.dist_port or free_port()
 
     @property
@@ -157,6 +160,8 @@ class RabbitNode(LocalServer):
                 "rabbitmq-server) or set THREADLINE_AMQP_URL to an existing broker"
             )
         private_dir(self.base)
+        if self._pick_dist_port:
+            self.dist_port = free_port()
         write_private(self.base / "enabled_plugins", PLUGINS)
         write_private(
             self.base / "rabbitmq.conf",
@@ -177,7 +182,10 @@ class RabbitNode(LocalServer):
             self.ctl("await_startup", "--timeout", str(int(timeout)), timeout=timeout + 5)
         except (InfraError, subprocess.TimeoutExpired) as exc:
             self.kill()
-            raise InfraError(f"RabbitMQ node {self.nodename} did not boot: {exc}") from exc
+            raise InfraError(
+                f"RabbitMQ node {self.nodename} did not boot: {exc}\n"
+                f"Last lines of {self.log}:\n{self.tail()}"
+            ) from exc
 
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run(

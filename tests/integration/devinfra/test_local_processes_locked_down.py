@@ -16,7 +16,7 @@ from typing import Any
 import httpx
 import pytest
 
-from threadline.devinfra import free_port, live_group_members
+from threadline.devinfra import RabbitNode, free_port, live_group_members
 
 pytestmark = pytest.mark.integration
 
@@ -119,6 +119,8 @@ def test_a_worker_serves_health_and_metrics_on_loopback_only(infra: Any, tmp_pat
         THREADLINE_MONGODB_URL=infra.mongodb_url,
         THREADLINE_JOURNEY_PORT=str(health_port - 100),  # the worker serves on port + 100
         THREADLINE_DATA_DIR=str(tmp_path),
+        # Its own queues: other tests declared the default ones with other arguments.
+        THREADLINE_EXCHANGE=f"threadline.test.{health_port}",
     )
     threadline = str(Path(sys.executable).parent / "threadline")
     with (tmp_path / "worker.log").open("wb") as log:
@@ -140,24 +142,31 @@ def test_a_worker_serves_health_and_metrics_on_loopback_only(infra: Any, tmp_pat
         addresses = [a for a in listening_addresses(worker.pid) if a.endswith(f":{health_port}")]
         assert addresses == [f"127.0.0.1:{health_port}"]
     finally:
-        os.killpg(worker.pid, signal.SIGTERM)
+        if worker.poll() is None:
+            os.killpg(worker.pid, signal.SIGTERM)
         worker.wait(timeout=30)
 
 
 @pytest.mark.slow
-def test_a_broker_whose_start_script_was_killed_is_replaced_not_left_running(infra: Any) -> None:
-    rabbit = infra.rabbit
-    if rabbit is None or rabbit.process is None:
-        pytest.skip("the broker is external (THREADLINE_AMQP_URL)")
-    old_group = rabbit.process.pid
-    os.kill(old_group, signal.SIGKILL)  # the script dies; its Erlang VM does not
-    rabbit.process.wait(timeout=10)
-    assert live_group_members(old_group), "expected the VM to outlive its start script"
-    assert rabbit.exit_code() == -signal.SIGKILL
+def test_a_broker_whose_start_script_was_killed_is_replaced_not_left_running(
+    tmp_path: Path,
+) -> None:
+    # A node of its own: the session's broker stays untouched.
+    rabbit = RabbitNode(tmp_path / "rabbitmq", port=free_port())
+    rabbit.start()
+    try:
+        assert rabbit.process is not None
+        old_group = rabbit.process.pid
+        os.kill(old_group, signal.SIGKILL)  # the script dies; its Erlang VM does not
+        rabbit.process.wait(timeout=10)
+        assert live_group_members(old_group), "expected the VM to outlive its start script"
+        assert rabbit.exit_code() == -signal.SIGKILL
 
-    rabbit.restart()
+        rabbit.restart()
 
-    assert live_group_members(old_group) == []
-    assert rabbit.exit_code() is None
-    assert rabbit.pid != old_group
-    assert "Status of node" in rabbit.ctl("status")
+        assert live_group_members(old_group) == []
+        assert rabbit.exit_code() is None
+        assert rabbit.pid != old_group
+        assert "Status of node" in rabbit.ctl("status")
+    finally:
+        rabbit.stop()
