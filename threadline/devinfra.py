@@ -162,6 +162,7 @@ class RabbitNode(LocalServer):
         private_dir(self.base)
         if self._pick_dist_port:
             self.dist_port = free_port()
+        self._await_name_free(timeout=15.0)
         write_private(self.base / "enabled_plugins", PLUGINS)
         write_private(
             self.base / "rabbitmq.conf",
@@ -186,6 +187,20 @@ class RabbitNode(LocalServer):
                 f"RabbitMQ node {self.nodename} did not boot: {exc}\n"
                 f"Last lines of {self.log}:\n{self.tail()}"
             ) from exc
+
+    def _await_name_free(self, timeout: float) -> None:
+        """Wait until epmd has forgotten a previous VM of this node (killed just before, its
+        name is released when epmd notices): a node started meanwhile boots without
+        distribution, unreachable by ``rabbitmqctl``."""
+        name = self.nodename.partition("@")[0]
+        deadline = time.monotonic() + timeout
+        while epmd_knows(name):
+            if time.monotonic() > deadline:
+                raise InfraError(
+                    f"a node named {name} is still registered with epmd after {timeout:.0f}s: "
+                    "stop the other RabbitMQ node on this AMQP port, or pick another port"
+                )
+            time.sleep(0.1)
 
     def ctl(self, *args: str, timeout: float = 60.0) -> str:
         result = subprocess.run(
@@ -214,6 +229,19 @@ class RabbitNode(LocalServer):
         if self.process is not None:
             _terminate(self.process, sig=signal.SIGKILL)
             self.process = None
+
+
+def epmd_knows(name: str) -> bool:
+    """Whether the local epmd has a node called ``name`` registered (PORT_PLEASE2_REQ)."""
+    port = int(os.environ.get("ERL_EPMD_PORT") or 4369)
+    request = b"z" + name.encode()
+    try:
+        with socket.create_connection((LOOPBACK, port), timeout=2.0) as sock:
+            sock.sendall(len(request).to_bytes(2, "big") + request)
+            reply = sock.recv(2)
+    except OSError:  # no epmd: nothing is registered
+        return False
+    return reply[:1] == b"w" and reply[1:2] == b"\x00"
 
 
 @dataclass
