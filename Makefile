@@ -7,7 +7,7 @@ STAMP := $(VENV)/.installed
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 NPM_FIXTURES := $(wildcard tests/gateway_fixtures/*/install.sh bench/gateways/install.sh)
 
-.PHONY: install rabbitmq kubectl wrk npm-tools up test lint typecheck unit integration bench clean
+.PHONY: install rabbitmq kubectl wrk npm-tools up test lint typecheck unit integration e2e bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -39,18 +39,31 @@ install: $(STAMP) rabbitmq kubectl
 up: install
 	$(BIN)/threadline up
 
+## lint: formatting, the curated rules (complexity, the driver whitelist) and the import contracts
 lint: $(STAMP)
 	$(BIN)/ruff format --check .
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
 
+## test: everything, with the coverage floor of pyproject's [tool.coverage.report]
 test: install npm-tools lint typecheck
-	$(BIN)/pytest
+	$(BIN)/pytest --cov --cov-report=term:skip-covered
+
+## The tiers on their own. unit needs no servers; integration and e2e start their own.
+unit: $(STAMP) kubectl npm-tools
+	$(BIN)/pytest tests/unit
+
+integration: install npm-tools
+	$(BIN)/pytest tests/integration
+
+e2e: install npm-tools
+	$(BIN)/pytest tests/e2e
 
 bench: install wrk npm-tools
 	$(BIN)/python -m bench
 
 clean:
-	rm -rf $(VENV) .threadline .mypy_cache .ruff_cache .pytest_cache
+	rm -rf $(VENV) .threadline .mypy_cache .ruff_cache .pytest_cache .import_linter_cache .coverage

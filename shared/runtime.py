@@ -104,7 +104,7 @@ async def run_worker_process(
     health_port: int,
     indexes: Sequence[Index],
     consumers: ConsumerFactory,
-    host: str = "0.0.0.0",
+    host: str | None = None,
 ) -> None:
     """Run a service's consumers until ``stop`` is set, with /healthz /readyz /metrics."""
     async with service_clients(settings, service, indexes=indexes, consumers=consumers) as clients:
@@ -114,7 +114,12 @@ async def run_worker_process(
 
         app = Starlette(routes=health_routes(probes))
         config = uvicorn.Config(
-            app, host=host, port=health_port, lifespan="off", log_config=None, access_log=False
+            app,
+            host=host or settings.worker_health_host,
+            port=health_port,
+            lifespan="off",
+            log_config=None,
+            access_log=False,
         )
         server = QuietServer(config)
         serving = asyncio.create_task(server.serve())

@@ -80,6 +80,9 @@ class Settings(BaseSettings):
     profile_port: int = 4001
     journey_port: int = 4002
     scoring_port: int = 4003
+    # Where a worker process serves /healthz, /readyz and /metrics (on its service's
+    # port + 100): this machine only, unless a pod's probes need 0.0.0.0.
+    worker_health_host: str = "127.0.0.1"
 
     @field_validator("write_keys", "pii_traits", mode="before")
     @classmethod

@@ -13,7 +13,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-SERVICES = ("profile", "journey", "scoring")
+from threadline.suite import SERVICES
 
 
 def _port(text: str) -> int:
@@ -58,6 +58,11 @@ def build_parser() -> argparse.ArgumentParser:
 
     worker = commands.add_parser("worker", help="run one service's event consumers")
     worker.add_argument("service", choices=SERVICES)
+    worker.add_argument(
+        "--host",
+        help="bind address of its health and metrics server (default: "
+        "THREADLINE_WORKER_HEALTH_HOST, else 127.0.0.1; 0.0.0.0 in a pod)",
+    )
 
     gateway = commands.add_parser("gateway", help="serve the federated GraphQL gateway")
     gateway.add_argument(
@@ -139,7 +144,7 @@ def _run(args: argparse.Namespace) -> int:
     if command == "worker":
         from threadline.runner import worker
 
-        return worker(args.service)
+        return worker(args.service, host=args.host)
     if command == "gateway":
         from threadline.gatewayrun import run_gateway
 

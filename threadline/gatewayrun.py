@@ -26,8 +26,8 @@ from shared.errors import ConfigurationError
 from shared.logging import setup_logging
 from shared.settings import Settings
 from shared.telemetry import setup_tracing, tracer
-from threadline.cli import SERVICES
 from threadline.localstate import JWT_SECRET_FILE
+from threadline.suite import SERVICES, service_port
 
 if TYPE_CHECKING:
     from gateway.reload import SubgraphsSource
@@ -40,8 +40,7 @@ def parse_subgraphs(entries: Sequence[str], settings: Settings) -> dict[str, str
     """``NAME=URL`` flags, or the three local services on their configured ports."""
     if not entries:
         return {
-            name: f"http://127.0.0.1:{getattr(settings, f'{name}_port')}/graphql"
-            for name in SERVICES
+            name: f"http://127.0.0.1:{service_port(settings, name)}/graphql" for name in SERVICES
         }
     subgraphs: dict[str, str] = {}
     for entry in entries:

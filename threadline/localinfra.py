@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from threadline.devinfra import InfraError, RabbitNode, SecantusServer, free_port
+from threadline.devinfra import InfraError, LocalServer, RabbitNode, SecantusServer
 
 
 def port_in_use(port: int) -> bool:
@@ -26,7 +26,8 @@ def port_in_use(port: int) -> bool:
 class LocalInfra:
     data_dir: Path
     amqp_port: int = 5682
-    amqp_dist_port: int | None = None
+    amqp_dist_port: int = 0
+    """0: a free port, picked when the node is created."""
     mongodb_port: int = 27027
     environ: Mapping[str, str] = field(default_factory=dict)
     rabbit: RabbitNode | None = None
@@ -40,11 +41,9 @@ class LocalInfra:
             self.amqp_url = self.environ.get("THREADLINE_AMQP_URL", "")
             if not self.amqp_url:
                 self._check_free(self.amqp_port, "RabbitMQ", "--amqp-port")
-                dist = self.amqp_dist_port or self.amqp_port + 20000
-                if dist > 65535:
-                    dist = free_port()
-                self.rabbit = RabbitNode(self.data_dir / "rabbitmq", port=self.amqp_port,
-                                         dist_port=dist)  # fmt: skip
+                self.rabbit = RabbitNode(
+                    self.data_dir / "rabbitmq", port=self.amqp_port, dist_port=self.amqp_dist_port
+                )
                 self.rabbit.start(timeout=120)
                 self.amqp_url = self.rabbit.url
             self.mongodb_url = self.environ.get("THREADLINE_MONGODB_URL", "")
@@ -72,6 +71,15 @@ class LocalInfra:
         if self.mongo is not None:
             self.mongo.stop()
             self.mongo = None
+
+    def started(self) -> dict[str, LocalServer]:
+        """The servers this object started (not those the environment named)."""
+        servers: dict[str, LocalServer] = {}
+        if self.rabbit is not None:
+            servers["rabbitmq"] = self.rabbit
+        if self.mongo is not None:
+            servers["secantusdb"] = self.mongo
+        return servers
 
     def started_pids(self) -> dict[str, int]:
         pids: dict[str, int] = {}

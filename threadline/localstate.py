@@ -7,7 +7,6 @@ so ``threadline token`` and ``threadline simulate`` work next to it unconfigured
 
 from __future__ import annotations
 
-import os
 import secrets
 from dataclasses import dataclass
 from pathlib import Path
@@ -15,6 +14,7 @@ from pathlib import Path
 from shared.auth import issue_token
 from shared.errors import ConfigurationError
 from shared.settings import Settings
+from threadline.private import write_private
 
 JWT_SECRET_FILE = "jwt-secret"
 WRITE_KEY_FILE = "write-key"
@@ -34,27 +34,19 @@ def _read(path: Path) -> str | None:
     return value or None
 
 
-def _write_private(path: Path, value: str) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    # Created 0600 from the start so the secret is never briefly world-readable.
-    descriptor = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w") as handle:
-        handle.write(value + "\n")
-
-
 def ensure_credentials(settings: Settings, data_dir: Path) -> LocalCredentials:
     """The configured credentials, else the persisted local ones, created on first use."""
     secret = settings.jwt_secret or _read(data_dir / JWT_SECRET_FILE)
     if secret is None:
         secret = secrets.token_urlsafe(48)
-        _write_private(data_dir / JWT_SECRET_FILE, secret)
+        write_private(data_dir / JWT_SECRET_FILE, secret + "\n")
     if settings.write_keys:
         write_key = settings.write_keys[0]
     else:
         write_key = _read(data_dir / WRITE_KEY_FILE) or ""
         if not write_key:
             write_key = "wk_" + secrets.token_hex(16)
-            _write_private(data_dir / WRITE_KEY_FILE, write_key)
+            write_private(data_dir / WRITE_KEY_FILE, write_key + "\n")
     return LocalCredentials(jwt_secret=secret, write_key=write_key)
 
 

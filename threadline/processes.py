@@ -19,6 +19,7 @@ from pathlib import Path
 import httpx
 
 from shared.errors import ThreadlineError
+from threadline.private import PRIVATE_UMASK, private_dir
 
 
 class ProcessError(ThreadlineError):
@@ -38,8 +39,9 @@ class ChildProcess:
         return self.popen.pid if self.popen is not None else None
 
     def start(self) -> None:
-        self.log.parent.mkdir(parents=True, exist_ok=True)
-        with self.log.open("ab") as out:
+        private_dir(self.log.parent)
+        out = os.open(self.log, os.O_WRONLY | os.O_CREAT | os.O_APPEND, 0o600)
+        try:
             self.popen = subprocess.Popen(
                 list(self.argv),
                 env=dict(self.env),
@@ -47,7 +49,15 @@ class ChildProcess:
                 stderr=subprocess.STDOUT,
                 stdin=subprocess.DEVNULL,
                 start_new_session=True,
+                umask=PRIVATE_UMASK,
             )
+        finally:
+            os.close(out)
+
+    def restart(self) -> None:
+        """Start again after the child ended, once what is left of its group is gone."""
+        self.stop()
+        self.start()
 
     def exit_code(self) -> int | None:
         return None if self.popen is None else self.popen.poll()
@@ -63,6 +73,8 @@ class ChildProcess:
             except subprocess.TimeoutExpired:
                 self._signal(signal.SIGKILL)
                 self.popen.wait(timeout=10)
+        # Whatever the child spawned may outlive it (it died first, or left them behind).
+        self._signal(signal.SIGKILL)
         self.popen = None
 
     def _signal(self, sig: int) -> None:

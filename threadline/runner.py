@@ -18,6 +18,7 @@ from shared.errors import ConfigurationError
 from shared.logging import setup_logging
 from shared.settings import Settings
 from shared.telemetry import setup_tracing
+from threadline.suite import service_port
 
 
 def bootstrap_module(service: str) -> ModuleType:
@@ -29,10 +30,6 @@ def bootstrap_module(service: str) -> ModuleType:
                 f"service {service!r} has no services/{service}/bootstrap.py in this install"
             ) from exc
         raise
-
-
-def service_port(settings: Settings, service: str) -> int:
-    return int(getattr(settings, f"{service}_port"))
 
 
 def _configure(settings: Settings, process: str) -> None:
@@ -65,8 +62,10 @@ def serve(service: str, *, port: int | None, host: str, with_worker: bool) -> in
     return 0
 
 
-def worker(service: str) -> int:
+def worker(service: str, *, host: str | None = None) -> int:
     settings = Settings()
+    if host is not None:
+        settings = settings.model_copy(update={"worker_health_host": host})
     _configure(settings, f"threadline-{service}-worker")
     run_worker = cast(
         Callable[[Settings, asyncio.Event], Awaitable[None]],

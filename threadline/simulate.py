@@ -59,6 +59,36 @@ def _batch_body(events: list[bytes]) -> bytes:
     return b'{"batch":[' + b",".join(events) + b"]}"
 
 
+async def _post(
+    http: httpx.AsyncClient, endpoint: str, write_key: str, body: bytes, attempts: int
+) -> int:
+    """POST one batch, retrying with backoff on transport errors and retried statuses;
+    returns how many of its events the API rejected."""
+    delay = 0.25
+    for attempt in range(attempts):
+        last = attempt == attempts - 1
+        try:
+            response = await http.post(
+                endpoint,
+                content=body,
+                auth=(write_key, ""),
+                headers={"content-type": "application/json"},
+            )
+        except httpx.TransportError as exc:
+            if last:
+                raise SimulationError(f"cannot reach {endpoint}: {exc!r}") from exc
+        else:
+            if response.status_code < 300:
+                return _rejected_count(response)
+            if response.status_code not in RETRIED_STATUS or last:
+                raise SimulationError(
+                    f"{endpoint} answered {response.status_code}: {response.text[:500]}"
+                )
+        await asyncio.sleep(delay)
+        delay = min(delay * 2, 5.0)
+    raise SimulationError(f"{endpoint}: attempts must be at least 1, got {attempts}")
+
+
 async def send(
     payloads: Sequence[Payload],
     *,
@@ -83,34 +113,11 @@ async def send(
     own = client is None
     http = client or httpx.AsyncClient(timeout=30.0)
 
-    async def post(body: bytes) -> int:
-        delay = 0.25
-        for attempt in range(attempts):
-            try:
-                response = await http.post(
-                    endpoint,
-                    content=body,
-                    auth=(write_key, ""),
-                    headers={"content-type": "application/json"},
-                )
-            except httpx.TransportError as exc:
-                if attempt == attempts - 1:
-                    raise SimulationError(f"cannot reach {endpoint}: {exc!r}") from exc
-            else:
-                if response.status_code < 300:
-                    return _rejected_count(response)
-                if response.status_code not in RETRIED_STATUS or attempt == attempts - 1:
-                    raise SimulationError(
-                        f"{endpoint} answered {response.status_code}: {response.text[:500]}"
-                    )
-            await asyncio.sleep(delay)
-            delay = min(delay * 2, 5.0)
-        raise AssertionError("unreachable")
-
     async def worker() -> None:
         nonlocal rejected
         while not queue.empty():
-            rejected += await post(queue.get_nowait())
+            body = queue.get_nowait()
+            rejected += await _post(http, endpoint, write_key, body, attempts)
 
     try:
         await asyncio.gather(*(worker() for _ in range(max(1, concurrency))))

@@ -2,9 +2,12 @@
 
 ``up`` brings the whole suite up on this machine — RabbitMQ and SecantusDB
 unless the environment names servers, the three services with their workers,
-the gateway — loads the demo data once, prints where everything is, and on
-Ctrl-C or SIGTERM stops every process it started: the gateway first (it calls
-the services), then the services, then the broker and the database.
+the gateway — loads the demo data once, prints where everything is, and keeps
+it running: a process that crashes is restarted with backoff (see
+:mod:`threadline.supervision`). On Ctrl-C or SIGTERM it stops every process it
+started: the gateway first (it calls the services), then the services, then the
+broker and the database. Everything it writes under the data directory is
+private to the user (directories 0700, files 0600).
 """
 
 from __future__ import annotations
@@ -26,10 +29,12 @@ import orjson
 
 from shared.errors import ConfigurationError
 from shared.settings import Settings
-from threadline.cli import SERVICES
 from threadline.localinfra import LocalInfra
 from threadline.localstate import LocalCredentials, ensure_credentials
+from threadline.private import PRIVATE_UMASK, private_dir
 from threadline.processes import ChildProcess, wait_ready
+from threadline.suite import SERVICES, service_port
+from threadline.supervision import CrashLoopError, Supervised, Supervisor
 
 DEMO_MARKER = "demo-loaded"
 STATE_FILE = "up.json"
@@ -73,8 +78,18 @@ def _ignore_signals() -> None:
 
 
 @contextlib.contextmanager
+def _private_files() -> Iterator[None]:
+    """Files created meanwhile (state, markers, logs) are the user's only."""
+    previous = os.umask(PRIVATE_UMASK)
+    try:
+        yield
+    finally:
+        os.umask(previous)
+
+
+@contextlib.contextmanager
 def _exclusive(data_dir: Path) -> Iterator[None]:
-    data_dir.mkdir(parents=True, exist_ok=True)
+    private_dir(data_dir)
     with (data_dir / "up.lock").open("w") as lock:
         try:
             fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -125,7 +140,7 @@ class LocalSuite:
         env = self.env(credentials)
         starting = []
         for service in SERVICES:
-            port = int(getattr(self.settings, f"{service}_port"))
+            port = service_port(self.settings, service)
             args = ["serve", service, "--port", str(port), "--with-worker"]
             starting.append((self.start(service, args, env), port))
         for child, port in starting:
@@ -142,8 +157,26 @@ class LocalSuite:
         pids.update({child.name: child.pid for child in self.children if child.pid is not None})
         return pids
 
-    def dead_child(self) -> ChildProcess | None:
-        return next((child for child in self.children if child.exit_code() is not None), None)
+    def supervised(self) -> dict[str, Supervised]:
+        """Every process this run started, the broker and database first."""
+        units: dict[str, Supervised] = dict(self.infra.started())
+        units.update({child.name: child for child in self.children})
+        return units
+
+    def write_state(self, state: Path) -> None:
+        """``up.json``: our pid and every child's, rewritten when a restart changes one
+        (replaced in one step, so a reader never sees half a file)."""
+        partial = state.with_name(state.name + ".partial")
+        partial.write_bytes(orjson.dumps({"pid": os.getpid(), "processes": self.pids()}))
+        partial.replace(state)
+
+    def supervise(self, state: Path, out: TextIO, poll_seconds: float = 0.5) -> None:
+        """Restart what crashes until a signal (:class:`Stop`) or a crash loop ends the run."""
+        supervisor = Supervisor(self.supervised(), lambda text: _say(out, text))
+        while True:
+            if supervisor.check():
+                self.write_state(state)
+            time.sleep(poll_seconds)
 
     def stop(self) -> None:
         for child in reversed(self.children):  # gateway first, then the services
@@ -228,7 +261,7 @@ def banner(
             f"  Write key:           {credentials.write_key}",
             "  Subgraphs:           "
             + ", ".join(
-                f"{name} http://localhost:{getattr(settings, f'{name}_port')}/graphql"
+                f"{name} http://localhost:{service_port(settings, name)}/graphql"
                 for name in SERVICES
             ),
             f"  Data and logs:       {data_dir} (logs in {data_dir / 'logs'})",
@@ -262,7 +295,7 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
     suite = LocalSuite(settings, data_dir, infra)
     state = data_dir / STATE_FILE
     code = 0
-    with _exclusive(data_dir), _stop_on_signals():
+    with _private_files(), _exclusive(data_dir), _stop_on_signals():
         try:
             credentials = ensure_credentials(settings, data_dir)
             _say(out, f"Starting Threadline (data in {data_dir})")
@@ -272,19 +305,15 @@ def run_up(options: UpOptions, out: TextIO = sys.stdout) -> int:
                 f"  RabbitMQ at {_safe(infra.amqp_url)}; database at {_safe(infra.mongodb_url)}",
             )
             suite.start_all(credentials, out)
-            state.write_bytes(orjson.dumps({"pid": os.getpid(), "processes": suite.pids()}))
+            suite.write_state(state)
             if options.demo_customers > 0 and not (data_dir / DEMO_MARKER).exists():
                 _say(out, f"  loading the demo data set ({options.demo_customers} customers)…")
             email = load_demo(settings, data_dir, credentials, options.demo_customers, options.seed)
             _say(out, banner(settings, data_dir, credentials, email))
-            while True:
-                dead = suite.dead_child()
-                if dead is not None:
-                    _say(out, f"{dead.name} exited with code {dead.exit_code()}; stopping. "
-                              f"Last lines of {dead.log}:\n{dead.tail()}")  # fmt: skip
-                    code = 1
-                    break
-                time.sleep(0.5)
+            suite.supervise(state, out)
+        except CrashLoopError as exc:
+            _say(out, str(exc))
+            code = 1
         except Stop:
             pass
         finally:
@@ -305,20 +334,26 @@ def run_infra(options: UpOptions, out: TextIO = sys.stdout) -> int:
         mongodb_port=options.mongodb_port,
         environ=dict(os.environ),
     )
-    with _exclusive(data_dir), _stop_on_signals():
+    code = 0
+    with _private_files(), _exclusive(data_dir), _stop_on_signals():
         try:
             infra.start()
             _say(out, f"export THREADLINE_AMQP_URL='{infra.amqp_url}'")
             _say(out, f"export THREADLINE_MONGODB_URL='{infra.mongodb_url}'")
             _say(out, READY_LINE)
+            supervisor = Supervisor(infra.started(), lambda text: _say(out, text))
             while True:
-                time.sleep(1)
+                supervisor.check()
+                time.sleep(0.5)
+        except CrashLoopError as exc:
+            _say(out, str(exc))
+            code = 1
         except Stop:
             pass
         finally:
             _ignore_signals()
             infra.stop()
-    return 0
+    return code
 
 
 def _safe(url: str) -> str:

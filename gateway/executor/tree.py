@@ -115,7 +115,7 @@ def _applies(schema: GraphQLSchema, condition: str, typename: Any) -> bool:
     runtime = schema.type_map.get(typename) if isinstance(typename, str) else None
     if cond_type is None or runtime is None or not is_abstract_type(cond_type):
         return False
-    return schema.is_sub_type(cond_type, runtime)  # type: ignore[arg-type]
+    return schema.is_sub_type(cond_type, runtime)
 
 
 def client_path(path: list[Any]) -> list[str | int]:

@@ -95,7 +95,7 @@ class FieldCollector:
             return False
         if is_abstract_type(runtime_type):
             return False
-        return self.schema.is_sub_type(cond_type, runtime_type)  # type: ignore[arg-type]
+        return self.schema.is_sub_type(cond_type, runtime_type)
 
     def collect(self, selection_sets: Iterable[SelectionSetNode], runtime: str) -> CollectedFields:
         sets = tuple(selection_sets)

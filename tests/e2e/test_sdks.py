@@ -21,7 +21,7 @@ from typing import Any
 import httpx
 import pytest
 from rudderstack.analytics.client import Client as RudderClient
-from segment.analytics.client import Client as SegmentClient  # type: ignore[import-untyped]
+from segment.analytics.client import Client as SegmentClient
 
 from services.profile.domain.identity import Identity, identities_of
 from shared.events import CloudEvent

@@ -11,11 +11,12 @@ import queue
 import random
 import re
 import signal
+import stat
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import httpx
@@ -187,3 +188,88 @@ def test_up_serves_the_urls_it_prints_and_ctrl_c_stops_every_process(
     assert (data_dir / "rabbitmq").is_dir()
     assert (data_dir / "mongodb").is_dir()
     assert (data_dir / "demo-loaded").exists()
+
+
+def _state(data_dir: Path) -> dict[str, int]:
+    processes: dict[str, int] = orjson.loads((data_dir / STATE_FILE).read_bytes())["processes"]
+    return processes
+
+
+def _restarted(output: Output, data_dir: Path, name: str, old_pid: int) -> int:
+    """Wait for ``threadline up`` to say it restarted ``name``; its new pid from up.json."""
+    output.wait_for(f"{name} was killed by SIGKILL; restarting it in", timeout=30)
+    output.wait_for(f"{name} restarted (pid", timeout=300)
+    deadline = time.monotonic() + 10
+    while _state(data_dir)[name] == old_pid:
+        assert time.monotonic() < deadline, f"up.json still names the old {name} pid"
+        time.sleep(0.2)
+    return _state(data_dir)[name]
+
+
+def _eventually_ok(send: Callable[[], httpx.Response], timeout: float) -> None:
+    deadline = time.monotonic() + timeout
+    last = ""
+    while time.monotonic() < deadline:
+        try:
+            response = send()
+            if response.status_code == 200:
+                return
+            last = f"HTTP {response.status_code}: {response.text[:200]}"
+        except httpx.TransportError as exc:
+            last = repr(exc)
+        time.sleep(1.0)
+    raise AssertionError(f"not 200 within {timeout}s: {last}")
+
+
+def _private(data_dir: Path) -> list[str]:
+    loose = []
+    for path in [data_dir, *data_dir.rglob("*")]:
+        mode = path.lstat().st_mode
+        if not stat.S_ISLNK(mode) and mode & 0o077:
+            loose.append(f"{path.relative_to(data_dir)} {stat.filemode(mode)}")
+    return loose
+
+
+def test_up_restarts_killed_processes_and_ctrl_c_still_stops_every_one(
+    up: tuple[subprocess.Popen[str], Output, Path, dict[str, int]],
+) -> None:
+    process, output, data_dir, ports = up
+    output.wait_for(READY_LINE, timeout=400)
+    first = _state(data_dir)
+    groups = set(first.values())
+    write_key = (data_dir / "write-key").read_text().strip()
+
+    def track() -> httpx.Response:
+        return httpx.post(
+            f"http://127.0.0.1:{ports['profile']}/v1/track",
+            json={"userId": "e2e-supervised", "event": "Product Viewed"},
+            auth=(write_key, ""),
+            timeout=10.0,
+        )
+
+    # A service killed outright comes back on its port; the rest of the suite stays up.
+    os.kill(first["profile"], signal.SIGKILL)
+    groups.add(_restarted(output, data_dir, "profile", first["profile"]))
+    _eventually_ok(lambda: httpx.get(f"http://127.0.0.1:{ports['profile']}/readyz"), 120)
+    assert process.poll() is None
+
+    # The broker: killing its start script leaves the Erlang VM behind; the restart must
+    # replace it, and the services publish through the new node.
+    os.kill(first["rabbitmq"], signal.SIGKILL)
+    groups.add(_restarted(output, data_dir, "rabbitmq", first["rabbitmq"]))
+    assert _group_members(first["rabbitmq"]) == [], "the old broker is still running"
+    _eventually_ok(track, 180)
+
+    os.kill(first["secantusdb"], signal.SIGKILL)
+    groups.add(_restarted(output, data_dir, "secantusdb", first["secantusdb"]))
+    _eventually_ok(lambda: httpx.get(f"http://127.0.0.1:{ports['profile']}/readyz"), 120)
+    assert process.poll() is None
+
+    process.send_signal(signal.SIGINT)
+    assert process.wait(timeout=180) == 0
+    output.drain()
+    assert "Stopped." in output.text()
+    leftovers = {pgid: _group_members(pgid) for pgid in groups}
+    assert all(not members for members in leftovers.values()), leftovers
+    # Credentials, queues, documents and logs are the user's only.
+    assert _private(data_dir) == []

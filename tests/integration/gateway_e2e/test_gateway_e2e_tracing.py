@@ -81,7 +81,7 @@ async def test_one_operation_yields_one_trace_of_operation_plan_and_fetch_spans(
     plan_nodes = _named(ours, "graphql.plan_node")
     fetches = _named(ours, "graphql.fetch")
     assert operation.parent is not None
-    assert operation.parent.span_id == server.context.span_id  # type: ignore[union-attr]
+    assert operation.parent.span_id == server.context.span_id
     assert sorted(str(s.attributes["graphql.plan_node.subgraph"]) for s in plan_nodes) == [  # type: ignore[index]
         "accounts",
         "products",
@@ -92,11 +92,10 @@ async def test_one_operation_yields_one_trace_of_operation_plan_and_fetch_spans(
         "products",
         "reviews",
     ]
-    node_ids = {s.context.span_id for s in plan_nodes}  # type: ignore[union-attr]
+    node_ids = {s.context.span_id for s in plan_nodes}
     assert all(s.parent is not None and s.parent.span_id in node_ids for s in fetches)
     assert all(
-        s.parent is not None and s.parent.span_id == operation.context.span_id  # type: ignore[union-attr]
-        for s in plan_nodes
+        s.parent is not None and s.parent.span_id == operation.context.span_id for s in plan_nodes
     )
 
     # Each subgraph continues the trace under the span of the fetch that called it.

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from threadline.cli import SERVICES, build_parser
+from threadline.cli import build_parser
+from threadline.suite import SERVICES
 
 
 @pytest.mark.parametrize(
@@ -22,7 +23,8 @@ from threadline.cli import SERVICES, build_parser
             {"service": "profile", "port": 4101, "with_worker": True, "host": "127.0.0.1"},
         ),
         (["serve", "journey", "--host", "0.0.0.0"], {"port": None, "with_worker": False}),
-        (["worker", "scoring"], {"command": "worker", "service": "scoring"}),
+        (["worker", "scoring"], {"command": "worker", "service": "scoring", "host": None}),
+        (["worker", "journey", "--host", "0.0.0.0"], {"service": "journey", "host": "0.0.0.0"}),
         (
             ["gateway", "--supergraph", "super.graphql", "--port", "4000"],
             {"supergraph": Path("super.graphql"), "port": 4000, "subgraph": []},

@@ -90,6 +90,22 @@ def _interfaces(rng: random.Random, i: int, fed2: bool, lines: list[str], roots:
         roots.append(f"node{i}(id: ID!): Node")
 
 
+def _product_field_marks(rng: random.Random, i: int, fed2: bool) -> list[str]:
+    """The directives on one Product field (the random draws in a fixed order)."""
+    marks = []
+    if fed2 and rng.random() < 0.5:
+        marks.append("@shareable")
+    if rng.random() < 0.2:
+        marks.append("@external")
+    if fed2 and i > 0 and rng.random() < 0.15:
+        marks.append(f'@override(from: "{rng.choice(["a", "b", "zz"])}")')
+    if fed2 and rng.random() < 0.1:
+        marks.append('@tag(name: "x")')
+    if rng.random() < 0.1:
+        marks.append('@deprecated(reason: "old")')
+    return marks
+
+
 def _product(rng: random.Random, i: int, fed2: bool, lines: list[str], roots: list[str]) -> None:
     if rng.random() >= 0.7:
         return
@@ -103,18 +119,9 @@ def _product(rng: random.Random, i: int, fed2: bool, lines: list[str], roots: li
     ):
         if rng.random() >= 0.5:
             continue
-        marks = []
-        if fed2 and rng.random() < 0.5:
-            marks.append("@shareable")
-        if rng.random() < 0.2:
-            marks.append("@external")
+        marks = _product_field_marks(rng, i, fed2)
+        if "@external" in marks:
             externals.append(field_name)
-        if fed2 and i > 0 and rng.random() < 0.15:
-            marks.append(f'@override(from: "{rng.choice(["a", "b", "zz"])}")')
-        if fed2 and rng.random() < 0.1:
-            marks.append('@tag(name: "x")')
-        if rng.random() < 0.1:
-            marks.append('@deprecated(reason: "old")')
         fields.append(f"{field_name}: {field_type} {' '.join(marks)}")
     if externals:
         required = externals[0] + (" { id }" if externals[0] == "seller" else "")

@@ -200,7 +200,7 @@ def test_federation_internals_are_removed() -> None:
         )
     )
 
-    names = {d.name.value for d in result.document.definitions if hasattr(d, "name")}  # type: ignore[attr-defined]
+    names = {d.name.value for d in result.document.definitions if hasattr(d, "name")}
     assert not names & {"_Any", "_Entity", "_Service", "custom", "federation__FieldSet"}
     assert result.field_names("Query") == ["me"]
 

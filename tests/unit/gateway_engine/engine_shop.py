@@ -137,68 +137,86 @@ def _by(key: str, value: Any) -> dict[str, Any] | None:
 
 def make_shop() -> dict[str, Subgraph]:
     """Fresh subgraphs (each records the requests it receives)."""
-    reviews_store = [dict(r) for r in REVIEWS]
+    subgraphs = (_products(), _inventory(), _pricing(), _accounts(), _reviews())
+    return {s.name: s for s in subgraphs}
 
-    def product_entity(rep: dict[str, Any]) -> Any:
-        found = _by("upc", rep["upc"]) if "upc" in rep else _by("sku", rep["sku"])
-        return _product(found) if found else None
 
-    products = Subgraph(
+def _product_entity(rep: dict[str, Any]) -> Any:
+    found = _by("upc", rep["upc"]) if "upc" in rep else _by("sku", rep["sku"])
+    return _product(found) if found else None
+
+
+def _products() -> Subgraph:
+    return Subgraph(
         "products",
         PRODUCTS_SDL,
         root={
             "topProducts": lambda _i, first=5: [_product(p) for p in PRODUCTS[:first]],
             "product": lambda _i, upc: (lambda p: _product(p) if p else None)(_by("upc", upc)),
         },
-        entities={"Product": product_entity},
+        entities={"Product": _product_entity},
     )
 
-    def inventory_entity(rep: dict[str, Any]) -> Any:
-        if rep["upc"] == "404":
-            return None
 
-        def shipping(_info: Any, zone: str | None = None) -> int:
-            return int((rep["weight"] + rep["discount"]) * (2 if zone == "EU" else 1))
+def _inventory_entity(rep: dict[str, Any]) -> Any:
+    if rep["upc"] == "404":
+        return None
 
-        dims = rep.get("dimensions") or {}
-        return {
-            "upc": rep["upc"],
-            "inStock": rep["upc"] != "3",
-            "shippingEstimate": shipping,
-            "volume": (dims.get("width") or 0) * (dims.get("height") or 0),
-        }
+    def shipping(_info: Any, zone: str | None = None) -> int:
+        return int((rep["weight"] + rep["discount"]) * (2 if zone == "EU" else 1))
 
-    inventory = Subgraph(
+    dims = rep.get("dimensions") or {}
+    return {
+        "upc": rep["upc"],
+        "inStock": rep["upc"] != "3",
+        "shippingEstimate": shipping,
+        "volume": (dims.get("width") or 0) * (dims.get("height") or 0),
+    }
+
+
+def _inventory() -> Subgraph:
+    return Subgraph(
         "inventory",
         INVENTORY_SDL,
         root={
             "inStockProducts": lambda _i: [{"__typename": "Product", "upc": "1", "inStock": True}]
         },
-        entities={"Product": inventory_entity},
+        entities={"Product": _inventory_entity},
     )
-    pricing = Subgraph(
+
+
+def _pricing() -> Subgraph:
+    return Subgraph(
         "pricing",
         PRICING_SDL,
         entities={"Product": lambda rep: {"sku": rep["sku"], "discount": rep["price"] // 10}},
     )
 
-    def user(uid: str) -> dict[str, Any] | None:
-        if uid not in USERS:
-            return None
-        return {"__typename": "User", "id": uid, "name": USERS[uid][0], "username": USERS[uid][1]}
 
-    accounts = Subgraph(
+def _user(uid: str) -> dict[str, Any] | None:
+    if uid not in USERS:
+        return None
+    return {"__typename": "User", "id": uid, "name": USERS[uid][0], "username": USERS[uid][1]}
+
+
+def _accounts() -> Subgraph:
+    return Subgraph(
         "accounts",
         ACCOUNTS_SDL,
         root={
-            "me": lambda _i: user("u1"),
-            "user": lambda _i, id: user(id),
+            "me": lambda _i: _user("u1"),
+            "user": lambda _i, id: _user(id),
             "login": lambda _i, username: next(
-                (user(k) for k, v in USERS.items() if v[1] == username), None
+                (_user(k) for k, v in USERS.items() if v[1] == username), None
             ),
         },
-        entities={"User": lambda rep: user(rep["id"])},
+        entities={"User": lambda rep: _user(rep["id"])},
     )
+
+
+def _reviews() -> Subgraph:
+    """The reviews subgraph over its own copy of REVIEWS (``addReview`` appends to it)."""
+    reviews_store = [dict(r) for r in REVIEWS]
 
     def review(r: dict[str, Any]) -> dict[str, Any]:
         return {
@@ -229,7 +247,7 @@ def make_shop() -> dict[str, Subgraph]:
             if upc is None or r["upc"] == upc:
                 yield {"reviewAdded": review(r)}
 
-    reviews = Subgraph(
+    return Subgraph(
         "reviews",
         REVIEWS_SDL,
         root={
@@ -248,4 +266,3 @@ def make_shop() -> dict[str, Subgraph]:
             },
         },
     )
-    return {s.name: s for s in (products, inventory, pricing, accounts, reviews)}

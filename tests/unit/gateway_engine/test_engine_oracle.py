@@ -92,7 +92,7 @@ def _monolith_root() -> dict[str, Any]:
 def selections(draw: st.DrawFn, schema: GraphQLSchema, type_name: str, depth: int) -> str:
     gtype = schema.type_map[type_name]
     if is_abstract_type(gtype):
-        runtimes = sorted(t.name for t in schema.get_possible_types(gtype))  # type: ignore[arg-type]
+        runtimes = sorted(t.name for t in schema.get_possible_types(gtype))
         chosen = draw(st.lists(st.sampled_from(runtimes), max_size=3, unique=True))
         parts = [f"... on {t} {{ {draw(selections(schema, t, depth))} }}" for t in chosen]
         if isinstance(gtype, GraphQLInterfaceType) and draw(st.booleans()):
