@@ -18,7 +18,6 @@ from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.pii import mask_identity
 from services.profile.domain.traits import ConsentState, TraitValue
-from shared.mongo import Document
 
 
 class IdentityConflictError(ProfileError):
@@ -131,7 +130,7 @@ class QuarantinedEvent:
     attempts: int = 0
     replayed_at: datetime | None = None
 
-    def to_document(self) -> Document:
+    def to_document(self) -> dict[str, Any]:
         return {
             "_id": self.id,
             "source": self.source,
@@ -147,7 +146,7 @@ class QuarantinedEvent:
         }
 
     @classmethod
-    def from_document(cls, doc: Document) -> QuarantinedEvent:
+    def from_document(cls, doc: Mapping[str, Any]) -> QuarantinedEvent:
         return cls(
             id=str(doc["_id"]),
             source=str(doc["source"]),
