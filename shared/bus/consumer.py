@@ -186,10 +186,28 @@ class ShardConsumer:
         await _ack_through(batch[-1])
 
     async def _handle_fresh(self, units: list[_Unit]) -> None:
-        policy = self._policy
-        if not units:
+        fresh = await self._unseen(units)
+        if not fresh:
             return
-        unseen = await self._inbox.unseen(policy.consumer, [unit.event.id for unit in units])
+        if await self._call(fresh):
+            await self._processed(fresh)
+            return
+        if len(fresh) == 1:
+            await self._retry_or_park(fresh[0], self._last_error)
+            return
+        # Isolate the poison: the others go through one by one, in order.
+        for unit in fresh:
+            if await self._call([unit]):
+                await self._processed([unit])
+            else:
+                await self._retry_or_park(unit, self._last_error)
+
+    async def _unseen(self, units: list[_Unit]) -> list[_Unit]:
+        """The units whose events this consumer has not handled yet, each event once."""
+        if not units:
+            return []
+        consumer = self._policy.consumer
+        unseen = await self._inbox.unseen(consumer, [unit.event.id for unit in units])
         fresh: list[_Unit] = []
         taken: set[str] = set()
         for unit in units:
@@ -200,23 +218,14 @@ class ShardConsumer:
                 unit.span.set_attribute("threadline.outcome", "duplicate")
         duplicates = len(units) - len(fresh)
         if duplicates:
-            CONSUMED.labels(policy.consumer, "duplicate").inc(duplicates)
-        if not fresh:
-            return
-        if await self._call(fresh):
-            await self._inbox.mark(policy.consumer, [unit.event.id for unit in fresh])
-            CONSUMED.labels(policy.consumer, "processed").inc(len(fresh))
-            return
-        if len(fresh) == 1:
-            await self._retry_or_park(fresh[0], self._last_error)
-            return
-        # Isolate the poison: the others go through one by one, in order.
-        for unit in fresh:
-            if await self._call([unit]):
-                await self._inbox.mark(policy.consumer, [unit.event.id])
-                CONSUMED.labels(policy.consumer, "processed").inc()
-            else:
-                await self._retry_or_park(unit, self._last_error)
+            CONSUMED.labels(consumer, "duplicate").inc(duplicates)
+        return fresh
+
+    async def _processed(self, units: Sequence[_Unit]) -> None:
+        """Record the units as handled, so redeliveries are recognised as duplicates."""
+        consumer = self._policy.consumer
+        await self._inbox.mark(consumer, [unit.event.id for unit in units])
+        CONSUMED.labels(consumer, "processed").inc(len(units))
 
     async def _call(self, units: Sequence[_Unit]) -> bool:
         """Run the handler under the right span; False (and the error kept) when it raised."""

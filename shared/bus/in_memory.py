@@ -135,34 +135,46 @@ class InMemoryBus:
         name = group.spec.name
         if group.spec.unpack is not None:
             batch = self._unpacked(group, shard, batch)
-        unseen = await group.inbox.unseen(name, [d.event.id for d in batch])
+        fresh = await self._unseen(group, batch)
+        if not fresh:
+            return 0
+        error = await self._call(group, fresh)
+        if error is None:
+            await group.inbox.mark(name, [d.event.id for d in fresh])
+            return len(fresh)
+        if len(fresh) == 1:
+            self._retry_or_park(group, shard, fresh[0], error)
+            return 0
+        # Isolate the poison: the others go through one by one, in order.
+        handled = 0
+        for delivery in fresh:
+            error = await self._call(group, [delivery])
+            if error is None:
+                await group.inbox.mark(name, [delivery.event.id])
+                handled += 1
+            else:
+                self._retry_or_park(group, shard, delivery, error)
+        return handled
+
+    @staticmethod
+    async def _unseen(group: _Group, batch: list[_Delivery]) -> list[_Delivery]:
+        """The deliveries whose events the group has not handled yet, each event once."""
+        unseen = await group.inbox.unseen(group.spec.name, [d.event.id for d in batch])
         fresh: list[_Delivery] = []
         for delivery in batch:
             if delivery.event.id in unseen:
                 unseen.discard(delivery.event.id)  # a second copy in the batch is a duplicate
                 fresh.append(delivery)
-        if not fresh:
-            return 0
+        return fresh
+
+    @staticmethod
+    async def _call(group: _Group, deliveries: list[_Delivery]) -> str | None:
+        """Run the group's handler; the error it raised, or None when it succeeded."""
         try:
-            await group.spec.handler([d.event for d in fresh])
+            await group.spec.handler([d.event for d in deliveries])
         except Exception as exc:
-            error = f"{type(exc).__name__}: {exc}"
-            if len(fresh) == 1:
-                self._retry_or_park(group, shard, fresh[0], error)
-                return 0
-        else:
-            await group.inbox.mark(name, [d.event.id for d in fresh])
-            return len(fresh)
-        handled = 0
-        for delivery in fresh:
-            try:
-                await group.spec.handler([delivery.event])
-            except Exception as exc:
-                self._retry_or_park(group, shard, delivery, f"{type(exc).__name__}: {exc}")
-            else:
-                await group.inbox.mark(name, [delivery.event.id])
-                handled += 1
-        return handled
+            return f"{type(exc).__name__}: {exc}"
+        return None
 
     def _unpacked(
         self, group: _Group, shard: deque[_Delivery], batch: list[_Delivery]

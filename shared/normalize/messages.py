@@ -146,86 +146,22 @@ def normalize(
         if not isinstance(kind, str) or kind not in KINDS:
             problems.add("type", f"must be one of {', '.join(sorted(KINDS))}")
             kind = "unknown"  # still check the common fields, skip the per-type ones
-    assert isinstance(kind, str)
 
-    message_id = message_id_of(message)
-    raw_id = message.get("messageId")
-    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
-        problems.add("messageId", "must be a string (omit it to have one derived)")
-    elif len(message_id) > MAX_ID_LENGTH:
-        problems.add("messageId", f"must be at most {MAX_ID_LENGTH} characters")
-    user_id = _identifier(message, "userId", problems)
-    anonymous_id = _identifier(message, "anonymousId", problems)
-    previous_id = group_id = None
-    if kind == "alias":
-        previous_id = _identifier(message, "previousId", problems)
-        if previous_id is None:
-            problems.add("previousId", "alias needs the previousId it merges into userId")
-        if user_id is None:
-            problems.add("userId", "alias needs the userId that previousId becomes")
-    elif user_id is None and anonymous_id is None and not _given(message, "userId", "anonymousId"):
-        problems.add("userId", "either userId or anonymousId is required")
-    if kind == "group":
-        group_id = _identifier(message, "groupId", problems)
-        if group_id is None:
-            problems.add("groupId", "group needs a groupId")
+    message_id = _message_id(message, problems)
+    user_id, anonymous_id, previous_id, group_id = _identifiers(message, kind, problems)
 
     context = _object(message, "context", problems)
     if receipt.context:
         context = {**receipt.context, **context}
     traits = _object(message, "traits", problems)
     properties = _object(message, "properties", problems)
-
-    event = event_name = name = None
-    if kind == "track":
-        event_name, event = _event_name(message.get("event"), problems)
-    elif kind in ("page", "screen"):
-        raw_name = message.get("name")
-        if raw_name is not None and not isinstance(raw_name, str):
-            problems.add("name", "must be a string")
-        name = raw_name if isinstance(raw_name, str) else None
-
-    received_at = receipt.received_at
-    original_raw = message.get("originalTimestamp")
-    if original_raw is None:
-        original_raw = message.get("timestamp")
-        original = _time(original_raw, "timestamp", problems)
-    else:
-        original = _time(original_raw, "originalTimestamp", problems)
-    sent_raw = message.get("sentAt")
-    sent_at = None
-    if sent_raw is not None:
-        sent_at = _time(sent_raw, "sentAt", problems)
-    else:
-        sent_at, sent_problem = receipt.shared_sent
-        if sent_problem is not None:
-            problems.add("sentAt", sent_problem)
-    when = canonical.corrected_timestamp(received_at, sent_at, original)
-    if original is not None and not EARLIEST_EVENT_TIME <= when <= received_at + MAX_FUTURE:
-        field_name = (
-            "timestamp" if message.get("originalTimestamp") is None else "originalTimestamp"
-        )
-        problems.add(field_name, _out_of_range(when))
-
-    # Segment puts an identify's traits at the root, RudderStack in context.traits, and
-    # any call may carry the user's traits in context.traits: normalize both.
-    found_traits: list[dict[str, Any]] = []
-    if kind == "identify" and traits:
-        traits = fields.person_traits(traits, context, "traits", problems)
-        found_traits.append(traits)
-    context_traits = context.get("traits")
-    if isinstance(context_traits, dict):
-        normalized = fields.person_traits(context_traits, context, "context.traits", problems)
-        if normalized is not context_traits:
-            context = {**context, "traits": normalized}
-        found_traits.append(normalized)
-    elif context_traits is not None:
-        problems.add("context.traits", "must be a JSON object")
+    event, event_name, name = _names(message, kind, problems)
+    original_raw, original, sent_at, when = _times(message, receipt, problems)
+    traits, context = _traits(kind, traits, context, problems)
 
     money = None
     if properties:
         properties, money = fields.money(properties, problems)
-
     external_ids = fields.external_ids(context.get("externalIds"), problems)
     consent = context.get("consent")
     if consent is not None and not isinstance(consent, dict):
@@ -241,19 +177,7 @@ def normalize(
     if problems.found:
         raise ValidationError(problems.found)
 
-    original_text = None
-    if original is not None:
-        # SDKs send the canonical form already (JavaScript's toISOString): reuse the text.
-        original_text = (
-            original_raw if _canonical_text(original_raw) else canonical.rfc3339(original)
-        )
-    if original_text is not None and when is original:
-        timestamp_text = original_text
-    elif when is received_at:
-        timestamp_text = receipt.received_text
-    else:
-        timestamp_text = canonical.rfc3339(when)
-
+    timestamp_text, original_text = _timestamp_texts(original_raw, original, when, receipt)
     return {
         "messageId": message_id,
         "type": kind,
@@ -277,6 +201,121 @@ def normalize(
         "money": money,
         "source": receipt.source,
     }
+
+
+def _message_id(message: Mapping[str, Any], problems: Problems) -> str:
+    message_id = message_id_of(message)
+    raw_id = message.get("messageId")
+    if raw_id is not None and (isinstance(raw_id, bool) or not isinstance(raw_id, str | int)):
+        problems.add("messageId", "must be a string (omit it to have one derived)")
+    elif len(message_id) > MAX_ID_LENGTH:
+        problems.add("messageId", f"must be at most {MAX_ID_LENGTH} characters")
+    return message_id
+
+
+def _identifiers(
+    message: Mapping[str, Any], kind: str, problems: Problems
+) -> tuple[str | None, str | None, str | None, str | None]:
+    """``userId``, ``anonymousId``, ``previousId`` and ``groupId``, with what each kind needs."""
+    user_id = _identifier(message, "userId", problems)
+    anonymous_id = _identifier(message, "anonymousId", problems)
+    previous_id = group_id = None
+    if kind == "alias":
+        previous_id = _identifier(message, "previousId", problems)
+        if previous_id is None:
+            problems.add("previousId", "alias needs the previousId it merges into userId")
+        if user_id is None:
+            problems.add("userId", "alias needs the userId that previousId becomes")
+    elif user_id is None and anonymous_id is None and not _given(message, "userId", "anonymousId"):
+        problems.add("userId", "either userId or anonymousId is required")
+    if kind == "group":
+        group_id = _identifier(message, "groupId", problems)
+        if group_id is None:
+            problems.add("groupId", "group needs a groupId")
+    return user_id, anonymous_id, previous_id, group_id
+
+
+def _names(
+    message: Mapping[str, Any], kind: str, problems: Problems
+) -> tuple[str | None, str | None, str | None]:
+    """A track's ``event`` and its snake_case key, or a page's or screen's ``name``."""
+    if kind == "track":
+        event_name, event = _event_name(message.get("event"), problems)
+        return event, event_name, None
+    if kind in ("page", "screen"):
+        raw_name = message.get("name")
+        if raw_name is not None and not isinstance(raw_name, str):
+            problems.add("name", "must be a string")
+        return None, None, raw_name if isinstance(raw_name, str) else None
+    return None, None, None
+
+
+def _timestamp_texts(
+    original_raw: Any, original: datetime | None, when: datetime, receipt: Receipt
+) -> tuple[str, str | None]:
+    """The ``timestamp`` and ``originalTimestamp`` texts, reusing text already at hand."""
+    original_text = None
+    if original is not None:
+        # SDKs send the canonical form already (JavaScript's toISOString): reuse the text.
+        original_text = (
+            original_raw if _canonical_text(original_raw) else canonical.rfc3339(original)
+        )
+    if original_text is not None and when is original:
+        return original_text, original_text
+    if when is receipt.received_at:
+        return receipt.received_text, original_text
+    return canonical.rfc3339(when), original_text
+
+
+def _times(
+    message: Mapping[str, Any], receipt: Receipt, problems: Problems
+) -> tuple[Any, datetime | None, datetime | None, datetime]:
+    """The original time as sent and parsed, ``sentAt``, and the corrected event time.
+
+    The event time is corrected for clock skew and checked against the accepted range.
+    """
+    received_at = receipt.received_at
+    original_raw = message.get("originalTimestamp")
+    if original_raw is None:
+        original_raw = message.get("timestamp")
+        original = _time(original_raw, "timestamp", problems)
+    else:
+        original = _time(original_raw, "originalTimestamp", problems)
+    sent_raw = message.get("sentAt")
+    sent_at = None
+    if sent_raw is not None:
+        sent_at = _time(sent_raw, "sentAt", problems)
+    else:
+        sent_at, sent_problem = receipt.shared_sent
+        if sent_problem is not None:
+            problems.add("sentAt", sent_problem)
+    when = canonical.corrected_timestamp(received_at, sent_at, original)
+    if original is not None and not EARLIEST_EVENT_TIME <= when <= received_at + MAX_FUTURE:
+        field_name = (
+            "timestamp" if message.get("originalTimestamp") is None else "originalTimestamp"
+        )
+        problems.add(field_name, _out_of_range(when))
+    return original_raw, original, sent_at, when
+
+
+def _traits(
+    kind: str, traits: dict[str, Any], context: dict[str, Any], problems: Problems
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``traits`` and ``context`` with the person traits in them normalized.
+
+    Segment puts an identify's traits at the root, RudderStack in context.traits, and
+    any call may carry the user's traits in context.traits: normalize both.
+    """
+    if kind == "identify" and traits:
+        traits = fields.person_traits(traits, context, "traits", problems)
+    context_traits = context.get("traits")
+    if isinstance(context_traits, dict):
+        normalized = fields.person_traits(context_traits, context, "context.traits", problems)
+        if normalized is not context_traits:
+            context = {**context, "traits": normalized}
+    elif context_traits is not None:
+        problems.add("context.traits", "must be a JSON object")
+    return traits, context
 
 
 def _identifier(message: Mapping[str, Any], field: str, problems: Problems) -> str | None:

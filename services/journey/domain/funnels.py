@@ -136,48 +136,76 @@ def _is_step(item: Interaction, event: str) -> bool:
     return item.kind == "track" and item.event == event
 
 
-def _ordered_reach(query: FunnelQuery, items: Sequence[Interaction]) -> Reach:
-    if query.mode == "strict":
-        items = [item for item in items if item.kind in BEHAVIOURAL]
-    size = len(query.events)
-    candidates = [
-        [p for p, item in enumerate(items) if _is_step(item, event)] for event in query.events
-    ]
-    anchors = [p for p in candidates[0] if query.start <= items[p].timestamp < query.end]
-    if not anchors:
-        return Reach(0, None)
-    exclusion_times = {
-        name: [item.timestamp for item in items if _is_step(item, name)]
-        for name, _, _ in query.excluded
-    }
+@dataclass(frozen=True, slots=True)
+class _Paths:
+    """One customer's timeline seen as paths through an ordered funnel's steps."""
 
-    def allowed(p: int, q: int, step: int, upto: int) -> bool:
-        before, after = items[p].timestamp, items[q].timestamp
-        if after <= before or (query.mode == "strict" and q != p + 1):
+    query: FunnelQuery
+    items: Sequence[Interaction]
+    candidates: list[list[int]]
+    """Per step, the timeline positions of its event."""
+    exclusion_times: dict[str, list[datetime]]
+
+    @classmethod
+    def of(cls, query: FunnelQuery, items: Sequence[Interaction]) -> _Paths:
+        if query.mode == "strict":
+            items = [item for item in items if item.kind in BEHAVIOURAL]
+        candidates = [
+            [p for p, item in enumerate(items) if _is_step(item, event)] for event in query.events
+        ]
+        exclusion_times = {
+            name: [item.timestamp for item in items if _is_step(item, name)]
+            for name, _, _ in query.excluded
+        }
+        return cls(query, items, candidates, exclusion_times)
+
+    def anchors(self) -> list[int]:
+        """Positions of step 1 inside the period: where a path may start."""
+        query, items = self.query, self.items
+        return [p for p in self.candidates[0] if query.start <= items[p].timestamp < query.end]
+
+    def allowed(self, p: int, q: int, step: int, upto: int) -> bool:
+        """Whether ``step`` at ``q`` may follow the previous step at ``p`` on a path to ``upto``."""
+        before, after = self.items[p].timestamp, self.items[q].timestamp
+        if after <= before or (self.query.mode == "strict" and q != p + 1):
             return False
-        for name, first, last in query.excluded:
-            if last > upto or not first < step <= last:
-                continue
-            for moment in exclusion_times[name]:
-                if before < moment < after or (moment == after and step < last):
-                    return False
-        return True
+        return not any(
+            self._excluded(name, last, step, before, after)
+            for name, first, last in self.query.excluded
+            if last <= upto and first < step <= last
+        )
 
-    def frontier(anchor: int, upto: int) -> list[int]:
+    def _excluded(self, name: str, last: int, step: int, before: datetime, after: datetime) -> bool:
+        """Whether exclusion ``name`` (voiding steps up to ``last``) happened between the two."""
+        return any(
+            before < moment < after or (moment == after and step < last)
+            for moment in self.exclusion_times[name]
+        )
+
+    def frontier(self, anchor: int, upto: int) -> list[int]:
+        """Where paths from ``anchor`` can be at step ``upto`` (empty when none gets there)."""
         reach = [anchor]
-        limit = items[anchor].timestamp + query.within
+        limit = self.items[anchor].timestamp + self.query.within
         for step in range(1, upto + 1):
             reach = [
                 q
-                for q in candidates[step]
-                if items[q].timestamp <= limit and any(allowed(p, q, step, upto) for p in reach)
+                for q in self.candidates[step]
+                if self.items[q].timestamp <= limit
+                and any(self.allowed(p, q, step, upto) for p in reach)
             ]
             if not reach:
                 break
         return reach
 
+
+def _ordered_reach(query: FunnelQuery, items: Sequence[Interaction]) -> Reach:
+    paths = _Paths.of(query, items)
+    anchors = paths.anchors()
+    if not anchors:
+        return Reach(0, None)
+    size = len(query.events)
     depth = 1
-    while depth < size and any(frontier(anchor, depth) for anchor in anchors):
+    while depth < size and any(paths.frontier(anchor, depth) for anchor in anchors):
         depth += 1
     if depth < size:
         return Reach(depth, None)
@@ -185,10 +213,10 @@ def _ordered_reach(query: FunnelQuery, items: Sequence[Interaction]) -> Reach:
         return Reach(1, timedelta(0))
     completions = []
     for anchor in anchors:
-        ends = frontier(anchor, size - 1)
+        ends = paths.frontier(anchor, size - 1)
         if ends:
-            start = items[anchor].timestamp
-            completions.append((start, min(items[q].timestamp for q in ends) - start))
+            start = paths.items[anchor].timestamp
+            completions.append((start, min(paths.items[q].timestamp for q in ends) - start))
     if not completions:
         return Reach(size - 1, None)
     return Reach(size, min(completions)[1])

@@ -91,49 +91,68 @@ class Triggered:
 
 
 def _candidates(trigger: Trigger, state: CustomerState, now: datetime) -> Iterable[Triggered]:
-    when, customer = trigger.when, state.customer_id
+    when = trigger.when
     if isinstance(when, FrictionDetected):
-        for friction in state.frictions:
-            if friction.kind == when.kind and friction.detected_at <= now:
-                yield Triggered(
-                    trigger.id,
-                    customer,
-                    derived_id("trigger", trigger.id, friction.id),
-                    friction.detected_at,
-                    friction.evidence,
-                )
+        yield from _friction_candidates(trigger, when, state, now)
         return
     for found in state.progresses:
         if found.journey_id != when.journey_id:
             continue
         if isinstance(when, EntersStage):
-            for entered in found.visits:
-                if entered.stage == when.stage and entered.entered_at <= now:
-                    key = (trigger.id, customer, *map(str, entered.key))
-                    yield Triggered(
-                        trigger.id,
-                        customer,
-                        derived_id("trigger", *key),
-                        entered.entered_at,
-                        (entered.entered_by,),
-                    )
-            continue
-        visit = found.current
-        if visit is None or visit.stage != when.stage:
-            continue
-        last = state.last_interaction
-        quiet_since, last_id = visit.entered_at, visit.entered_by
-        if last is not None and last.timestamp > quiet_since:
-            quiet_since, last_id = last.timestamp, last.id
-        if now - quiet_since >= when.duration:
-            key = (trigger.id, customer, *map(str, visit.key), last_id)
+            yield from _entered_candidates(trigger, when, state.customer_id, found, now)
+        else:
+            yield from _inactive_candidates(trigger, when, state, found, now)
+
+
+def _friction_candidates(
+    trigger: Trigger, when: FrictionDetected, state: CustomerState, now: datetime
+) -> Iterable[Triggered]:
+    for friction in state.frictions:
+        if friction.kind == when.kind and friction.detected_at <= now:
+            yield Triggered(
+                trigger.id,
+                state.customer_id,
+                derived_id("trigger", trigger.id, friction.id),
+                friction.detected_at,
+                friction.evidence,
+            )
+
+
+def _entered_candidates(
+    trigger: Trigger, when: EntersStage, customer: str, found: Progress, now: datetime
+) -> Iterable[Triggered]:
+    for entered in found.visits:
+        if entered.stage == when.stage and entered.entered_at <= now:
+            key = (trigger.id, customer, *map(str, entered.key))
             yield Triggered(
                 trigger.id,
                 customer,
                 derived_id("trigger", *key),
-                quiet_since + when.duration,
-                (last_id,),
+                entered.entered_at,
+                (entered.entered_by,),
             )
+
+
+def _inactive_candidates(
+    trigger: Trigger, when: InactiveInStage, state: CustomerState, found: Progress, now: datetime
+) -> Iterable[Triggered]:
+    """The quiet spell in the current stage, timed from its entry or the last interaction since."""
+    visit = found.current
+    if visit is None or visit.stage != when.stage:
+        return
+    last = state.last_interaction
+    quiet_since, last_id = visit.entered_at, visit.entered_by
+    if last is not None and last.timestamp > quiet_since:
+        quiet_since, last_id = last.timestamp, last.id
+    if now - quiet_since >= when.duration:
+        key = (trigger.id, state.customer_id, *map(str, visit.key), last_id)
+        yield Triggered(
+            trigger.id,
+            state.customer_id,
+            derived_id("trigger", *key),
+            quiet_since + when.duration,
+            (last_id,),
+        )
 
 
 def evaluate(

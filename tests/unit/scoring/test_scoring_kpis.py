@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -49,7 +49,7 @@ def oracle(
     channel: str | None,
     only: set[str] | None = None,
 ) -> Expected:
-    unique = {e.id: e for e in events}.values()
+    unique = list({e.id: e for e in events}.values())
 
     def who(e: KpiEvent) -> str:
         return owner.get(e.customer_id, e.customer_id)
@@ -59,74 +59,119 @@ def oracle(
         for e in unique
         if (channel is None or e.channel == channel) and (only is None or who(e) in only)
     ]
-    inside = [e for e in scoped if period.start <= e.at < period.end]
+    inside = [e for e in scoped if _within(e.at, period)]
     customers = {who(e) for e in inside}
-    before = {who(e) for e in scoped if previous.start <= e.at < previous.end}
+    before = {who(e) for e in scoped if _within(e.at, previous)}
+    first_event_of_order, order_ids_of = _orders(inside, who)
+    answers = _survey_answers(inside)
+    nps, csat, ces = answers["nps"], answers["csat"], answers["ces"]
+    converted = len(order_ids_of)
+    repeaters = sum(1 for ids in order_ids_of.values() if len(ids) >= 2)
+    mine = [e for e in unique if only is None or who(e) in only]
+    responses, resolutions = _ticket_times(_ticket_steps(mine, who), channel, period)
+    return Expected(
+        customers=len(customers),
+        orders=len(first_event_of_order),
+        revenue=_revenue(first_event_of_order.values()),
+        conversion_rate=_ratio(converted, len(customers)),
+        repeat_purchase_rate=_ratio(repeaters, converted),
+        retention_rate=_ratio(len(customers & before), len(before)),
+        nps=_nps(nps),
+        csat=100 * sum(s >= 4 for s in csat) / len(csat) if csat else None,
+        ces=_ratio(sum(ces), len(ces)),
+        first_contact_resolution=_ratio(sum(ok for _, ok in resolutions), len(resolutions)),
+        avg_resolution_hours=_mean_hours([d for d, _ in resolutions]),
+        avg_first_response_hours=_mean_hours(responses),
+    )
+
+
+def _within(at: datetime, period: Period) -> bool:
+    return period.start <= at < period.end
+
+
+def _orders(
+    inside: Sequence[KpiEvent], who: Callable[[KpiEvent], str]
+) -> tuple[dict[str, KpiEvent], dict[str, set[str]]]:
+    """Each order's first event, and the order ids of each customer who ordered."""
     first_event_of_order: dict[str, KpiEvent] = {}
     order_ids_of: dict[str, set[str]] = {}
     for e in sorted(inside, key=lambda e: (e.at, e.id)):
         if e.order is not None:
             first_event_of_order.setdefault(e.order.order_id, e)
             order_ids_of.setdefault(who(e), set()).add(e.order.order_id)
+    return first_event_of_order, order_ids_of
+
+
+def _revenue(first_events: Iterable[KpiEvent]) -> Decimal:
+    """Orders in USD; orders without a currency count for nothing."""
     revenue = Decimal(0)
-    for e in first_event_of_order.values():
+    for e in first_events:
         assert e.order is not None
         if e.order.currency:
             rate = Decimal(1) if e.order.currency == "USD" else RATES.rates[e.order.currency]
             revenue += e.order.amount * rate
+    return revenue
+
+
+def _survey_answers(inside: Sequence[KpiEvent]) -> dict[str, list[int]]:
     answers: dict[str, list[int]] = {"nps": [], "csat": [], "ces": []}
     for e in inside:
         if e.survey is not None:
             answers[e.survey.survey].append(e.survey.score)
-    nps, csat, ces = answers["nps"], answers["csat"], answers["ces"]
-    converted = len(order_ids_of)
-    repeaters = sum(1 for ids in order_ids_of.values() if len(ids) >= 2)
+    return answers
 
-    # Tickets, per (customer, ticket id), from every step ever seen.
+
+def _ticket_steps(
+    events: Sequence[KpiEvent], who: Callable[[KpiEvent], str]
+) -> list[list[KpiEvent]]:
+    """Tickets, per (customer, ticket id), from every step ever seen, in time order."""
     steps: dict[tuple[str, str], list[KpiEvent]] = {}
-    for e in unique:
-        if e.ticket is not None and (only is None or who(e) in only):
+    for e in events:
+        if e.ticket is not None:
             steps.setdefault((who(e), e.ticket.ticket_id), []).append(e)
+    return [sorted(mine, key=lambda e: (e.at, e.id)) for mine in steps.values()]
+
+
+def _ticket_times(
+    tickets: Sequence[Sequence[KpiEvent]], channel: str | None, period: Period
+) -> tuple[list[timedelta], list[tuple[timedelta, bool]]]:
+    """First-response times, and (resolution time, resolved at first contact) per ticket."""
     responses: list[timedelta] = []
     resolutions: list[tuple[timedelta, bool]] = []
-    for mine in steps.values():
-        mine.sort(key=lambda e: (e.at, e.id))
-        opened = [e for e in mine if e.ticket and e.ticket.step == "opened"]
+    for mine in tickets:
+        opened = [e for e in mine if _step(e) == "opened"]
         if not opened or (channel is not None and opened[0].channel != channel):
             continue
         start = opened[0].at
-        answered = [
-            e.at for e in mine if e.ticket and e.ticket.step == "responded" and e.at >= start
-        ]
-        resolved = [e.at for e in mine if e.ticket and e.ticket.step == "resolved"]
-        reopened = len(opened) > 1 or any(e.ticket and e.ticket.step == "reopened" for e in mine)
-        if answered and period.start <= start < period.end:
+        answered = [e.at for e in mine if _step(e) == "responded" and e.at >= start]
+        resolved = [e.at for e in mine if _step(e) == "resolved"]
+        reopened = len(opened) > 1 or any(_step(e) == "reopened" for e in mine)
+        if answered and _within(start, period):
             responses.append(min(answered) - start)
-        if resolved and period.start <= max(resolved) < period.end:
+        if resolved and _within(max(resolved), period):
             resolutions.append((max(max(resolved) - start, timedelta(0)), not reopened))
-    hour = timedelta(hours=1)
-    return Expected(
-        customers=len(customers),
-        orders=len(first_event_of_order),
-        revenue=revenue,
-        conversion_rate=converted / len(customers) if customers else None,
-        repeat_purchase_rate=repeaters / converted if converted else None,
-        retention_rate=len(customers & before) / len(before) if before else None,
-        nps=(100 * sum(s >= 9 for s in nps) / len(nps) - 100 * sum(s <= 6 for s in nps) / len(nps))
-        if nps
-        else None,
-        csat=100 * sum(s >= 4 for s in csat) / len(csat) if csat else None,
-        ces=sum(ces) / len(ces) if ces else None,
-        first_contact_resolution=sum(ok for _, ok in resolutions) / len(resolutions)
-        if resolutions
-        else None,
-        avg_resolution_hours=sum((d for d, _ in resolutions), timedelta()) / len(resolutions) / hour
-        if resolutions
-        else None,
-        avg_first_response_hours=sum(responses, timedelta()) / len(responses) / hour
-        if responses
-        else None,
-    )
+    return responses, resolutions
+
+
+def _step(e: KpiEvent) -> str | None:
+    return e.ticket.step if e.ticket else None
+
+
+def _ratio(part: float, whole: int) -> float | None:
+    return part / whole if whole else None
+
+
+def _nps(scores: Sequence[int]) -> float | None:
+    if not scores:
+        return None
+    promoters = 100 * sum(s >= 9 for s in scores) / len(scores)
+    return promoters - 100 * sum(s <= 6 for s in scores) / len(scores)
+
+
+def _mean_hours(durations: Sequence[timedelta]) -> float | None:
+    if not durations:
+        return None
+    return sum(durations, timedelta()) / len(durations) / timedelta(hours=1)
 
 
 def assert_matches(report: KpiReport, expected: Expected) -> None:
