@@ -7,6 +7,7 @@ Verification itself (JWKS rotation, the verified-token cache, ``scp``) is
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -48,22 +49,27 @@ async def test_request_without_token_is_401_with_challenge_and_never_reaches_eng
     assert engine.prepared == []
 
 
+# Tokens are made when the test runs, not when it is collected: a long suite would
+# otherwise let them expire before they are sent, and the refusal would say so instead.
 @pytest.mark.parametrize(
     ("headers", "reason"),
     [
-        ({"authorization": "Basic dXNlcjpwYXNz"}, "must be 'Bearer <JWT>'"),
-        ({"authorization": "Bearer not-a-jwt"}, "not a JWT"),
-        (bearer(secret="another-secret-entirely-also-long-enough"), "rejected"),
-        (bearer(lifetime=-3600), "expired"),
-        (bearer(nbf=int(time.time()) + 3600), "not valid yet"),
-        (bearer(iss="someone-else"), "issued by someone else"),
-        (bearer(sub=None), "no 'sub' claim"),
+        (lambda: {"authorization": "Basic dXNlcjpwYXNz"}, "must be 'Bearer <JWT>'"),
+        (lambda: {"authorization": "Bearer not-a-jwt"}, "not a JWT"),
+        (lambda: bearer(secret="another-secret-entirely-also-long-enough"), "rejected"),
+        (lambda: bearer(lifetime=-3600), "expired"),
+        (lambda: bearer(nbf=int(time.time()) + 3600), "not valid yet"),
+        (lambda: bearer(iss="someone-else"), "issued by someone else"),
+        (lambda: bearer(sub=None), "no 'sub' claim"),
     ],
+    ids=["basic", "not-a-jwt", "bad-signature", "expired", "not-yet", "issuer", "no-sub"],
 )
-async def test_bad_tokens_are_401_saying_why(headers: dict[str, str], reason: str) -> None:
+async def test_bad_tokens_are_401_saying_why(
+    headers: Callable[[], dict[str, str]], reason: str
+) -> None:
     engine = FakeEngine()
     async with client_for(engine) as client:
-        response = await ask(client, headers)
+        response = await ask(client, headers())
     assert response.status_code == 401
     assert reason in response.json()["errors"][0]["message"]
     assert 'error="invalid' in response.headers["www-authenticate"]
