@@ -12,10 +12,10 @@ the embedded default, keeps un-journaled commits in WiredTiger's log buffer, whe
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 
 from pymongo import ASCENDING, AsyncMongoClient, IndexModel
 from pymongo.asynchronous.collection import AsyncCollection
@@ -150,6 +150,34 @@ def only_duplicates(exc: BulkWriteError) -> bool:
     return all(error.get("code") == DUPLICATE_KEY for error in details.get("writeErrors", []))
 
 
+T = TypeVar("T")
+
+
+async def by_customer(
+    collection: AsyncCollection[Document],
+    customer_ids: Sequence[str],
+    convert: Callable[[Document], T],
+    what: str,
+    *,
+    sort: list[tuple[str, int]] | None = None,
+) -> dict[str, list[T]]:
+    """Each customer's documents of ``collection`` in one read, keyed by ``customerId``.
+
+    The batch read behind the services' DataLoaders: every asked id is a key (an
+    empty list when it has no documents), in ``sort`` order within each customer.
+    """
+    found: dict[str, list[T]] = {cid: [] for cid in customer_ids}
+    if not found:
+        return found
+    async with storage_errors(what):
+        cursor = collection.find({"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH)
+        if sort:
+            cursor = cursor.sort(sort)
+        async for doc in cursor:
+            found[str(doc["customerId"])].append(convert(doc))
+    return found
+
+
 __all__ = [
     "DUPLICATE_KEY",
     "WHOLE_BATCH",
@@ -162,6 +190,7 @@ __all__ = [
     "Mongo",
     "WriteConcernW",
     "ascending",
+    "by_customer",
     "only_duplicates",
     "storage_errors",
 ]

@@ -28,6 +28,7 @@ from shared.mongo import (
     Document,
     Index,
     ascending,
+    by_customer,
     only_duplicates,
     storage_errors,
 )
@@ -119,16 +120,9 @@ class MongoJourneyStore:
             return [progress_from_document(doc) async for doc in cursor]
 
     async def journeys_of(self, customer_ids: Sequence[str]) -> dict[str, list[JourneyProgress]]:
-        found: dict[str, list[JourneyProgress]] = {cid: [] for cid in customer_ids}
-        if not found:
-            return found
-        async with storage_errors("reading journey progress"):
-            cursor = self._progress.find(
-                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
-            )
-            async for doc in cursor:
-                found[str(doc["customerId"])].append(progress_from_document(doc))
-        return found
+        return await by_customer(
+            self._progress, customer_ids, progress_from_document, "reading journey progress"
+        )
 
     async def frictions(self, customer_id: str) -> list[Friction]:
         async with storage_errors("reading frictions"):
@@ -136,16 +130,13 @@ class MongoJourneyStore:
             return [friction_from_document(doc) async for doc in cursor]
 
     async def frictions_of(self, customer_ids: Sequence[str]) -> dict[str, list[Friction]]:
-        found: dict[str, list[Friction]] = {cid: [] for cid in customer_ids}
-        if not found:
-            return found
-        async with storage_errors("reading frictions"):
-            cursor = self._frictions.find(
-                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
-            ).sort("detectedAt", -1)
-            async for doc in cursor:
-                found[str(doc["customerId"])].append(friction_from_document(doc))
-        return found
+        return await by_customer(
+            self._frictions,
+            customer_ids,
+            friction_from_document,
+            "reading frictions",
+            sort=[("detectedAt", -1)],
+        )
 
 
 def _filter(customer_id: str, channel: str | None) -> dict[str, Any]:

@@ -35,6 +35,7 @@ from shared.mongo import (
     Document,
     Index,
     ascending,
+    by_customer,
     only_duplicates,
     storage_errors,
 )
@@ -214,16 +215,9 @@ class MongoProfileStore:
         return sorted(records, key=lambda record: (record.first_seen, record.identity))
 
     async def identities_of(self, customer_ids: Sequence[str]) -> dict[str, list[IdentityRecord]]:
-        found: dict[str, list[IdentityRecord]] = {cid: [] for cid in customer_ids}
-        if not found:
-            return found
-        async with storage_errors("reading customers' identities"):
-            cursor = self._identities.find(
-                {"customerId": {"$in": list(found)}}, batch_size=WHOLE_BATCH
-            )
-            async for doc in cursor:
-                record = identity_from_document(doc)
-                found[record.customer_id].append(record)
+        found = await by_customer(
+            self._identities, customer_ids, identity_from_document, "reading customers' identities"
+        )
         for records in found.values():
             records.sort(key=lambda record: (record.first_seen, record.identity))
         return found
