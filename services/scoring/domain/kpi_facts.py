@@ -15,7 +15,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any, Literal, cast
 
 from services.scoring.domain import ScoringError
-from shared.events import parse_time
+from services.scoring.domain.resolved import Resolved
 
 SurveyKind = Literal["nps", "csat", "ces"]
 TicketStep = Literal["opened", "responded", "reopened", "resolved"]
@@ -67,20 +67,9 @@ class KpiEvent:
 
     @classmethod
     def from_data(cls, event_id: str, data: Mapping[str, Any]) -> KpiEvent:
-        customer_id = data.get("customerId")
-        if not customer_id:
-            raise ScoringError(
-                f"event {event_id} has no customerId; KPIs read only "
-                "io.threadline.customer.event.* events"
-            )
-        try:
-            at = parse_time(str(data["timestamp"]))
-        except (KeyError, ValueError) as exc:
-            raise ScoringError(f"event {event_id} has no valid timestamp: {exc}") from exc
-        name = data.get("event") if data.get("type") == "track" else None
-        raw = data.get("properties")
-        properties: Mapping[str, Any] = raw if isinstance(raw, Mapping) else {}
-        base = cls(event_id, str(customer_id), str(data.get("channel") or "other"), at)
+        event = Resolved.of(event_id, data)
+        at, name, properties = event.at, event.name, event.properties
+        base = cls(event_id, event.customer_id, event.channel, at)
         if name == "order_completed":
             return _with_order(base, properties, data.get("money"))
         if name == "survey_answered":

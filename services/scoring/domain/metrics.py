@@ -19,7 +19,7 @@ from decimal import Decimal, InvalidOperation
 from typing import Any
 
 from services.scoring.domain import ScoringError
-from shared.events import parse_time
+from services.scoring.domain.resolved import Resolved
 
 APPLIED_MEMORY = 1000
 SURVEYS = ("nps", "csat", "ces")
@@ -50,26 +50,17 @@ class ScoredEvent:
 
     @classmethod
     def from_data(cls, event_id: str, data: Mapping[str, Any]) -> ScoredEvent:
-        customer_id = data.get("customerId")
-        if not customer_id:
-            raise ScoringError(
-                f"event {event_id} has no customerId; scoring consumes only "
-                "io.threadline.customer.event.* events"
-            )
-        try:
-            timestamp = parse_time(str(data["timestamp"]))
-        except (KeyError, ValueError) as exc:
-            raise ScoringError(f"event {event_id} has no valid timestamp: {exc}") from exc
-        name = data.get("event") if data.get("type") == "track" else None
-        properties = data.get("properties")
-        props: Mapping[str, Any] = properties if isinstance(properties, Mapping) else {}
+        event = Resolved.of(event_id, data)
+        name = event.name
         return cls(
             id=event_id,
-            customer_id=str(customer_id),
-            channel=str(data.get("channel") or "other"),
-            timestamp=timestamp,
+            customer_id=event.customer_id,
+            channel=event.channel,
+            timestamp=event.at,
             order=_order(data) if name in ORDER_EVENTS else None,
-            survey=_survey(event_id, timestamp, props) if name == "survey_answered" else None,
+            survey=_survey(event_id, event.at, event.properties)
+            if name == "survey_answered"
+            else None,
         )
 
 
