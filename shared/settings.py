@@ -9,6 +9,7 @@ from typing import Annotated, Literal
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from shared.errors import ConfigurationError
 from shared.graphql_limits import GraphQLLimits
 
 
@@ -36,6 +37,11 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     pii_traits: Annotated[tuple[str, ...], NoDecode] = ()
     """Trait names masked as PII besides those recognised by name and shape (comma-separated)."""
+    privacy_salt: str | None = None
+    """The per-deployment secret keying the hashes of suppressed and erased identifiers.
+
+    Required in production; changing it makes existing tombstones unrecognisable (the
+    erased people's identifiers could then create customers again)."""
 
     data_dir: Path = Path(".threadline")
     environment: str = "development"
@@ -101,6 +107,19 @@ class Settings(BaseSettings):
                 "or more"
             )
         return value
+
+    @cached_property
+    def identifier_salt(self) -> str:
+        """``privacy_salt``, or a fixed development salt outside production."""
+        if self.privacy_salt:
+            return self.privacy_salt
+        if self.production:
+            raise ConfigurationError(
+                "THREADLINE_PRIVACY_SALT is not set: production needs its own secret salt for "
+                "the hashes of suppressed and erased identifiers (e.g. `openssl rand -hex 32`), "
+                "kept for the life of the deployment"
+            )
+        return "threadline-development-salt"
 
     @cached_property
     def production(self) -> bool:

@@ -17,12 +17,17 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.profile import worker
+from services.profile.adapters import mongo_privacy
 from services.profile.adapters import mongo_quarantine as quarantine
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
+from services.profile.adapters.mongo_privacy import MongoPrivacyStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
+from services.profile.api.graph_privacy import request_id_of
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.privacy_jobs import PrivacyRuntime, privacy_consumer
+from services.profile.screening import PrivacyGate
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
@@ -30,22 +35,52 @@ from shared.runtime import ServiceClients, ServiceWiring
 from shared.settings import Settings
 
 SERVICE = "profile"
-ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
+WORKER_INDEXES = (*INDEXES, *mongo_privacy.INDEXES)
+ALL_INDEXES = (*WORKER_INDEXES, *quarantine.INDEXES)
 
 
-def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
-    return [worker.ingest_consumer(MongoProfileStore(database), publisher)]
+def privacy_runtime(
+    settings: Settings, database: AsyncDatabase[Document], publisher: Publisher
+) -> PrivacyRuntime:
+    """The privacy jobs' runtime: the profile's stores, the bus, the deployment's salt."""
+    return PrivacyRuntime(
+        profile=MongoProfileStore(database),
+        privacy=MongoPrivacyStore(database),
+        publisher=publisher,
+        salt=settings.identifier_salt,
+        pii=PiiPolicy.of(settings.pii_traits),
+    )
+
+
+def consumers(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings | None = None
+) -> Sequence[ConsumerSpec]:
+    """``profile.ingest`` behind the privacy gate, and ``profile.privacy`` (the jobs)."""
+    runtime = privacy_runtime(settings or Settings(), database, publisher)
+    gate = PrivacyGate(runtime.privacy, runtime.salt, runtime.pii)
+    return [
+        worker.ingest_consumer(runtime.profile, publisher, gate),
+        privacy_consumer(runtime),
+    ]
 
 
 def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
+    settings.identifier_salt  # noqa: B018 - refuse to start without a salt in production
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
+        return ProfileContext(
+            principal=principal,
+            store=request.state.store,
+            pii=pii,
+            privacy=request.state.privacy,
+            request_id=request_id_of(request.headers),
+        )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
+            "privacy": privacy_runtime(settings, clients.database, clients.bus),
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),
@@ -63,10 +98,10 @@ def _wiring(settings: Settings) -> ServiceWiring:
         context=context,
         indexes=ALL_INDEXES,
         state=state,
-        consumers=consumers,
+        consumers=lambda database, bus: consumers(database, bus, settings),
         port_of=lambda settings: settings.profile_port,
         routes=collection_routes(),
-        worker_indexes=INDEXES,
+        worker_indexes=WORKER_INDEXES,
     )
 
 

@@ -30,6 +30,7 @@ from services.profile.domain.identity import (
     resolve,
 )
 from services.profile.domain.traits import ConsentState, TraitValue
+from services.profile.screening import PrivacyGate, stored_writes
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id
 
@@ -81,7 +82,11 @@ class _Batch:
 
 
 async def handle_ingested(
-    batch: Sequence[CloudEvent], *, store: ProfileStore, publisher: Publisher
+    batch: Sequence[CloudEvent],
+    *,
+    store: ProfileStore,
+    publisher: Publisher,
+    gate: PrivacyGate | None = None,
 ) -> None:
     """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events.
 
@@ -89,15 +94,22 @@ async def handle_ingested(
     the lookup and the save; the save then claims nothing, and the batch is
     decided again against the current owners (up to ``CLAIM_ATTEMPTS`` times
     before the bus's own retry takes over).
+
+    ``gate`` first drops the events of suppressed or erased people; whatever is
+    stored is stored minimized (:func:`services.profile.screening.stored_writes`).
     """
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
+    if gate is not None:
+        batch, ingested = await gate.admit(batch, ingested)
+        if not batch:
+            return
     wanted = list(dict.fromkeys(i for event in ingested for i in event.identities))
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         state = await _load(store, wanted)
         for cloud_event, event in zip(batch, ingested, strict=True):
             _decide(state, cloud_event, event)
         try:
-            await store.save(state.writes())
+            await store.save(stored_writes(state.writes(), gate))
             break
         except IdentityConflictError:
             if attempt == CLAIM_ATTEMPTS:

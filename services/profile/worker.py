@@ -15,6 +15,7 @@ from collections.abc import Sequence
 from services.profile.adapters.ports import ProfileStore
 from services.profile.handlers import handle_ingested
 from services.profile.ingest import members
+from services.profile.screening import PrivacyGate
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
 
@@ -22,10 +23,13 @@ CONSUMER = "profile.ingest"
 BINDINGS = ("ingest.#",)
 
 
-def ingest_consumer(store: ProfileStore, publisher: Publisher) -> ConsumerSpec:
-    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one)."""
+def ingest_consumer(
+    store: ProfileStore, publisher: Publisher, gate: PrivacyGate | None = None
+) -> ConsumerSpec:
+    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one);
+    ``gate`` screens out suppressed and erased people before resolution."""
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
-        await handle_ingested(batch, store=store, publisher=publisher)
+        await handle_ingested(batch, store=store, publisher=publisher, gate=gate)
 
     return ConsumerSpec(CONSUMER, BINDINGS, handle, unpack=members)

@@ -11,11 +11,18 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api.graph_privacy import (
+    PiiReadLog,
+    PrivacyMutation,
+    PrivacyQuery,
+    profile_export_field,
+)
 from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain import InvalidIdentityError
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import IdentityRecord, canonical_identity
 from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
+from services.profile.privacy_jobs import PrivacyRuntime
 from shared.auth import Principal
 from shared.subgraph import require_scope
 
@@ -25,16 +32,22 @@ PII = "pii:read"
 
 @dataclass(frozen=True, slots=True)
 class ProfileContext:
-    """Per request: who asks, the store to answer from, what counts as PII, the loaders."""
+    """Per request: who asks, the store to answer from, what counts as PII, the loaders;
+    the privacy jobs' runtime and the request id its audit log names."""
 
     principal: Principal
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
     loaders: ProfileLoaders = field(init=False)
+    privacy: PrivacyRuntime | None = None
+    request_id: str | None = None
+    pii_reads: PiiReadLog = field(init=False)
 
     def __post_init__(self) -> None:
         # Built with the context, so once per request: batches and caches end with it.
         object.__setattr__(self, "loaders", ProfileLoaders(self.store))
+        audit = self.privacy.privacy if self.privacy is not None else None
+        object.__setattr__(self, "pii_reads", PiiReadLog(audit, self.principal, self.request_id))
 
 
 ProfileInfo = Info[ProfileContext, None]
@@ -99,15 +112,18 @@ class Customer:
         """Identifiers of the customer; PII (emails, phones, a userId that is an email…)
         masked without pii:read."""
         policy = None if info.context.principal.has(PII) else info.context.pii
+        if policy is None:
+            await info.context.pii_reads.record(self.state.id, "Customer.identities")
         records = await info.context.loaders.identities.load(self.state.id)
         return [_identity(record, policy) for record in records]
 
     @strawberry.field
-    def traits(self, info: ProfileInfo) -> JSON:
+    async def traits(self, info: ProfileInfo) -> JSON:
         """Current trait values; PII (by name or by shape, nested too) masked without
         pii:read."""
         values = {name: trait.value for name, trait in sorted(self.state.traits.items())}
         if info.context.principal.has(PII):
+            await info.context.pii_reads.record(self.state.id, "Customer.traits")
             return JSON(values)
         return JSON(info.context.pii.mask_traits(values))
 
@@ -127,6 +143,8 @@ class Customer:
             for s in self.state.segments
         ]
 
+    profile_export: JSON = strawberry.field(resolver=profile_export_field)
+
     @classmethod
     async def resolve_reference(cls, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -135,7 +153,7 @@ class Customer:
 
 
 @strawberry.type
-class Query:
+class Query(PrivacyQuery):
     @strawberry.field
     async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -166,4 +184,9 @@ class Query:
         return Customer.of(state) if state is not None else None
 
 
-schema = strawberry.federation.Schema(query=Query, types=[Customer])
+@strawberry.type
+class Mutation(PrivacyMutation):
+    pass
+
+
+schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

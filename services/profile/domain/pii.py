@@ -147,6 +147,21 @@ class PiiPolicy:
     def mask_traits(self, traits: Mapping[str, Any]) -> dict[str, Any]:
         return {name: self.mask_trait(name, value) for name, value in traits.items()}
 
+    def without_pii(self, values: Mapping[str, Any]) -> dict[str, Any]:
+        """``values`` without the entries that are PII by name, at any depth, nor values
+        that are PII by shape (an email under ``note``): what a store may keep of them."""
+        kept: dict[str, Any] = {}
+        for name, value in values.items():
+            if self.is_pii(str(name)):
+                continue
+            if isinstance(value, Mapping):
+                kept[name] = self.without_pii(value)
+            elif isinstance(value, str) and mask_by_shape(value) != value:
+                continue
+            else:
+                kept[name] = value
+        return kept
+
     def mask_identity(self, identity_type: str, value: str) -> str:
         """Identities of PII types (email, phone…) are masked like the matching traits, and
         any other identity (a ``userId``) whose value looks like PII by its shape."""
