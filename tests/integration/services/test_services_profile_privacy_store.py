@@ -1,0 +1,165 @@
+"""One contract for the privacy store, run against MongoDB (SecantusDB) and the in-memory twin."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from services.profile.adapters.in_memory import InMemoryProfileStore
+from services.profile.adapters.in_memory_privacy import InMemoryPrivacyStore
+from services.profile.adapters.mongo import INDEXES, MongoProfileStore
+from services.profile.adapters.mongo_privacy import INDEXES as PRIVACY_INDEXES
+from services.profile.adapters.mongo_privacy import MongoPrivacyStore
+from services.profile.adapters.ports import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
+from services.profile.adapters.privacy_ports import PrivacyStore
+from services.profile.domain.customer import Customer
+from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.privacy import PiiRead, PrivacyJob
+from services.profile.domain.traits import TraitValue
+from tests.integration.services.services_support import scratch_database
+
+pytestmark = pytest.mark.integration
+
+T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
+
+
+@dataclass
+class Stores:
+    profile: ProfileStore
+    privacy: PrivacyStore
+
+
+@pytest.fixture(params=["mongodb", "in_memory"])
+async def stores(request, infra) -> AsyncIterator[Stores]:
+    if request.param == "in_memory":
+        profile = InMemoryProfileStore()
+        yield Stores(profile, InMemoryPrivacyStore(profile))
+        return
+    async with scratch_database(infra.mongodb_url, (*INDEXES, *PRIVACY_INDEXES)) as database:
+        yield Stores(MongoProfileStore(database), MongoPrivacyStore(database))
+
+
+def trait(value: object) -> TraitValue:
+    return TraitValue(value=value, source="src", channel="web", updated_at=T0)
+
+
+async def saved_customer(profile: ProfileStore, customer_id: str) -> None:
+    customer = Customer(
+        id=customer_id,
+        traits={"email": trait("jo@example.com"), "plan": trait("pro"), "a.b": trait(1)},
+        channels=frozenset({"web"}),
+        first_seen=T0,
+        last_seen=T0,
+    )
+    email = Identity("email", f"{customer_id}@example.com")
+    await profile.save(
+        ProfileWrites(
+            new_identities=(IdentityRecord(email, customer_id, T0, T0, "src"),),
+            created=(customer_id,),
+            customers=(CustomerWrite(customer, dict(customer.traits), {}),),
+            events=(
+                StoredEvent(
+                    f"{customer_id}-e1",
+                    customer_id,
+                    "identify",
+                    T0,
+                    "web",
+                    {"type": "identify", "userId": "u", "traits": {"plan": "pro"}},
+                ),
+            ),
+        )
+    )
+
+
+async def test_tombstones_win_over_suppressions_and_outlive_unsuppress(stores):
+    privacy = stores.privacy
+    await privacy.suppress("c1", ["h1", "h2"], T0)
+    await privacy.suppress("c2", ["h3"], T0)
+    await privacy.tombstone(["h2"], "job-1", T0)
+    await privacy.suppress("c1", ["h2"], T0)  # a tombstone is never downgraded
+
+    assert await privacy.blocks(["h1", "h2", "h3", "h4"]) == {
+        "h1": "suppressed",
+        "h2": "erased",
+        "h3": "suppressed",
+    }
+
+    await privacy.unsuppress("c1")
+
+    assert await privacy.blocks(["h1", "h2", "h3"]) == {"h2": "erased", "h3": "suppressed"}
+    assert await privacy.blocks([]) == {}
+
+
+async def test_jobs_read_back_as_saved_newest_first(stores):
+    privacy = stores.privacy
+    first = PrivacyJob("j1", "export", "c1", "dpo", T0)
+    second = PrivacyJob("j2", "delete", "c1", "dpo", T0 + timedelta(minutes=1))
+    other = PrivacyJob("j3", "suppress", "c2", "dpo", T0 + timedelta(minutes=2))
+    for job in (first, second, other):
+        await privacy.add_job(job)
+    await privacy.add_job(PrivacyJob("j1", "export", "c9", "someone-else", T0))
+
+    report = {"customer": {"traits": {"a.b": {"value": 1}, "$x": 2}}, "events": []}
+    done = replace(
+        first.started().stepped("export"), report=report, hashes=("h1",), erased_ids=("c1",)
+    ).done(T0 + timedelta(hours=1))
+    await privacy.save_job(done)
+
+    assert await privacy.job("j1") == done
+    assert await privacy.job("nope") is None
+    assert [j.id for j in await privacy.jobs("c1", 10)] == ["j2", "j1"]
+    assert [j.id for j in await privacy.jobs(None, 2)] == ["j3", "j2"]
+
+
+async def test_the_audit_log_pages_newest_first_without_gaps_or_repeats(stores):
+    privacy = stores.privacy
+    entries = [
+        PiiRead(f"a{n}", T0 + timedelta(seconds=n // 2), "analyst", (f"c{n}",), ("f",), None)
+        for n in range(7)
+    ]
+    for entry in entries:
+        await privacy.record_read(entry)
+
+    seen: list[str] = []
+    after = None
+    while True:
+        page = await privacy.reads(3, after)
+        if not page:
+            break
+        seen.extend(entry.id for entry in page)
+        after = page[-1].position
+
+    expected = sorted(entries, key=lambda e: e.position, reverse=True)
+    assert seen == [entry.id for entry in expected]
+    assert (await privacy.reads(1, None))[0] == expected[0]
+
+
+async def test_erasure_empties_each_profile_collection_of_the_named_customers_only(stores):
+    for customer_id in ("c1", "c2"):
+        await saved_customer(stores.profile, customer_id)
+
+    assert await stores.privacy.erase("events", ["c1"]) == 1
+    assert await stores.privacy.erase("identities", ["c1"]) == 1
+    assert await stores.privacy.erase("customers", ["c1"]) == 1
+    assert await stores.privacy.erase("customers", ["c1"]) == 0
+
+    assert set(await stores.profile.customers(["c1", "c2"])) == {"c2"}
+    assert await stores.profile.identities("c1") == []
+    assert await stores.profile.events("c1") == []
+    assert len(await stores.profile.events("c2")) == 1
+
+
+async def test_anonymization_rewrites_events_and_removes_named_traits(stores):
+    await saved_customer(stores.profile, "c1")
+
+    rewritten = await stores.privacy.rewrite_events("c1", lambda data: {"type": data["type"]})
+    await stores.privacy.remove_traits("c1", ["email", "a.b"])
+
+    assert rewritten == 1
+    [event] = await stores.profile.events("c1")
+    assert event.data == {"type": "identify"}
+    customer = (await stores.profile.customers(["c1"]))["c1"]
+    assert set(customer.traits) == {"plan"}
