@@ -32,8 +32,9 @@ from services.profile.handlers import handle_ingested
 from services.profile.privacy_jobs import PrivacyRuntime, request_job, run_job
 from services.profile.screening import PrivacyGate
 from shared.bus.in_memory import InMemoryBus
-from shared.errors import StorageError
+from shared.errors import ConfigurationError, StorageError
 from shared.events import CloudEvent
+from shared.settings import Settings
 from tests.unit.profile.profile_events import at, segment
 
 SALT = "unit-test-salt"
@@ -390,3 +391,13 @@ async def test_export_job_reports_identities_traits_with_provenance_consents_and
     assert email["updated_at"] == "2026-03-01T10:00:00.000Z"
     assert report["customer"]["consents"]
     assert [e["id"] for e in report["events"]] == [identify("m1").id]
+
+
+# -- settings -----------------------------------------------------------------------------
+
+
+def test_production_refuses_to_run_without_its_own_privacy_salt():
+    with pytest.raises(ConfigurationError, match="THREADLINE_PRIVACY_SALT"):
+        _ = Settings(environment="production").identifier_salt
+    assert Settings(environment="production", privacy_salt="s3cret").identifier_salt == "s3cret"
+    assert Settings().identifier_salt  # development works out of the box
