@@ -40,6 +40,7 @@ from services.profile.domain.privacy import (
     profile_report,
 )
 from shared.bus.ports import ConsumerSpec, Publisher
+from shared.errors import BusError
 from shared.events import CloudEvent, derived_id, format_time
 
 log = logging.getLogger("threadline.profile.privacy")
@@ -81,18 +82,22 @@ async def request_job(
         created_at=runtime.clock(),
     )
     await runtime.privacy.add_job(job)
-    await runtime.publisher.publish(
-        [
-            CloudEvent(
-                type=JOB_REQUESTED,
-                source=SOURCE,
-                id=derived_id("privacy_job", job.id),
-                subject=customer_id,
-                partitionkey=customer_id,
-                data={"jobId": job.id, "kind": kind, "customerId": customer_id},
-            )
-        ]
-    )
+    try:
+        await runtime.publisher.publish(
+            [
+                CloudEvent(
+                    type=JOB_REQUESTED,
+                    source=SOURCE,
+                    id=derived_id("privacy_job", job.id),
+                    subject=customer_id,
+                    partitionkey=customer_id,
+                    data={"jobId": job.id, "kind": kind, "customerId": customer_id},
+                )
+            ]
+        )
+    except BusError as exc:
+        await runtime.privacy.save_job(job.failed(runtime.clock(), f"{exc}; request it again"))
+        raise
     return job
 
 
@@ -170,6 +175,19 @@ async def _capture(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
 async def _tombstone(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
     await runtime.privacy.tombstone(job.hashes, job.id, runtime.clock())
     await runtime.privacy.unsuppress(job.customer_id)  # the tombstones supersede it
+    return job
+
+
+async def _erase_quarantined(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
+    # Before delete_identities: the identifiers' values are read from them here.
+    records = await runtime.profile.identities(job.customer_id)
+    gone = await runtime.privacy.erase_quarantined([r.identity.value for r in records])
+    log.info("privacy job %s erased %d quarantined events", job.id, gone)
+    return job
+
+
+async def _forget_reports(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
+    await runtime.privacy.forget_reports(job.erased_ids)
     return job
 
 
@@ -265,6 +283,8 @@ _STEPS: Mapping[str, StepFn] = {
     "delete_events": partial(_erase, "events"),
     "delete_identities": partial(_erase, "identities"),
     "delete_customers": partial(_erase, "customers"),
+    "delete_quarantined": _erase_quarantined,
+    "forget_reports": _forget_reports,
     "publish_erased": _publish_erased,
     "anonymize_events": _anonymize_events,
     "anonymize_customer": _anonymize_customer,

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
 from typing import Any
 
-from services.profile.adapters.in_memory import InMemoryProfileStore
+from services.profile.adapters.in_memory import InMemoryProfileStore, InMemoryQuarantine
 from services.profile.adapters.privacy_ports import ProfilePart
 from services.profile.domain.customer import Customer
-from services.profile.domain.privacy import AuditPosition, Block, PiiRead, PrivacyJob
+from services.profile.domain.privacy import AuditPosition, Block, PiiRead, PrivacyJob, mentions
 
 
 @dataclass
@@ -21,6 +22,7 @@ class InMemoryPrivacyStore:
     block_docs: dict[str, tuple[Block, str | None]] = field(default_factory=dict)
     job_docs: dict[str, PrivacyJob] = field(default_factory=dict)
     audit_docs: dict[str, PiiRead] = field(default_factory=dict)
+    quarantine: InMemoryQuarantine = field(default_factory=InMemoryQuarantine)
 
     async def blocks(self, hashes: Sequence[str]) -> dict[str, Block]:
         return {h: self.block_docs[h][0] for h in hashes if h in self.block_docs}
@@ -64,6 +66,21 @@ class InMemoryPrivacyStore:
         for key in gone:
             del docs[key]
         return len(gone)
+
+    async def erase_quarantined(self, values: Sequence[str]) -> int:
+        if not values:
+            return 0
+        patterns = [re.compile(p, re.IGNORECASE) for p in mentions(values)]
+        entries = self.quarantine.entries
+        gone = [k for k, e in entries.items() if any(p.search(e.payload) for p in patterns)]
+        for key in gone:
+            del entries[key]
+        return len(gone)
+
+    async def forget_reports(self, customer_ids: Sequence[str]) -> None:
+        for key, job in list(self.job_docs.items()):
+            if job.customer_id in customer_ids:
+                self.job_docs[key] = replace(job, report=None)
 
     async def rewrite_events(
         self, customer_id: str, rewrite: Callable[[Mapping[str, Any]], dict[str, Any]]

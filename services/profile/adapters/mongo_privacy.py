@@ -17,6 +17,7 @@ import orjson
 from pymongo import DESCENDING, UpdateOne
 
 from services.profile.adapters.mongo import CUSTOMERS, EVENTS, IDENTITIES, escape_key
+from services.profile.adapters.mongo_quarantine import COLLECTION as QUARANTINE
 from services.profile.adapters.privacy_ports import ProfilePart
 from services.profile.domain.privacy import (
     AuditPosition,
@@ -24,6 +25,7 @@ from services.profile.domain.privacy import (
     PiiRead,
     PrivacyJob,
     job_kind,
+    mentions,
 )
 from shared.mongo import (
     WHOLE_BATCH,
@@ -135,6 +137,21 @@ class MongoPrivacyStore:
         async with storage_errors(f"erasing customers' {part}"):
             result = await self._db[collection].delete_many({key: {"$in": list(customer_ids)}})
         return result.deleted_count
+
+    async def erase_quarantined(self, values: Sequence[str]) -> int:
+        if not values:
+            return 0
+        patterns = [{"payload": {"$regex": p, "$options": "i"}} for p in mentions(values)]
+        async with storage_errors("erasing quarantined events"):
+            result = await self._db[QUARANTINE].delete_many({"$or": patterns})
+        return result.deleted_count
+
+    async def forget_reports(self, customer_ids: Sequence[str]) -> None:
+        async with storage_errors("forgetting export reports"):
+            await self._jobs.update_many(
+                {"customerId": {"$in": list(customer_ids)}, "report": {"$ne": None}},
+                {"$set": {"report": None}},
+            )
 
     async def rewrite_events(
         self, customer_id: str, rewrite: Callable[[Mapping[str, Any]], dict[str, Any]]

@@ -45,6 +45,13 @@ class PrivacyStore(Protocol):
     async def erase(self, part: ProfilePart, customer_ids: Sequence[str]) -> int:
         """Delete everything of ``customer_ids`` in one profile collection; how many went."""
 
+    async def erase_quarantined(self, values: Sequence[str]) -> int:
+        """Delete quarantined (rejected) raw events whose payload mentions any of ``values``
+        (case-insensitively, as sent or JSON-escaped); how many went."""
+
+    async def forget_reports(self, customer_ids: Sequence[str]) -> None:
+        """Drop the export reports of the customers' privacy jobs (the jobs stay)."""
+
     async def rewrite_events(
         self, customer_id: str, rewrite: Callable[[Mapping[str, Any]], dict[str, Any]]
     ) -> int:

@@ -24,6 +24,8 @@ import base64
 import binascii
 import hashlib
 import hmac
+import json
+import re
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime
@@ -45,12 +47,16 @@ STEPS: Mapping[JobKind, tuple[str, ...]] = {
     "unsuppress": ("unsuppress",),
     # ``capture`` records the identifier hashes and erased ids on the job first, so a job
     # resumed after its identities were deleted still knows what to tombstone and announce.
+    # ``delete_quarantined`` finds rejected raw events by the identifiers' values, so it
+    # runs while the identities still exist; export reports go with the customer.
     "delete": (
         "capture",
         "tombstone",
+        "delete_quarantined",
         "delete_events",
         "delete_identities",
         "delete_customers",
+        "forget_reports",
         "publish_erased",
     ),
     "anonymize": ("anonymize_events", "anonymize_customer", "forget_identities"),
@@ -214,6 +220,17 @@ def anonymized_form(data: Mapping[str, Any], policy: PiiPolicy) -> dict[str, Any
         stored["properties"] = policy.without_pii(properties)
     stored["anonymized"] = True
     return stored
+
+
+def mentions(values: Iterable[str]) -> list[str]:
+    """Regular expressions that find each value as a whole JSON string inside JSON text (a
+    quarantined payload), written as is or JSON-escaped (with or without ``\\u`` escapes).
+    Whole strings only: a user id ``1`` must not match every payload with a 1 in it."""
+    found: dict[str, None] = {}
+    for value in values:
+        for form in (value, json.dumps(value)[1:-1], json.dumps(value, ensure_ascii=False)[1:-1]):
+            found['"' + re.escape(form) + '"'] = None
+    return list(found)
 
 
 def pii_trait_names(names: Iterable[str], policy: PiiPolicy) -> list[str]:

@@ -276,7 +276,12 @@ async def test_a_delete_job_interrupted_between_steps_resumes_to_completion(infr
             halfway = await privacy.job(job.id)
             assert halfway is not None
             assert halfway.status == "running"
-            assert halfway.steps_done == ("capture", "tombstone", "delete_events")
+            assert halfway.steps_done == (
+                "capture",
+                "tombstone",
+                "delete_quarantined",
+                "delete_events",
+            )
 
             finished = await run_job(runtime, job.id)
 

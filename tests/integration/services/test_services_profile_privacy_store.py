@@ -13,7 +13,15 @@ from services.profile.adapters.in_memory_privacy import InMemoryPrivacyStore
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
 from services.profile.adapters.mongo_privacy import INDEXES as PRIVACY_INDEXES
 from services.profile.adapters.mongo_privacy import MongoPrivacyStore
-from services.profile.adapters.ports import CustomerWrite, ProfileStore, ProfileWrites, StoredEvent
+from services.profile.adapters.mongo_quarantine import MongoQuarantine
+from services.profile.adapters.ports import (
+    CustomerWrite,
+    ProfileStore,
+    ProfileWrites,
+    Quarantine,
+    QuarantinedEvent,
+    StoredEvent,
+)
 from services.profile.adapters.privacy_ports import PrivacyStore
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
@@ -30,16 +38,20 @@ T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 class Stores:
     profile: ProfileStore
     privacy: PrivacyStore
+    quarantine: Quarantine
 
 
 @pytest.fixture(params=["mongodb", "in_memory"])
 async def stores(request, infra) -> AsyncIterator[Stores]:
     if request.param == "in_memory":
         profile = InMemoryProfileStore()
-        yield Stores(profile, InMemoryPrivacyStore(profile))
+        privacy = InMemoryPrivacyStore(profile)
+        yield Stores(profile, privacy, privacy.quarantine)
         return
     async with scratch_database(infra.mongodb_url, (*INDEXES, *PRIVACY_INDEXES)) as database:
-        yield Stores(MongoProfileStore(database), MongoPrivacyStore(database))
+        yield Stores(
+            MongoProfileStore(database), MongoPrivacyStore(database), MongoQuarantine(database)
+        )
 
 
 def trait(value: object) -> TraitValue:
@@ -163,3 +175,34 @@ async def test_anonymization_rewrites_events_and_removes_named_traits(stores):
     assert event.data == {"type": "identify"}
     customer = (await stores.profile.customers(["c1"]))["c1"]
     assert set(customer.traits) == {"plan"}
+
+
+async def test_quarantined_events_are_erased_by_whole_identifier_values_only(stores):
+    payloads = {
+        "q1": '{"userId": "u-1", "timestamp": "yesterday"}',
+        "q2": '{"traits": {"email": "JO@Example.com"}}',
+        "q3": '{"userId": "u-12", "timestamp": "x"}',
+        "q4": '{"traits": {"name": "Ren\\u00e9e"}, "userId": "x"}',
+        "q5": '{"anonymousId": "a.b*c", "timestamp": "x"}',
+    }
+    await stores.quarantine.add(
+        [QuarantinedEvent(k, "src", p, {"timestamp": "bad"}, T0) for k, p in payloads.items()]
+    )
+
+    gone = await stores.privacy.erase_quarantined(["u-1", "jo@example.com", "Renée", "a.b*c"])
+
+    assert gone == 4
+    assert [e.id for e in await stores.quarantine.browse(status=None)] == ["q3"]
+    assert await stores.privacy.erase_quarantined([]) == 0
+
+
+async def test_forgetting_reports_keeps_the_jobs(stores):
+    job = replace(PrivacyJob("j1", "export", "c1", "dpo", T0), report={"events": []})
+    other = replace(PrivacyJob("j2", "export", "c2", "dpo", T0), report={"events": []})
+    await stores.privacy.add_job(job)
+    await stores.privacy.add_job(other)
+
+    await stores.privacy.forget_reports(["c1"])
+
+    assert await stores.privacy.job("j1") == replace(job, report=None)
+    assert await stores.privacy.job("j2") == other

@@ -14,6 +14,7 @@ from prometheus_client import REGISTRY
 
 from services.profile.adapters.in_memory import InMemoryProfileStore
 from services.profile.adapters.in_memory_privacy import InMemoryPrivacyStore
+from services.profile.adapters.ports import QuarantinedEvent
 from services.profile.adapters.privacy_ports import ProfilePart
 from services.profile.domain.identity import Identity
 from services.profile.domain.pii import PiiPolicy
@@ -32,7 +33,7 @@ from services.profile.handlers import handle_ingested
 from services.profile.privacy_jobs import PrivacyRuntime, request_job, run_job
 from services.profile.screening import PrivacyGate
 from shared.bus.in_memory import InMemoryBus
-from shared.errors import ConfigurationError, StorageError
+from shared.errors import BusError, ConfigurationError, StorageError
 from shared.events import CloudEvent
 from shared.settings import Settings
 from tests.unit.profile.profile_events import at, segment
@@ -292,7 +293,7 @@ async def test_a_delete_job_interrupted_between_steps_resumes_to_completion():
     halfway = await profile.privacy.job(job.id)
     assert halfway is not None
     assert halfway.status == "running"
-    assert halfway.steps_done == ("capture", "tombstone", "delete_events")
+    assert halfway.steps_done == ("capture", "tombstone", "delete_quarantined", "delete_events")
     assert profile.store.identity_docs
     assert not profile.store.event_docs
 
@@ -401,3 +402,45 @@ def test_production_refuses_to_run_without_its_own_privacy_salt():
         _ = Settings(environment="production").identifier_salt
     assert Settings(environment="production", privacy_salt="s3cret").identifier_salt == "s3cret"
     assert Settings().identifier_salt  # development works out of the box
+
+
+def rejected(entry_id: str, payload: str) -> QuarantinedEvent:
+    return QuarantinedEvent(entry_id, "src", payload, {"timestamp": "bad"}, NOW)
+
+
+async def test_delete_also_erases_the_persons_rejected_raw_events_and_export_reports():
+    profile = Profile()
+    await profile.ingest(identify("m1", userId="1"))
+    [customer_id] = profile.store.customer_docs
+    await profile.privacy.quarantine.add(
+        [
+            rejected("q1", '{"userId": "1", "timestamp": "yesterday"}'),
+            rejected("q2", '{"traits": {"email": "JO@example.com"}, "timestamp": "x"}'),
+            rejected("q3", '{"userId": "21", "properties": {"qty": 1}, "timestamp": "x"}'),
+        ]
+    )
+    export = await profile.job("export", customer_id)
+    assert export is not None
+    assert export.report is not None
+
+    await profile.job("delete", customer_id)
+
+    assert set(profile.privacy.quarantine.entries) == {"q3"}
+    forgotten = await profile.privacy.job(export.id)
+    assert forgotten is not None
+    assert forgotten.report is None
+
+
+async def test_a_job_the_broker_could_not_take_is_failed_with_the_reason():
+    profile = Profile()
+    await profile.ingest(identify("m1"))
+    [customer_id] = profile.store.customer_docs
+    profile.bus.broker_down = True
+
+    with pytest.raises(BusError):
+        await request_job(profile.runtime, "delete", customer_id, "admin-1")
+
+    [job] = profile.privacy.job_docs.values()
+    assert job.status == "failed"
+    assert "request it again" in (job.error or "")
+    assert customer_id in profile.store.customer_docs
