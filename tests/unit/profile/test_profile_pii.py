@@ -176,3 +176,27 @@ def luhn_check_digit(payload: str) -> int:
 def luhn_valid(number: str) -> bool:
     doubled = [int(c) * (2 if i % 2 else 1) for i, c in enumerate(reversed(number))]
     return sum(d // 10 + d % 10 for d in doubled) % 10 == 0
+
+
+def test_configured_trait_names_are_masked_inside_nested_values_and_lists():
+    policy = PiiPolicy.of(["loyaltyTier"])
+
+    assert policy.mask_traits(
+        {"membership": {"loyalty_tier": "gold", "since": 2020}, "cards": [{"LoyaltyTier": "x"}]}
+    ) == {"membership": {"loyalty_tier": "***", "since": 2020}, "cards": [{"LoyaltyTier": "***"}]}
+
+
+def test_what_a_store_may_keep_leaves_out_pii_by_name_at_any_depth_and_by_shape():
+    policy = PiiPolicy.of(["loyaltyTier"])
+
+    kept = policy.without_pii(
+        {
+            "plan": "pro",
+            "loyaltyTier": "gold",
+            "prefs": {"workEmail": "jo@example.com", "theme": "dark", "memo": "+49 30 1234567"},
+            "note": "ring jo@example.com",
+            "count": 3,
+        }
+    )
+
+    assert kept == {"plan": "pro", "prefs": {"theme": "dark"}, "count": 3}
