@@ -15,6 +15,9 @@ import httpx
 import pytest
 from prometheus_client import REGISTRY
 
+from gateway.federation_engine import FederationEngine
+from gateway.http import create_app as create_gateway
+from gateway.settings import GatewaySettings
 from services.profile import bootstrap as profile
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
 from services.profile.adapters.mongo_privacy import INDEXES as PRIVACY_INDEXES
@@ -36,7 +39,10 @@ from tests.integration.services.services_support import (
     serving,
     slice_settings,
 )
-from tests.integration.services.test_services_slice import eventually, ingest, ready
+from tests.integration.services.test_services_slice import eventually, ingest, ready, running_slice
+from tests.integration.services.test_services_slice import token as slice_token
+from threadline.devinfra import free_port
+from threadline.gatewayrun import compose_local
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 
@@ -295,3 +301,57 @@ async def test_a_delete_job_interrupted_between_steps_resumes_to_completion(infr
             await nothing_more(erased)
         finally:
             await bus.close()
+
+
+async def test_the_gateway_serves_the_report_and_the_privacy_mutations(infra):
+    settings = slice_settings(infra)
+    user = f"user-{uuid.uuid4().hex[:8]}"
+    admin = {"authorization": f"Bearer {issue_token(JWT_SECRET, ['admin'], subject='dpo')}"}
+    async with running_slice(settings) as (graph, bus):
+        await bus.publish([identify(user, f"{uuid.uuid4().hex[:8]}@example.com")])
+        found = await eventually(
+            partial(_by_user, graph, user), "the customer in the profile subgraph"
+        )
+        urls = {name: f"{url}/graphql" for name, url in graph.urls.items()}
+        supergraph = await compose_local(urls, slice_token("customers:read"), wait_seconds=10)
+        engine = FederationEngine(supergraph, urls)
+        gateway = create_gateway(engine, GatewaySettings(jwt_secret=JWT_SECRET))
+        async with contextlib.AsyncExitStack() as cleanup:
+            cleanup.push_async_callback(engine.aclose)
+            gateway_url = await cleanup.enter_async_context(serving(gateway, free_port()))
+
+            async def through_gateway(query: str, **variables: Any) -> dict[str, Any]:
+                response = await graph.http.post(
+                    f"{gateway_url}/graphql",
+                    json={"query": query, "variables": variables},
+                    headers=admin,
+                )
+                body: dict[str, Any] = response.json()
+                assert "errors" not in body, body
+                data: dict[str, Any] = body["data"]
+                return data
+
+            report = await through_gateway(
+                "query($id: ID!) { customer(id: $id) { id profileExport } }", id=found
+            )
+            requested = await through_gateway(
+                "mutation($id: ID!) { deleteCustomer(id: $id) { id kind status } }", id=found
+            )
+            audit = await through_gateway(
+                "{ piiAuditLog(first: 50) { entries { principal customerIds fields requestId } } }"
+            )
+
+    export = report["customer"]["profileExport"]
+    assert export["customer"]["traits"]["firstName"]["value"] == "Jo"
+    assert {i["identity"]["type"] for i in export["identities"]} >= {"user_id", "email"}
+    assert requested["deleteCustomer"]["kind"] == "delete"
+    [entry] = [e for e in audit["piiAuditLog"]["entries"] if found in e["customerIds"]]
+    assert entry["principal"] == "dpo"
+    assert entry["fields"] == ["Customer.profileExport"]
+    assert entry["requestId"]  # the trace id the gateway propagated
+
+
+async def _by_user(graph: Any, user: str) -> str | None:
+    data = await graph.query("profile", BY_IDENTITY, {"v": user}, slice_token("customers:read"))
+    customer = data["customerByIdentity"]
+    return str(customer["id"]) if customer else None
