@@ -66,7 +66,7 @@ def consumers(
 
 def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
-    settings.identifier_salt  # noqa: B018 - refuse to start without a salt in production
+    _ = settings.identifier_salt  # fail fast: production needs THREADLINE_PRIVACY_SALT
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
         return ProfileContext(
