@@ -15,6 +15,7 @@ from services.profile.domain.identity import Identity
 from services.profile.privacy_jobs import privacy_consumer
 from shared.auth import Principal, TokenVerifier, issue_token
 from shared.bus.in_memory import InMemoryInbox
+from shared.errors import StorageError
 from shared.subgraph import AuthenticatedGraphQL
 from tests.unit.profile.profile_events import at, segment
 from tests.unit.profile.test_profile_privacy import Profile
@@ -224,3 +225,18 @@ async def test_an_export_jobs_report_is_read_through_the_job_and_audited(graph):
     [entry] = profile.privacy.audit_docs.values()
     assert entry.fields == ("PrivacyJob.report",)
     assert entry.customer_ids == (first,)
+
+
+async def test_a_clear_read_that_cannot_be_audited_is_not_answered(graph):
+    profile, post = graph
+    first = await jo(profile)
+
+    async def audit_down(entry: Any) -> None:
+        raise StorageError("writing the PII audit log failed: connection refused")
+
+    profile.privacy.record_read = audit_down
+    answer = await post(CUSTOMER, bearer("customers:read", "pii:read"), id=first)
+
+    assert answer["data"]["customer"] is None
+    assert {e["extensions"]["code"] for e in answer["errors"]} == {"STORAGE_UNAVAILABLE"}
+    assert "jo@example.com" not in str(answer)
