@@ -36,6 +36,11 @@ class Settings(BaseSettings):
     jwt_audience: str | None = None
     pii_traits: Annotated[tuple[str, ...], NoDecode] = ()
     """Trait names masked as PII besides those recognised by name and shape (comma-separated)."""
+    trait_strategies: dict[str, Literal["latest", "first", "max", "min", "sum", "union"]] = Field(
+        default_factory=dict
+    )
+    """How each named trait combines its values, as JSON (``{"visits": "sum", "tags":
+    "union"}``); unnamed traits keep the latest value by event time."""
 
     data_dir: Path = Path(".threadline")
     environment: str = "development"

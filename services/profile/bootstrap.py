@@ -23,6 +23,7 @@ from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.domain.traits import DEFAULT_RULES, TraitRules
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
@@ -33,19 +34,28 @@ SERVICE = "profile"
 ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
 
 
-def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
-    return [worker.ingest_consumer(MongoProfileStore(database), publisher)]
+def consumers(
+    database: AsyncDatabase[Document], publisher: Publisher, rules: TraitRules = DEFAULT_RULES
+) -> Sequence[ConsumerSpec]:
+    return [worker.ingest_consumer(MongoProfileStore(database), publisher, rules)]
 
 
 def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
+    rules = TraitRules.of(settings.trait_strategies)
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
+        return ProfileContext(
+            principal=principal,
+            store=request.state.store,
+            pii=pii,
+            publisher=request.state.publisher,
+        )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
+            "publisher": clients.bus,
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),
@@ -63,7 +73,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
         context=context,
         indexes=ALL_INDEXES,
         state=state,
-        consumers=consumers,
+        consumers=lambda database, publisher: consumers(database, publisher, rules),
         port_of=lambda settings: settings.profile_port,
         routes=collection_routes(),
         worker_indexes=INDEXES,
