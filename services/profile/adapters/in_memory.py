@@ -73,7 +73,9 @@ class InMemoryProfileStore:
 
     async def consent_history(self, customer_id: str) -> list[ConsentEntry]:
         found = [e for e in self.consent_docs.values() if e.customer_id == customer_id]
-        return sorted(found, key=lambda e: (e.statement.order(), e.statement.key))
+        return sorted(
+            found, key=lambda e: (e.statement.updated_at, e.statement.event_id, e.statement.key)
+        )
 
 
 def _merged(stored: Customer | None, write: CustomerWrite) -> Customer:

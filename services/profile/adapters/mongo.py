@@ -266,7 +266,9 @@ class MongoProfileStore:
         async with storage_errors("reading a customer's consent history"):
             cursor = self._consent_history.find({"customerId": customer_id})
             entries = [history_from_document(doc) async for doc in cursor]
-        return sorted(entries, key=lambda e: (e.statement.order(), e.statement.key))
+        return sorted(
+            entries, key=lambda e: (e.statement.updated_at, e.statement.event_id, e.statement.key)
+        )
 
 
 def customer_update(write: CustomerWrite) -> UpdateOne:

@@ -39,8 +39,11 @@ from services.profile.domain.traits import STRATEGIES, Strategy, TraitOp, TraitS
 from shared.errors import StorageError
 from shared.mongo import AsyncCollection, Document
 
-CAS_ATTEMPTS = 20
+CAS_ATTEMPTS = 64
+"""Each round of conflicting writers has one winner, so this many writers of one customer
+at once all land; past it the batch fails and the bus retries it."""
 CAS_BACKOFF_SECONDS = 0.002
+CAS_MAX_BACKOFF_SECONDS = 0.05
 Escape = Callable[[str], str]
 """The key escaping of ``mongo.py`` (which owns the customer document's layout)."""
 Reader = Callable[[Sequence[str]], Awaitable[dict[str, Customer]]]
@@ -177,7 +180,9 @@ class StateWriter:
             updates = [u for w in pending if (u := self._joined(w, stored.get(w.customer.id)))]
             if not updates or await self._all_matched(updates):
                 return
-            await asyncio.sleep(random.uniform(0, CAS_BACKOFF_SECONDS * attempt))
+            # Jitter, so writers that collided do not collide again in lockstep.
+            pause = min(CAS_MAX_BACKOFF_SECONDS, CAS_BACKOFF_SECONDS * attempt)
+            await asyncio.sleep(random.uniform(0, pause))
         raise StorageError(
             f"traits and consents of {len(pending)} customer(s) kept changing under "
             f"{CAS_ATTEMPTS} conditional writes; the batch is retried"
