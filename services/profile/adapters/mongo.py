@@ -81,7 +81,7 @@ class MongoProfileStore:
         self._identities = database[IDENTITIES]
         self._events = database[EVENTS]
         self._consent_history = database[CONSENT_HISTORY]
-        self._states = StateWriter(self._customers, escape_key, self.customers)
+        self._states = StateWriter(self._customers, escape_key, self.customers, customer_changes)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
         if not identities:
@@ -204,14 +204,7 @@ class MongoProfileStore:
 
     async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
         if writes:
-            # Sightings and channels are commutative updates; traits and consents are
-            # joined under compare-and-set (mongo_traits.StateWriter).
-            await asyncio.gather(
-                self._customers.bulk_write(
-                    [customer_update(write) for write in writes], ordered=False
-                ),
-                self._states.save(writes),
-            )
+            await self._states.save(writes)
 
     async def _save_consent_history(self, entries: Sequence[ConsentEntry]) -> None:
         if not entries:
@@ -271,10 +264,10 @@ class MongoProfileStore:
         )
 
 
-def customer_update(write: CustomerWrite) -> UpdateOne:
-    """The commutative part of a customer's write (traits and consents: ``StateWriter``)."""
-    customer = write.customer
-    update: dict[str, Any] = {
+def customer_changes(customer: Customer) -> Document:
+    """The commutative part of a customer's update: sightings and channels (traits and
+    consents are joined under compare-and-set by ``mongo_traits.StateWriter``)."""
+    update: Document = {
         "$addToSet": {"channels": {"$each": sorted(customer.channels)}},
         "$setOnInsert": {"createdAt": customer.first_seen},
     }
@@ -282,7 +275,7 @@ def customer_update(write: CustomerWrite) -> UpdateOne:
         update["$min"] = {"firstSeen": customer.first_seen}
     if customer.last_seen is not None:
         update["$max"] = {"lastSeen": customer.last_seen}
-    return UpdateOne({"_id": customer.id}, update, upsert=True)
+    return update
 
 
 def customer_from_document(doc: Mapping[str, Any]) -> Customer:

@@ -5,9 +5,11 @@ customer at once, each from the state it read. A plain ``$set`` would let the
 slower one put back an older value; instead every write of traits and consents
 is a compare-and-set on the customer's ``rev`` (a fresh token per write):
 
-1. Write the states the handler computed over the revision it read. Usually
-   nobody wrote in between and this is the only round trip.
-2. If some customer's revision moved, read it again, join (:func:`fold`,
+1. Write the states the handler computed over the revision it read, with the
+   commutative rest of the customer's update (sightings, channels) in the same
+   update. Usually nobody wrote in between and this is the only round trip.
+2. If some customer's revision moved, apply the commutative rest on its own
+   (idempotent, so also harmless where step 1 landed), read the customer again, join (:func:`fold`,
    :func:`fold_consents`: commutative, associative, idempotent) the stored
    states with ours, and write over the revision just read; repeat while
    others keep winning. A customer whose stored states already contain ours
@@ -47,6 +49,8 @@ CAS_MAX_BACKOFF_SECONDS = 0.05
 Escape = Callable[[str], str]
 """The key escaping of ``mongo.py`` (which owns the customer document's layout)."""
 Reader = Callable[[Sequence[str]], Awaitable[dict[str, Customer]]]
+Commutative = Callable[[Customer], Document]
+"""The order-independent rest of a customer's update document (``mongo.customer_changes``)."""
 
 
 def _text(moment: datetime) -> str:
@@ -161,20 +165,26 @@ class StateWriter:
         customers: AsyncCollection[Document],
         escape: Escape,
         read: Reader,
+        commutative: Commutative,
     ) -> None:
         self._customers = customers
         self._escape = escape
         self._read = read
+        self._commutative = commutative
 
     async def save(self, writes: Sequence[CustomerWrite]) -> None:
+        """Write every customer of ``writes``: those without trait or consent changes by
+        their commutative update alone, the others as described in the module's doc."""
+        plain = [self._rest(w) for w in writes if not (w.traits or w.consents)]
         pending = [w for w in writes if w.traits or w.consents]
+        if plain:
+            await self._customers.bulk_write(plain, ordered=False)
         if not pending:
             return
-        first = [
-            self._update(w.customer.id, w.customer.revision, w.traits, w.consents) for w in pending
-        ]
+        first = [self._first(w) for w in pending]
         if await self._all_matched(first):
             return
+        await self._customers.bulk_write([self._rest(w) for w in pending], ordered=False)
         for attempt in range(1, CAS_ATTEMPTS + 1):
             stored = await self._read([w.customer.id for w in pending])
             updates = [u for w in pending if (u := self._joined(w, stored.get(w.customer.id)))]
@@ -187,6 +197,15 @@ class StateWriter:
             f"traits and consents of {len(pending)} customer(s) kept changing under "
             f"{CAS_ATTEMPTS} conditional writes; the batch is retried"
         )
+
+    def _rest(self, write: CustomerWrite) -> UpdateOne:
+        return UpdateOne({"_id": write.customer.id}, self._commutative(write.customer), upsert=True)
+
+    def _first(self, write: CustomerWrite) -> UpdateOne:
+        customer = write.customer
+        condition, sets = self._states(customer.id, customer.revision, write.traits, write.consents)
+        # Without upsert: a customer not there yet fails the condition and takes step 2.
+        return UpdateOne(condition, {**self._commutative(customer), "$set": sets})
 
     def _joined(self, write: CustomerWrite, stored: Customer | None) -> UpdateOne | None:
         if stored is None:  # not there yet: its document is being upserted beside us
@@ -212,13 +231,24 @@ class StateWriter:
         traits: Mapping[str, TraitState],
         consents: Mapping[str, ConsentState],
     ) -> UpdateOne:
+        condition, sets = self._states(customer_id, revision, traits, consents)
+        return UpdateOne(condition, {"$set": sets})
+
+    def _states(
+        self,
+        customer_id: str,
+        revision: str | None,
+        traits: Mapping[str, TraitState],
+        consents: Mapping[str, ConsentState],
+    ) -> tuple[Document, Document]:
+        """The compare-and-set condition and the ``$set`` of the states and a new revision."""
         sets: Document = {"rev": uuid.uuid4().hex}
         for name, state in traits.items():
             sets[f"traits.{self._escape(name)}"] = trait_document(state)
         for key, consent in consents.items():
             sets[f"consents.{self._escape(key)}"] = consent_document(consent)
         condition: Any = revision if revision is not None else {"$exists": False}
-        return UpdateOne({"_id": customer_id, "rev": condition}, {"$set": sets})
+        return {"_id": customer_id, "rev": condition}, sets
 
     async def _all_matched(self, updates: Sequence[UpdateOne]) -> bool:
         result = await self._customers.bulk_write(list(updates), ordered=False)
