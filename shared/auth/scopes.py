@@ -18,7 +18,7 @@ CONSENT_WRITE = "consent:write"
 ADMIN = "admin"
 """Everything, including webhooks, quarantine replay and the gateway's admin routes."""
 
-SCOPES = (CUSTOMERS_READ, PII_READ, EVENTS_WRITE, CONSENT_WRITE, ADMIN)
+SCOPES = (CUSTOMERS_READ, PII_READ, EVENTS_WRITE, ADMIN, CONSENT_WRITE)
 
 
 def parse_scopes(claims: Mapping[str, Any]) -> frozenset[str]:

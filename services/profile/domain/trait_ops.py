@@ -9,13 +9,15 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from datetime import datetime
 from typing import Any
 
 from services.profile.domain.traits import OpKind, TraitOp
 
 OPERATORS = ("$set", "$set_once", "$unset")
+Say = Callable[[OpKind, str, Any], None]
+_SETTERS: tuple[tuple[OpKind, str], ...] = (("set", "$set"), ("set_once", "$set_once"))
 
 
 def trait_statements(
@@ -44,8 +46,8 @@ def trait_statements(
     }
 
 
-def _operators(container: Mapping[str, Any], say: Any) -> None:
-    for kind, key in (("set", "$set"), ("set_once", "$set_once")):
+def _operators(container: Mapping[str, Any], say: Say) -> None:
+    for kind, key in _SETTERS:
         values = container.get(key)
         if isinstance(values, Mapping):
             for name, value in values.items():
