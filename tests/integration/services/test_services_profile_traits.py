@@ -24,6 +24,7 @@ from services.profile.adapters.ports import (
     ProfileStore,
     ProfileWrites,
 )
+from services.profile.consent_handlers import SetConsent, handle_set_consent
 from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.traits import TraitOp, TraitRules, TraitState
@@ -195,3 +196,24 @@ async def test_consent_history_keeps_every_statement_once_oldest_first(store):
     ]
     assert [e.statement for e in history] == [statements[1], statements[2], statements[0]]
     assert await store.consent_history("nobody") == []
+
+
+async def test_set_consent_on_the_real_store_is_state_history_and_one_event(infra):
+    async with scratch_database(infra.mongodb_url, INDEXES) as database:
+        store, bus = MongoProfileStore(database), InMemoryBus()
+        await _deliver(_events(unique("consenter"), seed=3)[:1], store, bus)
+        [customer_id] = [doc["_id"] async for doc in database["customers"].find({})]
+        command = SetConsent(customer_id, "sale_sharing", "revoked", "call_center", None, "op-1")
+
+        first = await handle_set_consent(command, store=store, publisher=bus)
+        again = await handle_set_consent(command, store=store, publisher=bus)  # same status
+
+        customer = (await store.customers([customer_id]))[customer_id]
+        assert customer.consents["sale_sharing"] == again
+        assert again.updated_at > first.updated_at
+        history = await store.consent_history(customer_id)
+        assert [e.statement.purpose for e in history][-2:] == ["sale_sharing", "sale_sharing"]
+        changed = [e for e in bus.published if e.type == "io.threadline.consent.changed"]
+        assert [e.data["purpose"] for e in changed if e.data["purpose"] == "sale_sharing"] == [
+            "sale_sharing"
+        ]

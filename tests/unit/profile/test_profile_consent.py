@@ -5,9 +5,17 @@ from datetime import UTC, datetime
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 
 from services.profile.adapters.in_memory import InMemoryProfileStore
-from services.profile.domain.consent import canonical_purpose, status_of
+from services.profile.domain.consent import (
+    ConsentState,
+    canonical_purpose,
+    fold_consents,
+    merge_consents,
+    status_of,
+)
 from services.profile.domain.traits import TraitRules
 from services.profile.handlers import handle_ingested
 from shared.bus.in_memory import InMemoryBus
@@ -203,3 +211,37 @@ async def test_identify_traits_with_set_once_unset_and_strategies_through_the_ha
     assert traits["visits"].value == 3
     assert traits["source"].value == "ads"
     assert traits["source"].event_id == first.id
+
+
+statements = st.lists(
+    st.builds(
+        ConsentState,
+        purpose=st.sampled_from(["marketing", "analytics"]),
+        status=st.sampled_from(["granted", "denied", "revoked"]),
+        updated_at=st.integers(0, 3).map(lambda m: datetime(2026, 3, 1, 10, m, tzinfo=UTC)),
+        source=st.just("s"),
+        event_id=st.sampled_from(["e1", "e2", "e3"]),
+        channel=st.sampled_from([None, "email"]),
+    ),
+    max_size=10,
+)
+
+
+@given(statements, st.randoms())
+def test_consent_state_is_the_latest_statement_per_key_whatever_the_order(said, random):
+    shuffled = list(said)
+    random.shuffle(shuffled)
+
+    state: dict[str, ConsentState] = {}
+    for statement in shuffled:
+        state, _ = merge_consents(state, [statement])
+
+    latest: dict[str, ConsentState] = {}
+    for statement in said:  # the oracle: the maximum (time, event id, status) per key
+        if statement.key not in latest or statement.order() > latest[statement.key].order():
+            latest[statement.key] = statement
+    assert state == latest
+    half = len(said) // 2
+    assert fold_consents(
+        merge_consents({}, said[:half])[0], merge_consents({}, said[half:])[0]
+    ) == (latest)
