@@ -8,6 +8,7 @@ import orjson
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from pydantic import ValidationError
 
 from services.profile.domain import ProfileError
 from services.profile.domain.trait_ops import trait_statements
@@ -20,6 +21,7 @@ from services.profile.domain.traits import (
     fold_traits,
     merge_traits,
 )
+from shared.settings import Settings
 
 T0 = datetime(2026, 3, 1, 10, tzinfo=UTC)
 
@@ -283,3 +285,18 @@ def test_folding_two_partial_states_equals_applying_everything(history, data):
     assert folded == everything
     if folded is not None:
         assert fold(folded, folded) == folded
+
+
+def test_trait_strategies_are_configured_as_json_in_the_environment(monkeypatch):
+    monkeypatch.setenv("THREADLINE_TRAIT_STRATEGIES", '{"visits": "sum", "tags": "union"}')
+
+    rules = TraitRules.of(Settings().trait_strategies)
+
+    assert (rules.strategy("visits"), rules.strategy("tags"), rules.strategy("plan")) == (
+        "sum",
+        "union",
+        "latest",
+    )
+    monkeypatch.setenv("THREADLINE_TRAIT_STRATEGIES", '{"visits": "add"}')
+    with pytest.raises(ValidationError, match="'latest', 'first', 'max', 'min', 'sum' or 'union'"):
+        Settings()
