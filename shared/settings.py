@@ -42,6 +42,11 @@ class Settings(BaseSettings):
 
     Required in production; changing it makes existing tombstones unrecognisable (the
     erased people's identifiers could then create customers again)."""
+    trait_strategies: dict[str, Literal["latest", "first", "max", "min", "sum", "union"]] = Field(
+        default_factory=dict
+    )
+    """How each named trait combines its values, as JSON (``{"visits": "sum", "tags":
+    "union"}``); unnamed traits keep the latest value by event time."""
 
     data_dir: Path = Path(".threadline")
     environment: str = "development"

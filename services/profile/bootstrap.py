@@ -26,6 +26,7 @@ from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.graph_privacy import request_id_of
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.domain.traits import TraitRules
 from services.profile.privacy_jobs import PrivacyRuntime, privacy_consumer
 from services.profile.screening import PrivacyGate
 from shared.auth import Principal, TokenVerifier, WriteKeys
@@ -56,10 +57,12 @@ def consumers(
     database: AsyncDatabase[Document], publisher: Publisher, settings: Settings | None = None
 ) -> Sequence[ConsumerSpec]:
     """``profile.ingest`` behind the privacy gate, and ``profile.privacy`` (the jobs)."""
-    runtime = privacy_runtime(settings or Settings(), database, publisher)
+    settings = settings or Settings()
+    runtime = privacy_runtime(settings, database, publisher)
     gate = PrivacyGate(runtime.privacy, runtime.salt, runtime.pii)
+    rules = TraitRules.of(settings.trait_strategies)
     return [
-        worker.ingest_consumer(runtime.profile, publisher, gate),
+        worker.ingest_consumer(runtime.profile, publisher, gate, rules),
         privacy_consumer(runtime),
     ]
 
@@ -75,12 +78,14 @@ def _wiring(settings: Settings) -> ServiceWiring:
             pii=pii,
             privacy=request.state.privacy,
             request_id=request_id_of(request.headers),
+            publisher=request.state.publisher,
         )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
             "privacy": privacy_runtime(settings, clients.database, clients.bus),
+            "publisher": clients.bus,
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),

@@ -15,12 +15,15 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 from services.profile.adapters.ports import (
+    ConsentEntry,
     CustomerWrite,
     IdentityConflictError,
     ProfileStore,
     ProfileWrites,
     StoredEvent,
 )
+from services.profile.consent_handlers import consent_changed_events
+from services.profile.domain.consent import ConsentState, consent_summary
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import (
     CustomerCreated,
@@ -29,7 +32,7 @@ from services.profile.domain.identity import (
     MergeDeferred,
     resolve,
 )
-from services.profile.domain.traits import ConsentState, TraitValue
+from services.profile.domain.traits import DEFAULT_RULES, TraitRules, TraitState
 from services.profile.screening import PrivacyGate, stored_writes
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id
@@ -54,11 +57,12 @@ class _Batch:
     loaded: dict[str, Customer] = field(default_factory=dict)
     new_identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
     sightings: dict[Identity, IdentityRecord] = field(default_factory=dict)
-    traits: dict[str, dict[str, TraitValue]] = field(default_factory=dict)
+    traits: dict[str, dict[str, TraitState]] = field(default_factory=dict)
     consents: dict[str, dict[str, ConsentState]] = field(default_factory=dict)
     touched: dict[str, None] = field(default_factory=dict)
     created: dict[str, None] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
+    consent_history: list[ConsentEntry] = field(default_factory=list)
     outgoing: list[CloudEvent] = field(default_factory=list)
 
     def writes(self) -> ProfileWrites:
@@ -78,6 +82,7 @@ class _Batch:
                 if self.loaded.get(cid) != self.customers[cid]
             ),
             events=tuple(self.events),
+            consent_history=tuple(self.consent_history),
         )
 
 
@@ -87,6 +92,7 @@ async def handle_ingested(
     store: ProfileStore,
     publisher: Publisher,
     gate: PrivacyGate | None = None,
+    rules: TraitRules = DEFAULT_RULES,
 ) -> None:
     """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events.
 
@@ -107,7 +113,7 @@ async def handle_ingested(
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         state = await _load(store, wanted)
         for cloud_event, event in zip(batch, ingested, strict=True):
-            _decide(state, cloud_event, event)
+            _decide(state, cloud_event, event, rules)
         try:
             await store.save(stored_writes(state.writes(), gate))
             break
@@ -129,7 +135,9 @@ async def _load(store: ProfileStore, identities: Sequence[Identity]) -> _Batch:
     )
 
 
-def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> None:
+def _decide(
+    state: _Batch, cloud_event: CloudEvent, event: IngestedEvent, rules: TraitRules
+) -> None:
     resolution = resolve(event.id, event.identities, state.owners)
     customer_id = resolution.customer_id
     for happened in resolution.events:
@@ -142,7 +150,7 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
                 customer_id,
             )
     customer = state.customers.get(customer_id) or Customer(id=customer_id)
-    change = apply_event(customer, event)
+    change = apply_event(customer, event, rules)
     state.customers[customer_id] = change.customer
     state.touched[customer_id] = None
     state.traits.setdefault(customer_id, {}).update(change.traits)
@@ -162,7 +170,9 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
             data=event.data,
         )
     )
-    state.outgoing.append(_resolved(cloud_event, event, customer_id))
+    state.consent_history.extend(ConsentEntry(customer_id, s) for s in change.statements)
+    state.outgoing.append(_resolved(cloud_event, event, customer_id, change.customer))
+    state.outgoing.extend(consent_changed_events(customer_id, change.consent_changes))
     if resolution.created:
         state.created[customer_id] = None
         created = next(e for e in resolution.events if isinstance(e, CustomerCreated))
@@ -187,7 +197,9 @@ def _sighted(state: _Batch, identity: Identity, customer_id: str, event: Ingeste
         state.records[identity] = state.sightings[identity] = record.seen(at)
 
 
-def _resolved(cloud_event: CloudEvent, event: IngestedEvent, customer_id: str) -> CloudEvent:
+def _resolved(
+    cloud_event: CloudEvent, event: IngestedEvent, customer_id: str, customer: Customer
+) -> CloudEvent:
     return CloudEvent(
         type=RESOLVED_PREFIX + event.kind,
         source=SOURCE,
@@ -195,7 +207,13 @@ def _resolved(cloud_event: CloudEvent, event: IngestedEvent, customer_id: str) -
         time=event.timestamp,
         subject=customer_id,
         partitionkey=customer_id,
-        data={**event.data, "customerId": customer_id, "ingestId": event.id},
+        # The consent state after the event, so downstream delivery can enforce it.
+        data={
+            **event.data,
+            "customerId": customer_id,
+            "ingestId": event.id,
+            **consent_summary(customer.consents),
+        },
         traceparent=cloud_event.traceparent,
         tracestate=cloud_event.tracestate,
     )

@@ -28,6 +28,7 @@ from typing import Any
 
 from services.profile.adapters.ports import ProfileStore
 from services.profile.adapters.privacy_ports import PrivacyStore, ProfilePart
+from services.profile.domain.customer import Customer
 from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
 from services.profile.domain.privacy import (
     JobKind,
@@ -261,12 +262,33 @@ async def profile_export(
     events = await store.events(customer_id)
     return profile_report(
         ReportSources(
-            customer=_as_dict(customer),
+            customer=_customer_export(customer),
             identities=[_as_dict(record) for record in identities],
             events=[_as_dict(event) for event in events],
         ),
         at,
     )
+
+
+def _customer_export(customer: Customer) -> Mapping[str, Any]:
+    """The customer as a report reads it: each trait's value with its provenance and
+    every statement kept about it, not the store's internal state."""
+    found = dict(_as_dict(customer))
+    found.pop("revision", None)
+    found["traits"] = {
+        name: {
+            "value": trait.value,
+            "strategy": trait.strategy,
+            "source": trait.source,
+            "channel": trait.channel,
+            "event_id": trait.event_id,
+            "updated_at": trait.updated_at,
+            "statements": [_as_dict(op) for op in trait.ops],
+        }
+        for name, trait in customer.traits.items()
+        if trait.present
+    }
+    return found
 
 
 def _as_dict(value: Any) -> Mapping[str, Any]:

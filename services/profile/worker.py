@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.domain.traits import DEFAULT_RULES, TraitRules
 from services.profile.handlers import handle_ingested
 from services.profile.ingest import members
 from services.profile.screening import PrivacyGate
@@ -24,12 +25,15 @@ BINDINGS = ("ingest.#",)
 
 
 def ingest_consumer(
-    store: ProfileStore, publisher: Publisher, gate: PrivacyGate | None = None
+    store: ProfileStore,
+    publisher: Publisher,
+    gate: PrivacyGate | None = None,
+    rules: TraitRules = DEFAULT_RULES,
 ) -> ConsumerSpec:
     """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one);
     ``gate`` screens out suppressed and erased people before resolution."""
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
-        await handle_ingested(batch, store=store, publisher=publisher, gate=gate)
+        await handle_ingested(batch, store=store, publisher=publisher, gate=gate, rules=rules)
 
     return ConsumerSpec(CONSUMER, BINDINGS, handle, unpack=members)

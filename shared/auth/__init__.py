@@ -30,6 +30,7 @@ from shared.auth.jwks import ASYMMETRIC_ALGORITHMS, JwksCache
 from shared.auth.principal import Principal
 from shared.auth.scopes import (
     ADMIN,
+    CONSENT_WRITE,
     CUSTOMERS_READ,
     EVENTS_WRITE,
     PII_READ,
@@ -43,6 +44,7 @@ from shared.auth.write_keys import WriteKeys
 __all__ = [
     "ADMIN",
     "ASYMMETRIC_ALGORITHMS",
+    "CONSENT_WRITE",
     "CUSTOMERS_READ",
     "EVENTS_WRITE",
     "PII_READ",

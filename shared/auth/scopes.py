@@ -13,10 +13,12 @@ PII_READ = "pii:read"
 """See personal traits (email, phone, name, address…) unmasked."""
 EVENTS_WRITE = "events:write"
 """Send events to the collection API (``/v1/*``) with a bearer token instead of a write key."""
+CONSENT_WRITE = "consent:write"
+"""Record consent statements about customers (the ``setConsent`` mutation)."""
 ADMIN = "admin"
 """Everything, including webhooks, quarantine replay and the gateway's admin routes."""
 
-SCOPES = (CUSTOMERS_READ, PII_READ, EVENTS_WRITE, ADMIN)
+SCOPES = (CUSTOMERS_READ, PII_READ, EVENTS_WRITE, ADMIN, CONSENT_WRITE)
 
 
 def parse_scopes(claims: Mapping[str, Any]) -> frozenset[str]:

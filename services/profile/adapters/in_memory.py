@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 from datetime import datetime
 
 from services.profile.adapters.ports import (
+    ConsentEntry,
     CustomerWrite,
     IdentityConflictError,
     ProfileWrites,
@@ -14,8 +15,10 @@ from services.profile.adapters.ports import (
     Status,
     StoredEvent,
 )
+from services.profile.domain.consent import fold_consents
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.traits import fold_traits
 
 
 @dataclass
@@ -25,6 +28,7 @@ class InMemoryProfileStore:
     customer_docs: dict[str, Customer] = field(default_factory=dict)
     identity_docs: dict[Identity, IdentityRecord] = field(default_factory=dict)
     event_docs: dict[str, StoredEvent] = field(default_factory=dict)
+    consent_docs: dict[tuple[str, str], ConsentEntry] = field(default_factory=dict)
     saves: int = 0
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
@@ -53,6 +57,8 @@ class InMemoryProfileStore:
             )
         for event in writes.events:
             self.event_docs.setdefault(event.id, event)
+        for entry in writes.consent_history:
+            self.consent_docs.setdefault((entry.statement.event_id, entry.statement.key), entry)
 
     async def identities(self, customer_id: str) -> list[IdentityRecord]:
         found = [r for r in self.identity_docs.values() if r.customer_id == customer_id]
@@ -65,23 +71,25 @@ class InMemoryProfileStore:
         found = [e for e in self.event_docs.values() if e.customer_id == customer_id]
         return sorted(found, key=lambda event: (event.timestamp, event.id))
 
+    async def consent_history(self, customer_id: str) -> list[ConsentEntry]:
+        found = [e for e in self.consent_docs.values() if e.customer_id == customer_id]
+        return sorted(
+            found, key=lambda e: (e.statement.updated_at, e.statement.event_id, e.statement.key)
+        )
+
 
 def _merged(stored: Customer | None, write: CustomerWrite) -> Customer:
-    # Same semantics as the MongoDB update: $set of the changed paths, $min/$max of the
-    # sighting times, $addToSet of the channels.
+    # Same semantics as the MongoDB update: traits and consents joined into the stored
+    # ones, $min/$max of the sighting times, $addToSet of the channels.
     new = write.customer
     if stored is None:
-        return replace(
-            new,
-            traits=dict(write.traits),
-            consents=dict(write.consents),
-        )
+        return replace(new, traits=dict(write.traits), consents=dict(write.consents))
     first = [t for t in (stored.first_seen, new.first_seen) if t is not None]
     last = [t for t in (stored.last_seen, new.last_seen) if t is not None]
     return Customer(
         id=stored.id,
-        traits={**stored.traits, **write.traits},
-        consents={**stored.consents, **write.consents},
+        traits=fold_traits(stored.traits, write.traits),
+        consents=fold_consents(stored.consents, write.consents),
         channels=stored.channels | new.channels,
         first_seen=min(first) if first else None,
         last_seen=max(last) if last else None,

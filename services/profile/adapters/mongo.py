@@ -19,7 +19,15 @@ from typing import Any
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from services.profile.adapters.mongo_traits import (
+    StateWriter,
+    consent_from_document,
+    history_document,
+    history_from_document,
+    trait_from_document,
+)
 from services.profile.adapters.ports import (
+    ConsentEntry,
     CustomerWrite,
     IdentityConflictError,
     ProfileWrites,
@@ -27,8 +35,8 @@ from services.profile.adapters.ports import (
 )
 from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
-from services.profile.domain.traits import ConsentState, TraitValue
 from shared.errors import StorageError
+from shared.events import derived_id
 from shared.mongo import (
     WHOLE_BATCH,
     AsyncDatabase,
@@ -43,6 +51,7 @@ from shared.mongo import (
 CUSTOMERS = "customers"
 IDENTITIES = "identities"
 EVENTS = "events"
+CONSENT_HISTORY = "consent_history"
 DUPLICATE_KEY = 11000
 
 # No unique (type, value) index on identities: their ``_id`` is ``type:value`` already,
@@ -50,6 +59,7 @@ DUPLICATE_KEY = 11000
 INDEXES = (
     Index(IDENTITIES, ascending("customerId"), name="identities_by_customer"),
     Index(EVENTS, ascending("customerId", "timestamp"), name="events_by_customer"),
+    Index(CONSENT_HISTORY, ascending("customerId", "t"), name="consent_history_by_customer"),
 )
 
 
@@ -70,6 +80,8 @@ class MongoProfileStore:
         self._customers = database[CUSTOMERS]
         self._identities = database[IDENTITIES]
         self._events = database[EVENTS]
+        self._consent_history = database[CONSENT_HISTORY]
+        self._states = StateWriter(self._customers, escape_key, self.customers, customer_changes)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
         if not identities:
@@ -103,6 +115,7 @@ class MongoProfileStore:
                 self._save_sightings(writes.sightings),
                 self._save_customers(writes.customers),
                 self._save_events(writes.events),
+                self._save_consent_history(writes.consent_history),
             )
 
     async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
@@ -191,9 +204,22 @@ class MongoProfileStore:
 
     async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
         if writes:
-            await self._customers.bulk_write(
-                [customer_update(write) for write in writes], ordered=False
+            await self._states.save(writes)
+
+    async def _save_consent_history(self, entries: Sequence[ConsentEntry]) -> None:
+        if not entries:
+            return
+        documents = [
+            history_document(e, derived_id("consent", e.statement.event_id, e.statement.key))
+            for e in entries
+        ]
+        try:
+            await self._consent_history.bulk_write(
+                [InsertOne(doc) for doc in documents], ordered=False
             )
+        except BulkWriteError as exc:
+            if not only_duplicates(exc):  # a statement stored before: the same statement
+                raise
 
     async def _save_events(self, events: Sequence[StoredEvent]) -> None:
         if not events:
@@ -229,54 +255,37 @@ class MongoProfileStore:
             )
             return [event_from_document(doc) async for doc in cursor]
 
+    async def consent_history(self, customer_id: str) -> list[ConsentEntry]:
+        async with storage_errors("reading a customer's consent history"):
+            cursor = self._consent_history.find({"customerId": customer_id})
+            entries = [history_from_document(doc) async for doc in cursor]
+        return sorted(
+            entries, key=lambda e: (e.statement.updated_at, e.statement.event_id, e.statement.key)
+        )
 
-def customer_update(write: CustomerWrite) -> UpdateOne:
-    customer = write.customer
-    update: dict[str, Any] = {
+
+def customer_changes(customer: Customer) -> Document:
+    """The commutative part of a customer's update: sightings and channels (traits and
+    consents are joined under compare-and-set by ``mongo_traits.StateWriter``)."""
+    update: Document = {
         "$addToSet": {"channels": {"$each": sorted(customer.channels)}},
         "$setOnInsert": {"createdAt": customer.first_seen},
     }
-    sets: dict[str, Any] = {}
-    for name, trait in write.traits.items():
-        sets[f"traits.{escape_key(name)}"] = {
-            "value": trait.value,
-            "source": trait.source,
-            "channel": trait.channel,
-            "updatedAt": trait.updated_at,
-        }
-    for purpose, consent in write.consents.items():
-        sets[f"consents.{escape_key(purpose)}"] = {
-            "granted": consent.granted,
-            "updatedAt": consent.updated_at,
-            "source": consent.source,
-        }
-    if sets:
-        update["$set"] = sets
     if customer.first_seen is not None:
         update["$min"] = {"firstSeen": customer.first_seen}
     if customer.last_seen is not None:
         update["$max"] = {"lastSeen": customer.last_seen}
-    return UpdateOne({"_id": customer.id}, update, upsert=True)
+    return update
 
 
 def customer_from_document(doc: Mapping[str, Any]) -> Customer:
     traits = {
-        unescape_key(name): TraitValue(
-            value=entry.get("value"),
-            source=str(entry.get("source", "")),
-            channel=str(entry.get("channel", "")),
-            updated_at=entry["updatedAt"],
-        )
+        unescape_key(name): trait_from_document(entry)
         for name, entry in (doc.get("traits") or {}).items()
     }
     consents = {
-        unescape_key(purpose): ConsentState(
-            purpose=unescape_key(purpose),
-            granted=bool(entry.get("granted")),
-            updated_at=entry["updatedAt"],
-            source=str(entry.get("source", "")),
-        )
-        for purpose, entry in (doc.get("consents") or {}).items()
+        unescape_key(key): consent_from_document(unescape_key(key), entry)
+        for key, entry in (doc.get("consents") or {}).items()
     }
     return Customer(
         id=str(doc["_id"]),
@@ -289,6 +298,7 @@ def customer_from_document(doc: Mapping[str, Any]) -> Customer:
             SegmentMembership(str(s["segmentId"]), str(s.get("name", "")), s["enteredAt"])
             for s in doc.get("segments") or ()
         ),
+        revision=doc.get("rev"),
     )
 
 

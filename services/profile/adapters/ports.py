@@ -14,10 +14,11 @@ from datetime import UTC, datetime
 from typing import Any, Literal, Protocol
 
 from services.profile.domain import ProfileError
+from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.pii import mask_identity
-from services.profile.domain.traits import ConsentState, TraitValue
+from services.profile.domain.traits import TraitState
 
 
 class IdentityConflictError(ProfileError):
@@ -52,11 +53,25 @@ class StoredEvent:
 
 @dataclass(frozen=True, slots=True)
 class CustomerWrite:
-    """A customer's new state and the traits and consents that changed in this batch."""
+    """A customer's new state and the traits and consents that changed in this batch.
+
+    The store joins ``traits`` and ``consents`` into what is stored
+    (:func:`~services.profile.domain.traits.fold`,
+    :func:`~services.profile.domain.consent.fold_consents`), so a writer that read an
+    older state never undoes what another wrote meanwhile.
+    """
 
     customer: Customer
-    traits: Mapping[str, TraitValue]
+    traits: Mapping[str, TraitState]
     consents: Mapping[str, ConsentState]
+
+
+@dataclass(frozen=True, slots=True)
+class ConsentEntry:
+    """One consent statement in a customer's history (every statement is kept)."""
+
+    customer_id: str
+    statement: ConsentState
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +89,7 @@ class ProfileWrites:
     sightings: tuple[IdentityRecord, ...] = ()
     customers: tuple[CustomerWrite, ...] = ()
     events: tuple[StoredEvent, ...] = ()
+    consent_history: tuple[ConsentEntry, ...] = ()
 
 
 class ProfileStore(Protocol):
@@ -104,6 +120,9 @@ class ProfileStore(Protocol):
 
     async def events(self, customer_id: str) -> list[StoredEvent]:
         """The stored events of a customer, oldest first."""
+
+    async def consent_history(self, customer_id: str) -> list[ConsentEntry]:
+        """Every consent statement about a customer, oldest first (by event time, event id)."""
 
 
 Status = Literal["pending", "replayed"]

@@ -11,11 +11,18 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api.graph_consent import Consent, set_consent
 from services.profile.api.graph_privacy import (
     PiiReadLog,
     PrivacyMutation,
     PrivacyQuery,
     profile_export_field,
+)
+from services.profile.api.graph_traits import (
+    IdentifierCount,
+    TraitProvenance,
+    identifier_counts,
+    provenance,
 )
 from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain import InvalidIdentityError
@@ -24,6 +31,7 @@ from services.profile.domain.identity import IdentityRecord, canonical_identity
 from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
 from services.profile.privacy_jobs import PrivacyRuntime
 from shared.auth import Principal
+from shared.bus.ports import Publisher
 from shared.subgraph import require_scope
 
 READ = "customers:read"
@@ -38,6 +46,8 @@ class ProfileContext:
     principal: Principal
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
+    publisher: Publisher | None = None
+    """Where mutations publish what they cause (None: a read-only context)."""
     loaders: ProfileLoaders = field(init=False)
     privacy: PrivacyRuntime | None = None
     request_id: str | None = None
@@ -59,14 +69,6 @@ class Identity:
     value: str
     first_seen: datetime
     last_seen: datetime
-    source: str
-
-
-@strawberry.type
-class Consent:
-    purpose: str
-    granted: bool
-    updated_at: datetime
     source: str
 
 
@@ -121,18 +123,35 @@ class Customer:
     async def traits(self, info: ProfileInfo) -> JSON:
         """Current trait values; PII (by name or by shape, nested too) masked without
         pii:read."""
-        values = {name: trait.value for name, trait in sorted(self.state.traits.items())}
+        values = {
+            name: trait.value for name, trait in sorted(self.state.traits.items()) if trait.present
+        }
         if info.context.principal.has(PII):
             await info.context.pii_reads.record(self.state.id, "Customer.traits")
             return JSON(values)
         return JSON(info.context.pii.mask_traits(values))
 
     @strawberry.field
+    def trait_provenance(self, info: ProfileInfo) -> list[TraitProvenance]:
+        """Each trait's value (masked like ``traits``) with the statement it comes from."""
+        policy = None if info.context.principal.has(PII) else info.context.pii
+        return provenance(self.state.traits, policy)
+
+    @strawberry.field
+    async def identifier_counts(self, info: ProfileInfo) -> list[IdentifierCount]:
+        """How many identifiers of each type the customer has."""
+        return identifier_counts(await info.context.loaders.identities.load(self.state.id))
+
+    @strawberry.field
     def consents(self) -> list[Consent]:
-        return [
-            Consent(purpose=c.purpose, granted=c.granted, updated_at=c.updated_at, source=c.source)
-            for _, c in sorted(self.state.consents.items())
-        ]
+        """The current state per purpose (``channel`` null) and per contact channel."""
+        return [Consent.of(c) for _, c in sorted(self.state.consents.items())]
+
+    @strawberry.field
+    async def consent_history(self, info: ProfileInfo) -> list[Consent]:
+        """Every consent statement about the customer, oldest first."""
+        entries = await info.context.store.consent_history(self.state.id)
+        return [Consent.of(entry.statement) for entry in entries]
 
     @strawberry.field
     def segments(self) -> list[SegmentMembership]:
@@ -186,7 +205,21 @@ class Query(PrivacyQuery):
 
 @strawberry.type
 class Mutation(PrivacyMutation):
-    pass
+    @strawberry.mutation
+    async def set_consent(
+        self,
+        info: ProfileInfo,
+        customer_id: strawberry.ID,
+        status: str,
+        purpose: str | None = None,
+        channel: str | None = None,
+        source: str = "operator",
+    ) -> Consent:
+        """Record a consent statement (now) as the customer's current state; needs the
+        scope consent:write. ``status``: granted, denied or revoked; ``channel`` (email,
+        sms, push, phone) makes it a channel-level statement (purpose marketing unless
+        named); purposes: analytics, marketing, personalization, sale_sharing."""
+        return await set_consent(info.context, str(customer_id), status, purpose, channel, source)
 
 
 schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

@@ -8,14 +8,16 @@ from datetime import datetime
 from typing import Any
 
 from services.profile.domain import ProfileError
-from services.profile.domain.identity import Identity, identities_of
-from services.profile.domain.traits import (
+from services.profile.domain.consent import (
+    ConsentChanged,
     ConsentState,
-    TraitValue,
-    consent_statements,
+    event_statements,
     merge_consents,
-    merge_traits,
+    status_changes,
 )
+from services.profile.domain.identity import Identity, identities_of
+from services.profile.domain.trait_ops import trait_statements
+from services.profile.domain.traits import DEFAULT_RULES, TraitRules, TraitState, merge_traits
 from shared.events import parse_time
 
 
@@ -61,6 +63,10 @@ class IngestedEvent:
             traits = context.get("traits") if isinstance(context, Mapping) else None
         return traits if isinstance(traits, Mapping) else {}
 
+    def properties(self) -> Mapping[str, Any] | None:
+        properties = self.data.get("properties")
+        return properties if isinstance(properties, Mapping) else None
+
 
 @dataclass(frozen=True, slots=True)
 class SegmentMembership:
@@ -76,12 +82,16 @@ class Customer:
     """What the profile knows about one customer (identities live beside it)."""
 
     id: str
-    traits: Mapping[str, TraitValue] = field(default_factory=dict)
+    traits: Mapping[str, TraitState] = field(default_factory=dict)
     consents: Mapping[str, ConsentState] = field(default_factory=dict)
+    """The current statement per purpose, and per channel under ``channel:<name>``."""
     channels: frozenset[str] = frozenset()
     first_seen: datetime | None = None
     last_seen: datetime | None = None
     segments: tuple[SegmentMembership, ...] = ()
+    revision: str | None = None
+    """The stored revision of traits and consents this state was read at (None: never
+    written); the store writes them only over that revision (compare-and-set)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -89,28 +99,33 @@ class ProfileChange:
     """How one event changed a customer: the new state and what moved."""
 
     customer: Customer
-    traits: Mapping[str, TraitValue]
+    traits: Mapping[str, TraitState]
     consents: Mapping[str, ConsentState]
     new_channel: bool
+    statements: tuple[ConsentState, ...] = ()
+    """Every consent statement the event made (the history keeps them all)."""
+    consent_changes: tuple[ConsentChanged, ...] = ()
 
     @property
     def changed(self) -> bool:
         return bool(self.traits or self.consents)
 
 
-def apply_event(customer: Customer, event: IngestedEvent) -> ProfileChange:
+def apply_event(
+    customer: Customer, event: IngestedEvent, rules: TraitRules = DEFAULT_RULES
+) -> ProfileChange:
     """Merge the event's traits, consent and sighting into the customer (late events too)."""
-    traits, changed_traits = merge_traits(
-        customer.traits,
+    ops = trait_statements(
         event.person_traits(),
+        event.properties(),
+        at=event.timestamp,
+        event_id=event.id,
         source=event.source,
         channel=event.channel,
-        at=event.timestamp,
     )
-    statements = consent_statements(
-        event.data.get("consent") if isinstance(event.data.get("consent"), Mapping) else None,
-        source=event.source,
-        at=event.timestamp,
+    traits, changed_traits = merge_traits(customer.traits, ops, rules)
+    statements = event_statements(
+        event.data, at=event.timestamp, event_id=event.id, source=event.source
     )
     consents, changed_consents = merge_consents(customer.consents, statements)
     first = customer.first_seen
@@ -128,4 +143,6 @@ def apply_event(customer: Customer, event: IngestedEvent) -> ProfileChange:
         traits=changed_traits,
         consents=changed_consents,
         new_channel=event.channel not in customer.channels,
+        statements=tuple(statements),
+        consent_changes=tuple(status_changes(customer.consents, changed_consents)),
     )

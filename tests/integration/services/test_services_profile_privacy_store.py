@@ -26,7 +26,7 @@ from services.profile.adapters.privacy_ports import PrivacyStore
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.privacy import PiiRead, PrivacyJob
-from services.profile.domain.traits import TraitValue
+from services.profile.domain.traits import TraitOp, TraitState
 from tests.integration.services.services_support import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -54,8 +54,8 @@ async def stores(request, infra) -> AsyncIterator[Stores]:
         )
 
 
-def trait(value: object) -> TraitValue:
-    return TraitValue(value=value, source="src", channel="web", updated_at=T0)
+def trait(value: object) -> TraitState:
+    return TraitState.of([TraitOp("set", value, T0, "ev-t0", "src", "web")])
 
 
 async def saved_customer(profile: ProfileStore, customer_id: str) -> None:

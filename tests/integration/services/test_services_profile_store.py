@@ -18,9 +18,10 @@ from services.profile.adapters.ports import (
     ProfileWrites,
     StoredEvent,
 )
+from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
-from services.profile.domain.traits import ConsentState, TraitValue
+from services.profile.domain.traits import TraitOp, TraitState
 from tests.integration.services.services_support import scratch_database
 
 pytestmark = pytest.mark.integration
@@ -39,15 +40,15 @@ async def store(request, infra) -> AsyncIterator[ProfileStore]:
         yield MongoProfileStore(database)
 
 
-def trait(value: Any, at: datetime = T0, source: str = "src", channel: str = "web") -> TraitValue:
-    return TraitValue(value=value, source=source, channel=channel, updated_at=at)
+def trait(value: Any, at: datetime = T0, source: str = "src", channel: str = "web") -> TraitState:
+    return TraitState.of([TraitOp("set", value, at, f"ev-{at.isoformat()}", source, channel)])
 
 
 def first_batch(customer_id="c1") -> ProfileWrites:
     customer = Customer(
         id=customer_id,
         traits={"plan": trait("pro"), "address.city": trait("Leeds"), "$weird": trait(1)},
-        consents={"ads": ConsentState("ads", True, T0, "src")},
+        consents={"ads": ConsentState("ads", "granted", T0, "src")},
         channels=frozenset({"web"}),
         first_seen=T0,
         last_seen=T0 + timedelta(minutes=5),

@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
 import pytest
 
@@ -72,7 +73,7 @@ async def test_login_merges_anonymous_browsing_into_the_same_customer():
     ]
     traits = store.customer_docs[customer_id].traits
     assert traits["plan"].value == "pro"
-    assert traits["plan"].updated_at.hour == 11
+    assert traits["plan"].updated_at == datetime(2026, 3, 1, 11, tzinfo=UTC)
 
 
 async def test_a_later_event_in_the_same_batch_finds_the_customer_an_earlier_one_created():
