@@ -74,7 +74,7 @@ def touchpoint(ident: str, minutes: int, channel: str = "web", customer: str = "
         name="product_viewed",
         channel=channel,
         timestamp=T0 + timedelta(minutes=minutes),
-        summary={"product_id": "p1", "revenue": "1.50"},
+        properties={"product_id": "p1", "revenue": "1.50"},
     )
 
 
