@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 from typing import Any
 
@@ -287,3 +287,30 @@ class InMemoryCatalogStore:
     async def add_trigger(self, document: Mapping[str, Any]) -> None:
         trigger_of(document)
         self.rules[str(document["id"])] = dict(document)
+
+
+@dataclass
+class InMemoryAnalyticsStore:
+    """:class:`AnalyticsStore` over an :class:`InMemoryJourneyStore`."""
+
+    store: InMemoryJourneyStore
+
+    async def touchpoints_between(
+        self, start: datetime, end: datetime, *, events: Sequence[str] | None = None
+    ) -> list[Touchpoint]:
+        return [
+            replace(t, properties={})
+            for t in self.store.touchpoints.values()
+            if start <= t.timestamp < end and (events is None or t.name in events)
+        ]
+
+    async def frictions_between(self, start: datetime, end: datetime) -> list[Friction]:
+        return [
+            f
+            for found in self.store.friction_docs.values()
+            for f in found
+            if start <= f.detected_at < end
+        ]
+
+    async def all_progress(self) -> list[JourneyProgress]:
+        return [p for found in self.store.progress.values() for p in found]

@@ -361,4 +361,5 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
     assert customer["timeline"]["edges"][0]["node"] == {"event": "order_completed",
                                                         "channel": "store"}  # fmt: skip
     assert customer["scores"]["revenue"] == [{"amount": "5.00", "currency": "EUR"}]
-    assert (customer["journeys"], customer["frictions"]) == ([], [])
+    # the order in the store put the customer in the purchase journey, without friction
+    assert (customer["journeys"], customer["frictions"]) == ([{"journeyId": "purchase"}], [])

@@ -9,8 +9,8 @@ from services.journey.adapters.in_memory import InMemoryJourneyStore
 from services.journey.api.graph import JourneyContext, schema
 from services.journey.handlers import handle_customer_events
 from shared.auth import Principal
+from tests.support.journey_ports import memory_ports
 from tests.support.resolved_events import at, resolved
-from tests.unit.journey.journey_ports import memory_ports
 
 READER = Principal(subject="reader", scopes=frozenset({"customers:read"}))
 QUERY = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer {

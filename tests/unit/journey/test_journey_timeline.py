@@ -15,8 +15,8 @@ from shared.bus.in_memory import InMemoryBus, InMemoryInbox
 from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
 from shared.subgraph import AuthenticatedGraphQL
+from tests.support.journey_ports import memory_ports
 from tests.support.resolved_events import at, resolved
-from tests.unit.journey.journey_ports import memory_ports
 
 SECRET = "unit-secret-" + "x" * 32
 TIMELINE = """query($r: [_Any!]!, $first: Int, $after: String, $channel: String) {

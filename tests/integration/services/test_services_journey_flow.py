@@ -1,0 +1,280 @@
+"""The journey service's handlers and graph on MongoDB (SecantusDB) and on the in-memory twins:
+stages, handoffs, frictions, triggers, identity changes, and the events they publish."""
+
+from __future__ import annotations
+
+import random
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+import pytest
+
+from services.journey.adapters.mongo import INDEXES
+from services.journey.handlers import handle_due, handle_events
+from shared.events import CloudEvent, derived_id, format_time
+from tests.integration.services.services_support import scratch_database
+from tests.support.journey_ports import Flow, memory_flow, mongo_flow
+from tests.support.resolved_events import resolved
+
+pytestmark = pytest.mark.integration
+
+DAY1 = datetime(2026, 2, 1, 10, tzinfo=UTC)
+
+
+@pytest.fixture(params=["mongodb", "in_memory"])
+async def flow(request, infra) -> AsyncIterator[Flow]:
+    if request.param == "in_memory":
+        yield memory_flow()
+        return
+    async with scratch_database(infra.mongodb_url, INDEXES) as database:
+        yield mongo_flow(database)
+
+
+def when(days: float = 0, hours: float = 0) -> str:
+    return format_time(DAY1 + timedelta(days=days, hours=hours))
+
+
+def track(
+    customer: str, message: str, name: str, channel: str, moment: str, **properties: Any
+) -> CloudEvent:
+    return resolved(
+        "track",
+        f"{customer}-{message}",
+        customer,
+        event=name,
+        properties=properties,
+        timestamp=moment,
+        context={"channel": channel},
+    )
+
+
+def retail(customer: str) -> list[CloudEvent]:
+    """Wishlist on the web, a visit to the store, the purchase in the app."""
+    return [
+        track(customer, "w", "Product Added to Wishlist", "web", when(0), product_id="p1"),
+        track(customer, "s", "Store Visited", "store", when(2), store_id="s9"),
+        track(customer, "o", "Order Completed", "mobile_app", when(4), order_id="o1"),
+    ]
+
+
+def identity_event(kind: str, customer: str, **data: Any) -> CloudEvent:
+    return CloudEvent(
+        type=f"io.threadline.customer.{kind}",
+        source="threadline/profile",
+        id=derived_id(kind, customer, *map(str, data.values())),
+        subject=customer,
+        partitionkey=customer,
+        data={"customerId": customer, "at": when(5), **data},
+    )
+
+
+JOURNEYS = """journeys { journeyId journeyVersion stage enteredAt
+  history { stage channel enteredAt exitedAt timeInStageSeconds }
+  handoffs { fromChannel toChannel } }"""
+
+
+async def test_retail_example_is_one_journey_with_two_handoffs(flow):
+    await handle_events(retail("ana"), flow.ports)
+
+    customer = await flow.customer(
+        "ana", JOURNEYS + " timeline(first: 5) { edges { node { eventName properties } } }"
+    )
+
+    (purchase,) = customer["journeys"]
+    assert (purchase["journeyId"], purchase["stage"]) == ("purchase", "purchase")
+    assert [(h["stage"], h["channel"]) for h in purchase["history"]] == [
+        ("consideration", "web"),
+        ("purchase", "mobile_app"),
+    ]
+    assert purchase["history"][0]["timeInStageSeconds"] == 4 * 86400
+    assert purchase["handoffs"] == [
+        {"fromChannel": "web", "toChannel": "store"},
+        {"fromChannel": "store", "toChannel": "mobile_app"},
+    ]
+    nodes = [edge["node"] for edge in customer["timeline"]["edges"]]
+    assert nodes[-1] == {
+        "eventName": "Product Added to Wishlist",
+        "properties": {"product_id": "p1"},
+    }
+
+
+def _shape(customer: dict[str, Any]) -> Any:
+    return [
+        (
+            j["journeyId"],
+            j["stage"],
+            [(h["stage"], h["channel"], h["enteredAt"]) for h in j["history"]],
+        )
+        for j in customer["journeys"]
+    ]
+
+
+async def test_out_of_order_delivery_yields_the_same_stages(flow):
+    in_order = [
+        *retail("inorder"),
+        track("inorder", "r", "Product Reviewed", "web", when(6)),
+        track("inorder", "t", "Support Ticket Opened", "call_center", when(7)),
+    ]
+    shuffled = [
+        track("shuffled", e.data["messageId"].split("-", 1)[1], e.data["eventName"],
+              e.data["channel"], e.data["timestamp"], **e.data["properties"])
+        for e in in_order
+    ]  # fmt: skip
+    random.Random(7).shuffle(shuffled)
+
+    await handle_events(in_order, flow.ports)
+    for event in shuffled:  # one at a time, latest first in places
+        await handle_events([event], flow.ports)
+    await handle_events(shuffled[:2], flow.ports)  # and a redelivery
+
+    expected = await flow.customer("inorder", JOURNEYS)
+    assert _shape(await flow.customer("shuffled", JOURNEYS)) == _shape(expected)
+    assert [j["stage"] for j in expected["journeys"]] == ["advocacy", "contact"]
+
+
+async def test_stage_changed_is_published_once_per_change(flow):
+    events = retail("bo")
+
+    await handle_events(events[2:], flow.ports)  # the order first: straight to purchase
+    await handle_events(events, flow.ports)  # then everything, the order again included
+    await handle_events(events, flow.ports)  # a replayed batch
+
+    changes = flow.publisher.of_type("journey.stage_changed")
+    assert [(e.data["stage"], e.data["previousStage"]) for e in changes] == [
+        ("purchase", None),
+        ("consideration", None),  # the late wishlist moved the journey's start earlier
+    ]
+    assert len({e.id for e in changes}) == len(changes)
+    assert changes[1].data == {
+        "customerId": "bo",
+        "journeyId": "purchase",
+        "journeyVersion": 1,
+        "stage": "consideration",
+        "previousStage": None,
+        "enteredAt": when(0),
+        "causedBy": events[0].id,
+    }
+    assert changes[0].subject == changes[0].partitionkey == "bo"
+
+
+NPS = {"survey": "nps"}
+ORDER = ("Order Completed", "store", 0, {})
+SCENARIOS = {
+    "repeated_contacts": (
+        [("Support Ticket Opened", "call_center", 0, {}), ("Support Ticket Opened", "chat", 6, {})],
+        [("Support Ticket Opened", "call_center", 0, {}), ("Support Ticket Opened", "chat", 8, {})],
+    ),
+    "abandoned_checkout": (
+        [("Checkout Started", "web", 0, {})],
+        [("Checkout Started", "web", 0, {}), ("Order Completed", "web", 0.1, {})],
+    ),
+    "payment_failure": (
+        [("Payment Failed", "web", 0, {})],
+        [("Payment Info Entered", "web", 0, {"status": "ok"})],
+    ),
+    "channel_ping_pong": (
+        [("Support Contacted", c, h / 24, {}) for h, c in enumerate(("web", "chat") * 2)],
+        [("Support Contacted", c, h / 24, {}) for h, c in enumerate(("web", "chat", "web"))],
+    ),
+    "negative_survey_after_touchpoint": (
+        [ORDER, ("Survey Answered", "email", 0.1, NPS | {"score": 3})],
+        [ORDER, ("Survey Answered", "email", 0.1, NPS | {"score": 7})],
+    ),
+    "broken_promise": (
+        [("Order Completed", "web", 0, {"order_id": "o1", "promised_delivery_date": "2026-02-03"}),
+         ("Order Delivered", "partner", 4, {"order_id": "o1"})],
+        [("Order Completed", "web", 0, {"order_id": "o1", "promised_delivery_date": "2026-02-03"}),
+         ("Order Delivered", "partner", 2.4, {"order_id": "o1"})],
+    ),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("kind", sorted(SCENARIOS))
+async def test_each_friction_detector_fires_on_its_scenario_and_not_on_a_near_miss(flow, kind):
+    fires, near_miss = SCENARIOS[kind]
+    for customer, story in (("hit", fires), ("miss", near_miss)):
+        await handle_events(
+            [
+                track(customer, f"m{n}", name, channel, when(days), **properties)
+                for n, (name, channel, days, properties) in enumerate(story)
+            ],
+            flow.ports,
+        )
+
+    hit = (await flow.customer("hit", "frictions { id kind evidence stage channel }"))["frictions"]
+    miss = (await flow.customer("miss", "frictions { kind }"))["frictions"]
+
+    (found,) = [f for f in hit if f["kind"] == kind]  # four contacts are repeated ones too
+    assert [f["kind"] for f in miss if f["kind"] == kind] == []
+    published = flow.publisher.of_type("journey.friction_detected")
+    assert [e.data["frictionId"] for e in published if e.data["kind"] == kind] == [found["id"]]
+    assert found["evidence"]
+
+
+async def test_a_merge_merges_timelines_and_stages_and_later_events_follow(flow):
+    wishlist, visit, order = retail("x")
+    await handle_events(
+        [track("keep", "w", "Product Added to Wishlist", "web", when(0))], flow.ports
+    )
+    await handle_events([track("gone", "o", "Order Completed", "mobile_app", when(4))], flow.ports)
+
+    await handle_events([identity_event("merged", "keep", mergedIds=["gone"],
+                                        causedBy="e1", reason="login")], flow.ports)  # fmt: skip
+    await handle_events([track("gone", "s", "Store Visited", "store", when(2))], flow.ports)
+
+    kept = await flow.customer("keep", JOURNEYS + " timeline { totalCount }")
+    gone = await flow.customer("gone", "journeys { stage } timeline { totalCount }")
+    assert kept["timeline"]["totalCount"] == 3
+    assert [(h["stage"], h["channel"]) for h in kept["journeys"][0]["history"]] == [
+        ("consideration", "web"),
+        ("purchase", "mobile_app"),
+    ]
+    assert len(kept["journeys"][0]["handoffs"]) == 2
+    assert gone == {"journeys": [], "timeline": {"totalCount": 0}}
+    del wishlist, visit, order
+
+
+async def test_a_split_moves_the_listed_events_and_an_erasure_forgets_the_customer(flow):
+    events = retail("whole")
+    await handle_events(events, flow.ports)
+
+    split = identity_event("split", "whole", newCustomerId="part", identities=[],
+                           ingestIds=[events[2].data["ingestId"]])  # fmt: skip
+    await handle_events([split], flow.ports)
+    whole = await flow.customer("whole", "journeys { stage } timeline { totalCount }")
+    part = await flow.customer("part", "journeys { stage } timeline { totalCount }")
+    assert whole == {"journeys": [{"stage": "consideration"}], "timeline": {"totalCount": 2}}
+    assert part == {"journeys": [{"stage": "purchase"}], "timeline": {"totalCount": 1}}
+
+    await handle_events(
+        [identity_event("erased", "part", erasedIds=["part"], jobId="j1")], flow.ports
+    )
+    await handle_events([track("part", "late", "Product Viewed", "web", when(9))], flow.ports)
+    assert await flow.customer("part", "journeys { stage } timeline { totalCount }") == {
+        "journeys": [],
+        "timeline": {"totalCount": 0},
+    }
+
+
+INACTIVE = """mutation { createTrigger(trigger: {id: "nudge", type: "inactive",
+  journeyId: "purchase", stage: "consideration", durationSeconds: 259200,
+  notBefore: "2026-01-01T00:00:00Z"}) { id rule } }"""
+
+
+async def test_an_inactivity_trigger_fires_on_time_without_a_new_event(flow):
+    await flow.graph(INACTIVE)
+    flow.clock.now = DAY1 + timedelta(hours=1)
+    await handle_events([track("quiet", "w", "Product Viewed", "web", when(0))], flow.ports)
+    assert flow.publisher.of_type("journey.triggered") == []
+
+    flow.clock.now = DAY1 + timedelta(days=2)
+    assert await handle_due(flow.ports, lease_seconds=60, limit=10) == 0
+    flow.clock.now = DAY1 + timedelta(days=3, minutes=1)
+    assert await handle_due(flow.ports, lease_seconds=60, limit=10) == 1
+    assert await handle_due(flow.ports, lease_seconds=60, limit=10) == 0
+
+    (fired,) = flow.publisher.of_type("journey.triggered")
+    assert fired.data["triggerId"] == "nudge"
+    assert fired.data["at"] == when(3)
+    assert fired.data["rule"] == "inactive in stage purchase/consideration for 259200s"
