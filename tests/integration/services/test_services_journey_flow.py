@@ -158,9 +158,10 @@ async def test_stage_changed_is_published_once_per_change(flow):
     assert changes[0].subject == changes[0].partitionkey == "bo"
 
 
-NPS = {"survey": "nps"}
-ORDER = ("Order Completed", "store", 0, {})
-SCENARIOS = {
+Step = tuple[str, str, float, dict[str, Any]]
+NPS: dict[str, Any] = {"survey": "nps"}
+ORDER: Step = ("Order Completed", "store", 0, {})
+SCENARIOS: dict[str, tuple[list[Step], list[Step]]] = {
     "repeated_contacts": (
         [("Support Ticket Opened", "call_center", 0, {}), ("Support Ticket Opened", "chat", 6, {})],
         [("Support Ticket Opened", "call_center", 0, {}), ("Support Ticket Opened", "chat", 8, {})],
