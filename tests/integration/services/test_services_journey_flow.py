@@ -279,3 +279,144 @@ async def test_an_inactivity_trigger_fires_on_time_without_a_new_event(flow):
     assert fired.data["triggerId"] == "nudge"
     assert fired.data["at"] == when(3)
     assert fired.data["rule"] == "inactive in stage purchase/consideration for 259200s"
+
+
+TIMELINE = """query($r: [_Any!]!, $first: Int, $after: String, $last: Int, $before: String,
+  $event: String, $from: DateTime, $to: DateTime) {
+  _entities(representations: $r) { ... on Customer {
+    timeline(first: $first, after: $after, last: $last, before: $before, event: $event,
+             from: $from, to: $to) {
+      totalCount
+      pageInfo { hasNextPage hasPreviousPage startCursor endCursor }
+      edges { node { id eventName } } } } } }"""
+
+
+async def test_timeline_pages_both_ways_and_filters_by_event_and_time(flow):
+    names = ["Product Viewed", "Store Visited", "Product Viewed", "Cart Viewed", "Product Viewed"]
+    events = [track("tl", f"m{n}", name, "web", when(hours=n)) for n, name in enumerate(names)]
+    await handle_events(events, flow.ports)
+    ids = [e.id for e in events]
+
+    async def page(**variables: Any) -> dict[str, Any]:
+        data = await flow.graph(TIMELINE, r=[{"__typename": "Customer", "id": "tl"}], **variables)
+        found: dict[str, Any] = data["_entities"][0]["timeline"]
+        found["ids"] = [edge["node"]["id"] for edge in found.pop("edges")]
+        return found
+
+    first = await page(first=2)
+    second = await page(first=2, after=first["pageInfo"]["endCursor"])
+    back = await page(last=2, before=second["pageInfo"]["startCursor"])
+    oldest = await page(last=2)
+    viewed = await page(event="Product Viewed", **{"from": when(hours=1)}, to=when(hours=4))
+
+    assert (first["ids"], second["ids"], back["ids"]) == (ids[:2:-1], ids[2:0:-1], ids[:2:-1])
+    assert first["pageInfo"]["hasNextPage"]
+    assert not first["pageInfo"]["hasPreviousPage"]
+    assert second["pageInfo"]["hasPreviousPage"]
+    assert back["pageInfo"]["hasNextPage"]
+    assert not back["pageInfo"]["hasPreviousPage"]
+    assert oldest["ids"] == [ids[1], ids[0]]
+    assert oldest["pageInfo"]["hasPreviousPage"]
+    assert (viewed["ids"], viewed["totalCount"]) == ([ids[2]], 1)
+    assert first["totalCount"] == 5
+
+
+UPDATE = """mutation($d: JourneyInput!) { updateJourney(definition: $d) { id version } }"""
+SHORT_PURCHASE = {
+    "id": "purchase",
+    "name": "Purchase (short)",
+    "stages": [
+        {"key": "browse", "enteredBy": [{"events": ["Product Viewed"]}]},
+        {"key": "buy", "enteredBy": [{"events": ["Order Completed"], "channels": ["web"]}]},
+    ],
+}
+
+
+async def test_journey_definitions_are_versioned_through_the_graph(flow):
+    shipped = await flow.graph("{ journeys { id version stages { key } } }")
+    updated = await flow.graph(UPDATE, d=SHORT_PURCHASE)
+    versions = await flow.graph('{ journeys(id: "purchase") { version name } }')
+    await handle_events(
+        [
+            track("v2", "a", "Product Viewed", "web", when(0)),
+            track("v2", "b", "Order Completed", "store", when(1)),
+            track("v2", "c", "Order Completed", "web", when(2)),
+        ],
+        flow.ports,
+    )
+    customer = await flow.customer("v2", "journeys { journeyId journeyVersion name stage }")
+
+    assert [(j["id"], j["version"]) for j in shipped["journeys"]] == [
+        ("purchase", 1),
+        ("service", 1),
+    ]
+    assert updated["updateJourney"] == {"id": "purchase", "version": 2}
+    assert [v["version"] for v in versions["journeys"]] == [1, 2]
+    assert customer["journeys"] == [
+        {"journeyId": "purchase", "journeyVersion": 2, "name": "Purchase (short)", "stage": "buy"}
+    ]
+    again = await schema_errors(
+        flow, UPDATE.replace("updateJourney", "createJourney"), d=SHORT_PURCHASE
+    )
+    assert "exists; change it with updateJourney" in again
+    bad = {**SHORT_PURCHASE, "stages": [{"key": "x", "enteredBy": [{"channels": ["fax"]}]}]}
+    assert "not channels" in await schema_errors(flow, UPDATE, d=bad)
+
+
+async def schema_errors(flow: Flow, query: str, **variables: Any) -> str:
+    from services.journey.api.graph import schema
+
+    result = await schema.execute(query, variable_values=variables, context_value=flow.context())
+    assert result.errors, result.data
+    assert result.errors[0].extensions == {"code": "BAD_USER_INPUT"}
+    return str(result.errors[0].message)
+
+
+DASHBOARDS = """query($from: DateTime!, $to: DateTime!) {
+  funnel(steps: ["Product Added to Wishlist", "Store Visited", "Order Completed"],
+         from: $from, to: $to, breakdown: "channel") {
+    steps { name customers conversionFromPrevious dropOff droppedCustomers }
+    timeToConvert { samples p50Seconds }
+    breakdown { key funnel { steps { customers } } } }
+  paths(from: $from, to: $to, by: "channel", sessionGapMinutes: 0, step: "store") {
+    transitions { source target count } into { path count } outOf { path count } }
+  stageMetrics(journeyId: "purchase") { stages { stage samples p50Seconds } continuityRate }
+  painPoints(from: $from, to: $to) { stage channel kind count } }"""
+
+
+async def test_dashboards_answer_from_the_stored_journeys(flow):
+    await handle_events([*retail("a"), *retail("b")[:2]], flow.ports)
+    await handle_events(
+        [
+            track("c", "1", "Support Ticket Opened", "call_center", when(1)),
+            track("c", "2", "Support Ticket Opened", "chat", when(2)),
+        ],
+        flow.ports,
+    )
+
+    data = await flow.graph(DASHBOARDS, **{"from": when(-1)}, to=when(10))
+
+    steps = data["funnel"]["steps"]
+    assert [(s["customers"], s["dropOff"]) for s in steps] == [(2, 0), (2, 0), (1, 1)]
+    assert steps[2]["droppedCustomers"] == ["b"]
+    assert steps[2]["conversionFromPrevious"] == 0.5
+    assert data["funnel"]["timeToConvert"] == {"samples": 1, "p50Seconds": 4 * 86400.0}
+    assert data["funnel"]["breakdown"] == [
+        {"key": "web", "funnel": {"steps": [{"customers": 2}, {"customers": 2}, {"customers": 1}]}}
+    ]
+    paths = data["paths"]
+    assert {(t["source"], t["target"]): t["count"] for t in paths["transitions"]} == {
+        ("web", "store"): 2,
+        ("store", "mobile_app"): 1,
+        ("call_center", "chat"): 1,
+    }
+    assert paths["into"] == [{"path": ["web"], "count": 2}]
+    assert paths["outOf"] == [{"path": [], "count": 1}, {"path": ["mobile_app"], "count": 1}]
+    metrics = data["stageMetrics"]
+    assert metrics["stages"] == [
+        {"stage": "consideration", "samples": 1, "p50Seconds": 4 * 86400.0}
+    ]
+    assert metrics["continuityRate"] == 1.0
+    assert data["painPoints"] == [
+        {"stage": "contact", "channel": "chat", "kind": "repeated_contacts", "count": 1}
+    ]
