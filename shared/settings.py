@@ -78,6 +78,9 @@ class Settings(BaseSettings):
     journey_scheduler_interval_seconds: float = Field(default=10.0, gt=0)
     journey_scheduler_lease_seconds: float = Field(default=60.0, gt=0)
     journey_scheduler_batch: int = Field(default=100, ge=1)
+    # How often the scheduler recomputes the p90 of time in each journey stage (the
+    # stalled-stage friction's threshold) over every customer's finished visits.
+    journey_stage_times_refresh_seconds: float = Field(default=600.0, gt=0)
 
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None

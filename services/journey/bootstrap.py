@@ -83,6 +83,7 @@ async def run_scheduler(settings: Settings, clients: ServiceClients, stop: async
         interval_seconds=settings.journey_scheduler_interval_seconds,
         lease_seconds=settings.journey_scheduler_lease_seconds,
         batch=settings.journey_scheduler_batch,
+        stage_times_seconds=settings.journey_stage_times_refresh_seconds,
     )
 
 

@@ -26,8 +26,9 @@ from services.journey.domain.definitions import catalog_of
 from services.journey.domain.frictions import FrictionSettings
 from services.journey.domain.interactions import from_touchpoint
 from services.journey.domain.journeys import JourneyCatalog
-from services.journey.domain.projection import Known, project
+from services.journey.domain.projection import Known, project, stalls
 from services.journey.domain.published import events_of
+from services.journey.domain.stage_metrics import time_in_stage
 from services.journey.domain.touchpoints import touchpoint_of
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, utcnow
@@ -67,6 +68,7 @@ async def recompute(
     rules = await ports.catalog.triggers()
     points = await ports.touchpoints.touchpoints_of(ids)
     known = await ports.state.known(ids)
+    p90 = await ports.state.stage_p90()
     moment = now if now is not None else ports.clock()
     projections = [
         project(
@@ -77,6 +79,7 @@ async def recompute(
             moment,
             known.get(cid, Known()),
             ports.frictions,
+            p90,
         )
         for cid in ids
     ]
@@ -159,6 +162,18 @@ async def handle_events(batch: Sequence[CloudEvent], ports: JourneyPorts) -> Non
             await handle_erased(event, ports)
     if run:
         await handle_customer_events(run, ports)
+
+
+async def refresh_stage_times(ports: JourneyPorts) -> None:
+    """Recompute the p90 of time in each stage over every customer's finished visits (the
+    threshold of the stalled-stage friction), save it for the recomputations to read, and
+    schedule the customers who will pass it (or passed a threshold that just changed)."""
+    progresses = await ports.state.progresses()
+    before = await ports.state.stage_p90()
+    times = time_in_stage(progresses)
+    p90 = {key: found.p90 for key, found in times.items() if found.p90 is not None}
+    await ports.state.save_stage_p90(p90)
+    await ports.state.schedule(stalls(progresses, p90, before, ports.clock()))
 
 
 async def handle_due(ports: JourneyPorts, *, lease_seconds: float, limit: int) -> int:

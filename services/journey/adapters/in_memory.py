@@ -172,6 +172,24 @@ class InMemoryStateStore:
     fired: dict[str, set[str]] = field(default_factory=dict)
     due: dict[str, datetime] = field(default_factory=dict)
     leases: dict[str, datetime] = field(default_factory=dict)
+    p90: dict[tuple[str, str], timedelta] = field(default_factory=dict)
+
+    async def progresses(self) -> list[Progress]:
+        return [
+            Progress(cid, p.journey_id, p.version, p.history)
+            for cid, found in self.store.progress.items()
+            for p in found
+        ]
+
+    async def stage_p90(self) -> dict[tuple[str, str], timedelta]:
+        return dict(self.p90)
+
+    async def save_stage_p90(self, p90: Mapping[tuple[str, str], timedelta]) -> None:
+        self.p90 = dict(p90)
+
+    async def schedule(self, due: Mapping[str, datetime]) -> None:
+        for cid, at in due.items():
+            self.due[cid] = min(at, self.due.get(cid, at))
 
     async def known(self, customer_ids: Sequence[str]) -> dict[str, Known]:
         found = {}

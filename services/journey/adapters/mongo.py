@@ -49,6 +49,7 @@ ALIASES = "customer_aliases"
 ERASED = "erased_customers"
 DEFINITIONS = "journey_definitions"
 TRIGGERS = "trigger_rules"
+STAGE_TIMES = "stage_times"
 
 INDEXES = (
     Index(

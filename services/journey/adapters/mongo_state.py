@@ -20,6 +20,7 @@ from services.journey.adapters.mongo import (
     FIRED,
     FRICTIONS,
     PROGRESS,
+    STAGE_TIMES,
     handoff_document,
     visit_document,
     visit_from_document,
@@ -42,6 +43,7 @@ class MongoStateStore:
         self._frictions = database[FRICTIONS]
         self._fired = database[FIRED]
         self._customers = database[CUSTOMERS]
+        self._stage_times = database[STAGE_TIMES]
 
     async def known(self, customer_ids: Sequence[str]) -> dict[str, Known]:
         ids = list(dict.fromkeys(customer_ids))
@@ -51,11 +53,8 @@ class MongoStateStore:
         match = {"customerId": {"$in": ids}}
         async with storage_errors("reading journey state"):
             async for doc in self._progress.find(match, batch_size=WHOLE_BATCH):
-                journey_id = str(doc["journeyId"])
-                visits = tuple(visit_from_document(journey_id, v) for v in doc.get("history") or ())
-                progresses[str(doc["customerId"])][journey_id] = Progress(
-                    str(doc["customerId"]), journey_id, int(doc.get("journeyVersion") or 1), visits
-                )
+                found = _progress(doc)
+                progresses[found.customer_id][found.journey_id] = found
             async for doc in self._frictions.find(match, {"_id": 1, "customerId": 1}):
                 frictions[str(doc["customerId"])].add(str(doc["_id"]))
             async for doc in self._fired.find(match, {"_id": 1, "customerId": 1}):
@@ -114,6 +113,43 @@ class MongoStateStore:
                     break
                 claimed.append(str(doc["_id"]))
         return claimed
+
+    async def progresses(self) -> list[Progress]:
+        async with storage_errors("reading journey progress"):
+            cursor = self._progress.find({}, {"handoffs": 0, "threads": 0}, batch_size=WHOLE_BATCH)
+            return [_progress(doc) async for doc in cursor]
+
+    async def stage_p90(self) -> dict[tuple[str, str], timedelta]:
+        async with storage_errors("reading stage times"):
+            doc = await self._stage_times.find_one({"_id": "p90"})
+        rows = (doc or {}).get("stages") or []
+        return {(r["journeyId"], r["stage"]): timedelta(seconds=r["seconds"]) for r in rows}
+
+    async def save_stage_p90(self, p90: Mapping[tuple[str, str], timedelta]) -> None:
+        rows = [
+            {"journeyId": j, "stage": s, "seconds": value.total_seconds()}
+            for (j, s), value in sorted(p90.items())
+        ]
+        async with storage_errors("saving stage times"):
+            await self._stage_times.replace_one({"_id": "p90"}, {"stages": rows}, upsert=True)
+
+    async def schedule(self, due: Mapping[str, datetime]) -> None:
+        if not due:
+            return
+        async with storage_errors("scheduling customers"):
+            await self._customers.bulk_write(
+                [
+                    UpdateOne({"_id": c}, {"$min": {"dueAt": at}}, upsert=True)
+                    for c, at in due.items()
+                ],
+                ordered=False,
+            )
+
+
+def _progress(doc: Document) -> Progress:
+    journey_id = str(doc["journeyId"])
+    visits = tuple(visit_from_document(journey_id, v) for v in doc.get("history") or ())
+    return Progress(str(doc["customerId"]), journey_id, int(doc.get("journeyVersion") or 1), visits)
 
 
 def _progress_writes(found: Projection, names: Mapping[str, str]) -> list[Any]:

@@ -13,13 +13,13 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Protocol
 
 from services.journey.domain.handoffs import Handoff
 from services.journey.domain.journeys import Journey
 from services.journey.domain.projection import Known, Projection
-from services.journey.domain.stages import Visit
+from services.journey.domain.stages import Progress, Visit
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 from services.journey.domain.triggers import Trigger
@@ -193,6 +193,18 @@ class StateStore(Protocol):
     async def claim_due(self, now: datetime, lease: float, limit: int) -> list[str]:
         """Customers due at ``now``, each claimed for ``lease`` seconds with a conditional
         update, so two schedulers never take the same customer at once."""
+
+    async def progresses(self) -> list[Progress]:
+        """Every customer's stored progress (for the time-in-stage figures)."""
+
+    async def stage_p90(self) -> dict[tuple[str, str], timedelta]:
+        """The last p90 of time in each (journey, stage) saved; empty before the first."""
+
+    async def save_stage_p90(self, p90: Mapping[tuple[str, str], timedelta]) -> None: ...
+
+    async def schedule(self, due: Mapping[str, datetime]) -> None:
+        """Make each customer due at the given moment at the latest (an earlier due date
+        stays)."""
 
 
 class IdentityStore(Protocol):

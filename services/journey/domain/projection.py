@@ -98,6 +98,41 @@ def _inactivity_due(
     return found
 
 
+def _stalled_due(
+    progresses: Iterable[Progress], p90: Mapping[tuple[str, str], timedelta]
+) -> list[datetime]:
+    found = []
+    for progress in progresses:
+        visit = progress.current
+        threshold = None if visit is None else p90.get((visit.journey_id, visit.stage))
+        if visit is not None and threshold is not None:
+            found.append(visit.entered_at + threshold + _JUST_AFTER)
+    return found
+
+
+def stalls(
+    progresses: Iterable[Progress],
+    p90: Mapping[tuple[str, str], timedelta],
+    before: Mapping[tuple[str, str], timedelta],
+    now: datetime,
+) -> dict[str, datetime]:
+    """When customers still in a stage pass its p90: those yet to pass it, and those past a
+    threshold that is new or changed (the others were detected already)."""
+    due: dict[str, datetime] = {}
+    for progress in progresses:
+        visit = progress.current
+        if visit is None:
+            continue
+        key = (visit.journey_id, visit.stage)
+        threshold = p90.get(key)
+        if threshold is None:
+            continue
+        at = visit.entered_at + threshold + _JUST_AFTER
+        if at > now or before.get(key) != threshold:
+            due[progress.customer_id] = min(at, due.get(progress.customer_id, at))
+    return due
+
+
 def project(
     customer_id: str,
     interactions: Iterable[Interaction],
@@ -127,6 +162,7 @@ def project(
     waits = [
         *(moment + _JUST_AFTER for moment in deadlines(items, settings)),
         *_inactivity_due(rules, progresses, state.last_interaction),
+        *_stalled_due(progresses, stage_p90 or {}),
     ]
     due = min((moment for moment in waits if moment > now), default=None)
     by_id = {j.id: j for j in every_journey}

@@ -420,3 +420,34 @@ async def test_dashboards_answer_from_the_stored_journeys(flow):
     assert data["painPoints"] == [
         {"stage": "contact", "channel": "chat", "kind": "repeated_contacts", "count": 1}
     ]
+
+
+async def test_a_stage_stalled_beyond_its_p90_is_a_friction_and_not_before(flow):
+    from services.journey.handlers import refresh_stage_times
+
+    for customer, days in (("s1", 1), ("s2", 2)):  # consideration lasted 1 and 2 days
+        await handle_events(
+            [
+                track(customer, "v", "Product Viewed", "web", when(0)),
+                track(customer, "o", "Order Completed", "web", when(days)),
+            ],
+            flow.ports,
+        )
+    flow.clock.now = DAY1 + timedelta(days=1)
+    await handle_events([track("s3", "v", "Product Viewed", "store", when(0.5))], flow.ports)
+    await refresh_stage_times(flow.ports)  # p90 of consideration: 2 days
+
+    flow.clock.now = DAY1 + timedelta(days=2.4)  # 1.9 days in consideration: a near miss
+    assert await handle_due(flow.ports, lease_seconds=60, limit=10) == 0
+    flow.clock.now = DAY1 + timedelta(days=2.6)
+    assert await handle_due(flow.ports, lease_seconds=60, limit=10) == 1
+
+    (stalled,) = (await flow.customer("s3", "frictions { kind stage channel detectedAt }"))[
+        "frictions"
+    ]
+    assert stalled == {
+        "kind": "stalled_stage",
+        "stage": "consideration",
+        "channel": "store",
+        "detectedAt": (DAY1 + timedelta(days=2.5)).isoformat(),
+    }
