@@ -314,10 +314,15 @@ class InMemoryAnalyticsStore:
     store: InMemoryJourneyStore
 
     async def touchpoints_between(
-        self, start: datetime, end: datetime, *, events: Sequence[str] | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        events: Sequence[str] | None = None,
+        properties: bool = False,
     ) -> list[Touchpoint]:
         return [
-            replace(t, properties={})
+            t if properties else replace(t, properties={})
             for t in self.store.touchpoints.values()
             if start <= t.timestamp < end and (events is None or t.name in events)
         ]

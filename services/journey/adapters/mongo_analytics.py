@@ -35,13 +35,20 @@ class MongoAnalyticsStore:
         self._progress = database[PROGRESS]
 
     async def touchpoints_between(
-        self, start: datetime, end: datetime, *, events: Sequence[str] | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        events: Sequence[str] | None = None,
+        properties: bool = False,
     ) -> list[Touchpoint]:
         query: dict[str, Any] = {"timestamp": {"$gte": start, "$lt": end}}
         if events is not None:
             query["event"] = {"$in": list(events)}
         async with storage_errors("reading touchpoints of a period"):
-            cursor = self._touchpoints.find(query, _LEAN, batch_size=WHOLE_BATCH)
+            cursor = self._touchpoints.find(
+                query, None if properties else _LEAN, batch_size=WHOLE_BATCH
+            )
             return [touchpoint_from_document(doc) async for doc in cursor]
 
     async def frictions_between(self, start: datetime, end: datetime) -> list[Friction]:

@@ -241,9 +241,15 @@ class CatalogStore(Protocol):
 
 class AnalyticsStore(Protocol):
     async def touchpoints_between(
-        self, start: datetime, end: datetime, *, events: Sequence[str] | None = None
+        self,
+        start: datetime,
+        end: datetime,
+        *,
+        events: Sequence[str] | None = None,
+        properties: bool = False,
     ) -> list[Touchpoint]:
-        """Touchpoints in ``[start, end)`` (only of ``events`` when given), without properties."""
+        """Touchpoints in ``[start, end)`` (only of ``events`` when given), without their
+        properties unless asked."""
 
     async def frictions_between(self, start: datetime, end: datetime) -> list[Friction]: ...
 

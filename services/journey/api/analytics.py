@@ -9,17 +9,19 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime, timedelta
-from typing import Annotated
+from typing import Annotated, cast
 
 import strawberry
 
 from services.journey.adapters.ports import JourneyProgress
 from services.journey.api.context import READ, JourneyInfo, bad_input
 from services.journey.domain import JourneyError
+from services.journey.domain.attribution import AttributionQuery, Model, attribute
 from services.journey.domain.frictions import tally
 from services.journey.domain.funnels import (
     Breakdown,
     Exclusion,
+    FunnelMode,
     FunnelQuery,
     by_entry_channel,
     by_first_touch,
@@ -27,7 +29,12 @@ from services.journey.domain.funnels import (
 from services.journey.domain.funnels import Funnel as FunnelValue
 from services.journey.domain.funnels import breakdown as funnel_breakdown
 from services.journey.domain.funnels import funnel as compute_funnel
-from services.journey.domain.interactions import Interaction, canonical_event, stored
+from services.journey.domain.interactions import (
+    Interaction,
+    canonical_event,
+    from_touchpoint,
+    stored,
+)
 from services.journey.domain.paths import (
     PathCount,
     by_channel,
@@ -160,7 +167,7 @@ async def funnel(
             from_,
             to,
             timedelta(hours=within_hours),
-            mode,  # type: ignore[arg-type]  # checked by FunnelQuery
+            cast(FunnelMode, mode),  # FunnelQuery checks it
             tuple(Exclusion(e.event, e.after_step, e.before_step) for e in exclusions or ()),
         )
         key = _breakdown(breakdown, query)
@@ -313,4 +320,48 @@ async def pain_points(info: JourneyInfo, from_: From, to: datetime) -> list[Pain
     return [
         PainPoint(stage=p.stage, channel=p.channel, kind=p.kind, count=p.count)
         for p in tally((f.stage, f.channel, f.kind) for f in found)
+    ]
+
+
+@strawberry.type
+class ChannelCredit:
+    channel: str
+    conversions: float
+    revenue: float | None
+
+
+async def attribution(
+    info: JourneyInfo,
+    conversion: str,
+    from_: From,
+    to: datetime,
+    model: str = "linear",
+    lookback_days: int = 30,
+) -> list[ChannelCredit]:
+    """DESIGN.md §5: each ``conversion`` event in ``[from, to)`` credits (1, and its
+    ``revenue`` or ``total``) the channels of the customer's touchpoints in the
+    ``lookbackDays`` before it, the conversion included, under ``model``: first, last,
+    linear, position (40/20/40), time_decay (half-life 7 days) or markov (removal
+    effects over channel paths)."""
+    require_scope(info.context.principal, READ)
+    try:
+        query = AttributionQuery(
+            conversion,
+            from_,
+            to,
+            cast(Model, model),  # AttributionQuery checks it
+            timedelta(days=lookback_days),
+        )
+    except JourneyError as exc:
+        raise bad_input(exc) from exc
+    analytics = info.context.need_analytics()
+    converted = await analytics.touchpoints_between(
+        from_, to, events=[query.event], properties=True
+    )
+    full = {point.id: from_touchpoint(point) for point in converted}
+    window = await analytics.touchpoints_between(from_ - query.lookback, to)
+    items = [full.get(point.id) or stored(point) for point in window]
+    return [
+        ChannelCredit(channel=c.channel, conversions=c.conversions, revenue=c.revenue)
+        for c in attribute(query, items)
     ]

@@ -287,6 +287,7 @@ class Query:
     paths: analytics.Paths = strawberry.field(resolver=analytics.paths)
     stage_metrics: analytics.StageMetrics = strawberry.field(resolver=analytics.stage_metrics)
     pain_points: list[analytics.PainPoint] = strawberry.field(resolver=analytics.pain_points)
+    attribution: list[analytics.ChannelCredit] = strawberry.field(resolver=analytics.attribution)
 
 
 @strawberry.type

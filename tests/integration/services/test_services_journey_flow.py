@@ -451,3 +451,29 @@ async def test_a_stage_stalled_beyond_its_p90_is_a_friction_and_not_before(flow)
         "channel": "store",
         "detectedAt": (DAY1 + timedelta(days=2.5)).isoformat(),
     }
+
+
+async def test_attribution_splits_each_conversion_over_its_channels(flow):
+    wishlist, visit, _ = retail("buyer")
+    order = track(
+        "buyer", "o", "Order Completed", "mobile_app", when(4), revenue=30, currency="EUR"
+    )
+    await handle_events([wishlist, visit, order], flow.ports)
+
+    data = await flow.graph(
+        """query($from: DateTime!, $to: DateTime!) {
+          linear: attribution(conversion: "Order Completed", from: $from, to: $to) {
+            channel conversions revenue }
+          first: attribution(conversion: "order_completed", from: $from, to: $to, model: "first") {
+            channel conversions revenue } }""",
+        **{"from": when(-1)},
+        to=when(10),
+    )
+
+    linear = {c["channel"]: (round(c["conversions"], 6), c["revenue"]) for c in data["linear"]}
+    assert linear == {
+        "web": (round(1 / 3, 6), pytest.approx(10.0)),
+        "store": (round(1 / 3, 6), pytest.approx(10.0)),
+        "mobile_app": (round(1 / 3, 6), pytest.approx(10.0)),
+    }
+    assert data["first"] == [{"channel": "web", "conversions": 1.0, "revenue": 30.0}]
