@@ -20,6 +20,7 @@ from services.journey.adapters.mongo import INDEXES, MongoJourneyStore
 from services.journey.adapters.mongo_analytics import MongoAnalyticsStore
 from services.journey.adapters.mongo_catalog import MongoCatalogStore
 from services.journey.adapters.mongo_identity import MongoIdentityStore
+from services.journey.adapters.mongo_segments import MongoSegmentStore
 from services.journey.adapters.mongo_state import MongoStateStore
 from services.journey.api.graph import JourneyContext, schema
 from services.journey.handlers import JourneyPorts
@@ -39,6 +40,7 @@ def journey_ports(database: AsyncDatabase[Document], publisher: Publisher) -> Jo
         state=MongoStateStore(database),
         identity=MongoIdentityStore(database),
         catalog=MongoCatalogStore(database),
+        segments=MongoSegmentStore(database),
         publisher=publisher,
     )
 
@@ -49,6 +51,7 @@ async def _context(request: Request, principal: Principal) -> JourneyContext:
         store=request.state.store,
         catalog=request.state.catalog,
         analytics=request.state.analytics,
+        segments=request.state.segments,
     )
 
 
@@ -61,6 +64,7 @@ def _state(clients: ServiceClients, _: object) -> Mapping[str, Any]:
         "store": MongoJourneyStore(clients.database),
         "catalog": MongoCatalogStore(clients.database),
         "analytics": MongoAnalyticsStore(clients.database),
+        "segments": MongoSegmentStore(clients.database),
     }
 
 

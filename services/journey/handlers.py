@@ -18,6 +18,7 @@ from services.journey.adapters.ports import (
     CatalogStore,
     IdentityStore,
     JourneyStore,
+    SegmentStore,
     StateStore,
 )
 from services.journey.domain import JourneyError
@@ -37,6 +38,8 @@ CUSTOMER_EVENT = "io.threadline.customer.event."
 MERGED = "io.threadline.customer.merged"
 SPLIT = "io.threadline.customer.split"
 ERASED = "io.threadline.customer.erased"
+SEGMENT_ENTERED = "io.threadline.segment.entered"
+SEGMENT_EXITED = "io.threadline.segment.exited"
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,7 @@ class JourneyPorts:
     state: StateStore
     identity: IdentityStore
     catalog: CatalogStore
+    segments: SegmentStore
     publisher: Publisher
     clock: Callable[[], datetime] = utcnow
     frictions: FrictionSettings = field(default_factory=FrictionSettings)
@@ -128,6 +132,7 @@ async def handle_merged(event: CloudEvent, ports: JourneyPorts) -> None:
     merged = _ids(event.data, "mergedIds", event)
     await ports.identity.record_merge(survivor, merged)
     await ports.identity.rekey(survivor, merged)
+    await ports.segments.rekey(survivor, merged)
     await recompute([survivor], ports)
 
 
@@ -144,8 +149,27 @@ async def handle_erased(event: CloudEvent, ports: JourneyPorts) -> None:
     await ports.identity.erase([_id(event.data, "customerId", event), *ids])
 
 
+async def handle_segment(event: CloudEvent, ports: JourneyPorts) -> None:
+    """Keep the membership the profile announced, under the customer's current id."""
+    customer = _id(event.data, "customerId", event)
+    customer = (await ports.identity.aliases([customer])).get(customer, customer)
+    if await ports.identity.erased([customer]):
+        return
+    version = event.data.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise JourneyError(f"{event.type} {event.id}: `version` must be an integer")
+    entered = event.type == SEGMENT_ENTERED
+    segment = _id(event.data, "segmentId", event)
+    await ports.segments.record(segment, customer, entered, version, event.time)
+
+
+_IDENTITY = {MERGED: handle_merged, SPLIT: handle_split, ERASED: handle_erased,
+             SEGMENT_ENTERED: handle_segment, SEGMENT_EXITED: handle_segment}  # fmt: skip
+
+
 async def handle_events(batch: Sequence[CloudEvent], ports: JourneyPorts) -> None:
-    """The ``journey.events`` group: resolved events in runs, identity changes in order."""
+    """The ``journey.events`` group: resolved events in runs, identity and segment changes
+    in order."""
     run: list[CloudEvent] = []
     for event in batch:
         if event.type.startswith(CUSTOMER_EVENT):
@@ -154,12 +178,9 @@ async def handle_events(batch: Sequence[CloudEvent], ports: JourneyPorts) -> Non
         if run:
             await handle_customer_events(run, ports)
             run = []
-        if event.type == MERGED:
-            await handle_merged(event, ports)
-        elif event.type == SPLIT:
-            await handle_split(event, ports)
-        elif event.type == ERASED:
-            await handle_erased(event, ports)
+        handler = _IDENTITY.get(event.type)
+        if handler is not None:
+            await handler(event, ports)
     if run:
         await handle_customer_events(run, ports)
 

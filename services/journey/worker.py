@@ -23,7 +23,14 @@ from shared.errors import ThreadlineError
 from shared.events import CloudEvent
 
 CONSUMER = "journey.events"
-BINDINGS = ("customer.event.#", "customer.merged", "customer.split", "customer.erased")
+BINDINGS = (
+    "customer.event.#",
+    "customer.merged",
+    "customer.split",
+    "customer.erased",
+    "segment.entered",
+    "segment.exited",
+)
 
 log = logging.getLogger("threadline.journey.scheduler")
 

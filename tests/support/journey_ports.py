@@ -12,12 +12,14 @@ from services.journey.adapters.in_memory import (
     InMemoryCatalogStore,
     InMemoryIdentityStore,
     InMemoryJourneyStore,
+    InMemorySegmentStore,
     InMemoryStateStore,
 )
 from services.journey.adapters.mongo import MongoJourneyStore
 from services.journey.adapters.mongo_analytics import MongoAnalyticsStore
 from services.journey.adapters.mongo_catalog import MongoCatalogStore
 from services.journey.adapters.mongo_identity import MongoIdentityStore
+from services.journey.adapters.mongo_segments import MongoSegmentStore
 from services.journey.adapters.mongo_state import MongoStateStore
 from services.journey.adapters.ports import AnalyticsStore
 from services.journey.api.graph import JourneyContext, schema
@@ -63,6 +65,7 @@ def memory_ports(
         state=state,
         identity=InMemoryIdentityStore(state),
         catalog=InMemoryCatalogStore(),
+        segments=InMemorySegmentStore(),
         publisher=publisher if publisher is not None else RecordingPublisher(),
         clock=clock if clock is not None else Clock(),
     )
@@ -76,6 +79,7 @@ def mongo_ports(
         state=MongoStateStore(database),
         identity=MongoIdentityStore(database),
         catalog=MongoCatalogStore(database),
+        segments=MongoSegmentStore(database),
         publisher=publisher,
         clock=clock,
     )
@@ -99,6 +103,7 @@ class Flow:
             store=self.ports.touchpoints,
             catalog=self.ports.catalog,
             analytics=self.analytics,
+            segments=self.ports.segments,
         )
 
     async def graph(self, query: str, **variables: Any) -> dict[str, Any]:

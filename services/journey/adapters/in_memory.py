@@ -158,6 +158,7 @@ def friction_values(found: Projection) -> list[Friction]:
             stage=p.stage,
             channel=p.friction.channel,
             journey_id=p.journey_id,
+            customer_id=p.friction.customer_id,
         )
         for p in found.frictions
     ]
@@ -337,3 +338,26 @@ class InMemoryAnalyticsStore:
 
     async def all_progress(self) -> list[JourneyProgress]:
         return [p for found in self.store.progress.values() for p in found]
+
+
+@dataclass
+class InMemorySegmentStore:
+    """:class:`SegmentStore` in a dict keyed by (segment, customer)."""
+
+    memberships: dict[tuple[str, str], tuple[int, bool]] = field(default_factory=dict)
+
+    async def record(
+        self, segment_id: str, customer_id: str, member: bool, version: int, at: datetime
+    ) -> None:
+        stored = self.memberships.get((segment_id, customer_id))
+        if stored is None or stored[0] < version:
+            self.memberships[(segment_id, customer_id)] = (version, member)
+
+    async def members(self, segment_id: str) -> set[str]:
+        return {c for (s, c), (_, member) in self.memberships.items() if s == segment_id and member}
+
+    async def rekey(self, survivor: str, merged: Sequence[str]) -> None:
+        for (segment, customer), (version, member) in list(self.memberships.items()):
+            if customer in merged and customer != survivor:
+                del self.memberships[(segment, customer)]
+                await self.record(segment, survivor, member, version, datetime.min)

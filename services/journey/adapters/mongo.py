@@ -50,6 +50,7 @@ ERASED = "erased_customers"
 DEFINITIONS = "journey_definitions"
 TRIGGERS = "trigger_rules"
 STAGE_TIMES = "stage_times"
+SEGMENTS = "segment_members"
 
 INDEXES = (
     Index(
@@ -67,6 +68,8 @@ INDEXES = (
     Index(FIRED, ascending("customerId"), name="fired_by_customer"),
     Index(CUSTOMERS, ascending("dueAt"), name="due", partial={"dueAt": {"$exists": True}}),
     Index(ALIASES, ascending("survivor"), name="aliases_by_survivor"),
+    Index(SEGMENTS, ascending("segmentId", "member"), name="members_by_segment"),
+    Index(SEGMENTS, ascending("customerId"), name="segments_by_customer"),
 )
 
 
@@ -362,6 +365,7 @@ def friction_from_document(doc: Mapping[str, Any]) -> Friction:
         stage=doc.get("stage"),
         channel=doc.get("channel"),
         journey_id=doc.get("journeyId"),
+        customer_id=doc.get("customerId"),
     )
 
 

@@ -17,6 +17,7 @@ from services.journey.adapters.mongo import (
     FIRED,
     FRICTIONS,
     PROGRESS,
+    SEGMENTS,
     TOUCHPOINTS,
 )
 from shared.events import utcnow
@@ -99,7 +100,7 @@ class MongoIdentityStore:
                 ],
                 ordered=False,
             )
-            for name in (TOUCHPOINTS, PROGRESS, FRICTIONS, FIRED):
+            for name in (TOUCHPOINTS, PROGRESS, FRICTIONS, FIRED, SEGMENTS):
                 await self._db[name].delete_many(match)
             await self._db[CUSTOMERS].delete_many({"_id": {"$in": ids}})
             await self._aliases.delete_many(

@@ -65,6 +65,7 @@ class Friction:
     stage: str | None = None
     channel: str | None = None
     journey_id: str | None = None
+    customer_id: str | None = None
 
 
 @dataclass(frozen=True, slots=True)
@@ -225,6 +226,19 @@ class IdentityStore(Protocol):
 
     async def erase(self, customer_ids: Sequence[str]) -> None:
         """Delete every trace of ``customer_ids`` and remember them as erased."""
+
+
+class SegmentStore(Protocol):
+    """Segment membership as the profile announces it (``segment.entered`` / ``.exited``)."""
+
+    async def record(
+        self, segment_id: str, customer_id: str, member: bool, version: int, at: datetime
+    ) -> None:
+        """Keep the membership of the highest ``version`` seen (late events change nothing)."""
+
+    async def members(self, segment_id: str) -> set[str]: ...
+
+    async def rekey(self, survivor: str, merged: Sequence[str]) -> None: ...
 
 
 class CatalogStore(Protocol):

@@ -137,10 +137,17 @@ def _breakdown(name: str | None, query: FunnelQuery) -> Breakdown | None:
 
 
 async def _interactions(
-    info: JourneyInfo, start: datetime, end: datetime, events: Sequence[str] | None
+    info: JourneyInfo,
+    start: datetime,
+    end: datetime,
+    events: Sequence[str] | None,
+    segment_id: str | None = None,
 ) -> list[Interaction]:
+    """The touchpoints of the period as interactions, of ``segment_id``'s members only
+    when given (membership as the profile last announced it)."""
+    members = await info.context.members(segment_id)
     points = await info.context.need_analytics().touchpoints_between(start, end, events=events)
-    return [stored(point) for point in points]
+    return [stored(p) for p in points if members is None or p.customer_id in members]
 
 
 async def funnel(
@@ -153,13 +160,14 @@ async def funnel(
     exclusions: list[FunnelExclusion] | None = None,
     channel: str | None = None,
     breakdown: str | None = None,
+    segment_id: strawberry.ID | None = None,
 ) -> Funnel:
     """DESIGN.md §5's funnel: a customer counts at step k when events of steps 1..k
     happened in order at strictly increasing times, step 1 in ``[from, to)`` and step k
     within ``withinHours`` of it. ``mode`` ordered (default), strict (each step the very
     next event) or any_order; ``channel`` keeps that channel's touchpoints only;
     ``breakdown`` by entry ``channel`` or ``first_touch`` (the first touchpoint read,
-    i.e. in the period and its conversion window)."""
+    i.e. in the period and its conversion window); ``segmentId`` keeps its members."""
     require_scope(info.context.principal, READ)
     try:
         query = FunnelQuery(
@@ -174,7 +182,8 @@ async def funnel(
     except JourneyError as exc:
         raise bad_input(exc) from exc
     names = None if mode == "strict" else [*query.events, *(e[0] for e in query.excluded)]
-    items = await _interactions(info, from_, to + query.within + _JUST_AFTER, names)
+    end = to + query.within + _JUST_AFTER
+    items = await _interactions(info, from_, end, names, segment_id)
     if channel is not None:
         items = [item for item in items if item.channel == channel]
     groups = []
@@ -220,6 +229,7 @@ async def paths(
     step: str | None = None,
     depth: int = 3,
     channel: str | None = None,
+    segment_id: strawberry.ID | None = None,
 ) -> Paths:
     """The ``top`` most frequent transitions between touchpoints (``by`` event or channel)
     in ``[from, to)``, within sessions split by ``sessionGapMinutes`` of inactivity (0: a
@@ -230,7 +240,7 @@ async def paths(
         raise bad_input(JourneyError(f"`by` must be event or channel, got {by!r}"))
     node = by_event if by == "event" else by_channel
     gap = timedelta(minutes=session_gap_minutes) if session_gap_minutes > 0 else None
-    items = await _interactions(info, from_, to, None)
+    items = await _interactions(info, from_, to, None, segment_id)
     if channel is not None:
         items = [item for item in items if item.channel == channel]
     try:
@@ -312,11 +322,19 @@ class PainPoint:
     count: int
 
 
-async def pain_points(info: JourneyInfo, from_: From, to: datetime) -> list[PainPoint]:
+async def pain_points(
+    info: JourneyInfo, from_: From, to: datetime, segment_id: strawberry.ID | None = None
+) -> list[PainPoint]:
     """Frictions detected in ``[from, to)`` by the stage the customer was in, the channel
-    and the kind; most frequent first (stage or channel ``none`` when unknown)."""
+    and the kind; most frequent first (stage or channel ``none`` when unknown); of
+    ``segmentId``'s members only when given."""
     require_scope(info.context.principal, READ)
-    found = await info.context.need_analytics().frictions_between(from_, to)
+    members = await info.context.members(segment_id)
+    found = [
+        f
+        for f in await info.context.need_analytics().frictions_between(from_, to)
+        if members is None or f.customer_id in members
+    ]
     return [
         PainPoint(stage=p.stage, channel=p.channel, kind=p.kind, count=p.count)
         for p in tally((f.stage, f.channel, f.kind) for f in found)

@@ -7,7 +7,12 @@ from dataclasses import dataclass, field
 from graphql import GraphQLError
 from strawberry.types import Info
 
-from services.journey.adapters.ports import AnalyticsStore, CatalogStore, JourneyStore
+from services.journey.adapters.ports import (
+    AnalyticsStore,
+    CatalogStore,
+    JourneyStore,
+    SegmentStore,
+)
 from services.journey.api.loaders import JourneyLoaders
 from services.journey.domain import JourneyError
 from shared.auth import Principal
@@ -28,6 +33,7 @@ class JourneyContext:
     store: JourneyStore
     catalog: CatalogStore | None = None
     analytics: AnalyticsStore | None = None
+    segments: SegmentStore | None = None
     loaders: JourneyLoaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -43,6 +49,14 @@ class JourneyContext:
         if self.analytics is None:
             raise GraphQLError("journey analytics are not served by this process")
         return self.analytics
+
+    async def members(self, segment_id: str | None) -> set[str] | None:
+        """The customers of ``segment_id`` (None: no segment filter)."""
+        if segment_id is None:
+            return None
+        if self.segments is None:
+            raise GraphQLError("segment filters are not served by this process")
+        return await self.segments.members(segment_id)
 
 
 JourneyInfo = Info[JourneyContext, None]

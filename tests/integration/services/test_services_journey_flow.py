@@ -477,3 +477,42 @@ async def test_attribution_splits_each_conversion_over_its_channels(flow):
         "mobile_app": (round(1 / 3, 6), pytest.approx(10.0)),
     }
     assert data["first"] == [{"channel": "web", "conversions": 1.0, "revenue": 30.0}]
+
+
+def segment_event(kind: str, customer: str, version: int) -> CloudEvent:
+    return CloudEvent(
+        type=f"io.threadline.segment.{kind}",
+        source="threadline/profile",
+        id=derived_id("segment", kind, customer, str(version)),
+        subject=customer,
+        partitionkey=customer,
+        data={"customerId": customer, "segmentId": "vip", "segmentName": "VIP",
+              "version": version, "at": when(1)},
+    )  # fmt: skip
+
+
+async def test_segment_filters_follow_the_latest_membership_announced(flow):
+    await handle_events([*retail("a"), *retail("b"), *retail("c")], flow.ports)
+    await handle_events(
+        [
+            segment_event("entered", "a", 1),
+            segment_event("entered", "b", 1),
+            segment_event("exited", "b", 2),
+            segment_event("exited", "c", 2),
+            segment_event("entered", "c", 1),  # late: the exit stands
+        ],
+        flow.ports,
+    )
+
+    data = await flow.graph(
+        """query($from: DateTime!, $to: DateTime!) {
+          vip: funnel(steps: ["Store Visited", "Order Completed"], from: $from, to: $to,
+                      segmentId: "vip") { steps { customers } }
+          all: funnel(steps: ["Store Visited", "Order Completed"], from: $from, to: $to) {
+            steps { customers } } }""",
+        **{"from": when(-1)},
+        to=when(10),
+    )
+
+    assert data["vip"]["steps"] == [{"customers": 1}, {"customers": 1}]
+    assert data["all"]["steps"] == [{"customers": 3}, {"customers": 3}]

@@ -349,7 +349,8 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
                 )
                 body: dict[str, Any] = response.json()
                 customer = body["data"]["customer"]
-                return body if customer["scores"]["orders"] == 1 else None
+                complete = customer["scores"]["orders"] == 1 and customer["journeys"]
+                return body if complete else None
 
             body = await eventually(through_gateway, "the customer to be complete in the graph")
 
