@@ -319,7 +319,7 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
       id traits identities { type value }
       timeline(first: 5) { totalCount edges { node { event channel } } }
       scores { orders revenue { amount currency } }
-      journeys { journeyId } frictions { id } } }"""
+      journeys { journeyId } frictions { kind } } }"""
 
     async with running_slice(settings) as (graph, _):
         accepted = await graph.http.post(
@@ -362,5 +362,8 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
     assert customer["timeline"]["edges"][0]["node"] == {"event": "order_completed",
                                                         "channel": "store"}  # fmt: skip
     assert customer["scores"]["revenue"] == [{"amount": "5.00", "currency": "EUR"}]
-    # the order in the store put the customer in the purchase journey, without friction
-    assert (customer["journeys"], customer["frictions"]) == ([{"journeyId": "purchase"}], [])
+    # the order in the store put the customer in the purchase journey; the only friction
+    # possible is a stall in it, when other customers of the shared database left that
+    # stage within the months since (its p90)
+    assert customer["journeys"] == [{"journeyId": "purchase"}]
+    assert {f["kind"] for f in customer["frictions"]} <= {"stalled_stage"}
