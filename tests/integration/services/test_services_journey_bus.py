@@ -10,11 +10,13 @@ from collections.abc import Sequence
 import pytest
 
 from services.journey import bootstrap as journey
+from services.journey.adapters.mongo import STAGE_TIMES
 from shared.bus.ports import ConsumerSpec
 from shared.bus.rabbitmq import Bus
 from shared.events import CloudEvent
+from shared.mongo import Mongo
 from tests.integration.bus.bus_helpers import wait_until
-from tests.integration.services.services_support import slice_settings
+from tests.integration.services.services_support import serving, slice_settings
 from tests.support.resolved_events import resolved
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
@@ -80,3 +82,23 @@ async def test_each_stage_change_is_published_once_through_the_real_bus(infra):
         ("purchase", "consideration"),
     ]
     assert heard[1].data["causedBy"] == events[2].id
+
+
+async def test_the_api_with_its_worker_runs_the_scheduler_too(infra):
+    settings = slice_settings(infra, journey_scheduler_interval_seconds=0.2)
+    mongo = Mongo(infra.mongodb_url)
+    times = mongo.database(settings.database_name("journey"))[STAGE_TIMES]
+    try:
+        await times.delete_many({})
+        async with serving(journey.create_app(settings, with_worker=True), settings.journey_port):
+            await wait_until_async(lambda: times.find_one({"_id": "p90"}), what="stage times")
+    finally:
+        await mongo.close()
+
+
+async def wait_until_async(check, *, what: str, limit: float = 30.0) -> None:
+    deadline = asyncio.get_running_loop().time() + limit
+    while not await check():
+        if asyncio.get_running_loop().time() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        await asyncio.sleep(0.1)
