@@ -83,6 +83,16 @@ class Settings(BaseSettings):
     """Requests a second per token subject (token bucket); 0 turns the limit off."""
     graphql_rate_limit_burst: int = Field(default=2000, ge=1)
 
+    # The journey worker's scheduler: how often it looks for customers whose inactivity
+    # triggers or friction deadlines came due, how long a claim on one lasts, how many
+    # it claims a turn.
+    journey_scheduler_interval_seconds: float = Field(default=10.0, gt=0)
+    journey_scheduler_lease_seconds: float = Field(default=60.0, gt=0)
+    journey_scheduler_batch: int = Field(default=100, ge=1)
+    # How often the scheduler recomputes the p90 of time in each journey stage (the
+    # stalled-stage friction's threshold) over every customer's finished visits.
+    journey_stage_times_refresh_seconds: float = Field(default=600.0, gt=0)
+
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None
 

@@ -1,12 +1,15 @@
 """The journey store on MongoDB: ``touchpoints``, ``journey_progress`` and ``frictions``.
 
 The ``*_of`` reads and :meth:`MongoJourneyStore.timelines` serve many customers in one
-command each (the subgraph's DataLoaders call them once per request).
+command each (the subgraph's DataLoaders call them once per request). The collections
+of the other journey ports (``mongo_state``, ``mongo_identity``, ``mongo_catalog``) are
+named here too, with every index the service needs.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from pymongo import DESCENDING, InsertOne
@@ -16,9 +19,13 @@ from services.journey.adapters.ports import (
     EMPTY_TIMELINE,
     Friction,
     JourneyProgress,
+    ThreadSummary,
     Timeline,
+    TimelineFilter,
     TimelinePage,
 )
+from services.journey.domain.handoffs import Handoff
+from services.journey.domain.stages import Visit
 from services.journey.domain.timeline import Position
 from services.journey.domain.touchpoints import Touchpoint
 from shared.errors import StorageError
@@ -36,6 +43,14 @@ from shared.mongo import (
 TOUCHPOINTS = "touchpoints"
 PROGRESS = "journey_progress"
 FRICTIONS = "frictions"
+FIRED = "triggers_fired"
+CUSTOMERS = "journey_customers"
+ALIASES = "customer_aliases"
+ERASED = "erased_customers"
+DEFINITIONS = "journey_definitions"
+TRIGGERS = "trigger_rules"
+STAGE_TIMES = "stage_times"
+SEGMENTS = "segment_members"
 
 INDEXES = (
     Index(
@@ -43,8 +58,18 @@ INDEXES = (
         (("customerId", 1), ("timestamp", DESCENDING), ("_id", DESCENDING)),
         name="timeline",
     ),
+    # Funnels read step events of a period; paths read a period.
+    Index(TOUCHPOINTS, ascending("event", "timestamp"), name="by_event_time"),
+    Index(TOUCHPOINTS, ascending("timestamp"), name="by_time"),
+    Index(TOUCHPOINTS, ascending("eventId"), name="by_ingest_event"),
     Index(PROGRESS, ascending("customerId"), name="progress_by_customer"),
     Index(FRICTIONS, ascending("customerId", "detectedAt"), name="frictions_by_customer"),
+    Index(FRICTIONS, ascending("detectedAt"), name="frictions_by_time"),
+    Index(FIRED, ascending("customerId"), name="fired_by_customer"),
+    Index(CUSTOMERS, ascending("dueAt"), name="due", partial={"dueAt": {"$exists": True}}),
+    Index(ALIASES, ascending("survivor"), name="aliases_by_survivor"),
+    Index(SEGMENTS, ascending("segmentId", "member"), name="members_by_segment"),
+    Index(SEGMENTS, ascending("customerId"), name="segments_by_customer"),
 )
 
 
@@ -92,6 +117,46 @@ class MongoJourneyStore:
         async with storage_errors("counting touchpoints"):
             return await self._touchpoints.count_documents(_filter(customer_id, channel))
 
+    async def filtered(
+        self, customer_id: str, *, first: int, after: Position | None, where: TimelineFilter
+    ) -> Timeline:
+        query = _where(customer_id, where)
+        async with storage_errors("counting touchpoints"):
+            total = await self._touchpoints.count_documents(query)
+        if after is not None:
+            query = {"$and": [query, _beyond(after, older=True)]}
+        async with storage_errors("reading a timeline"):
+            cursor = (
+                self._touchpoints.find(query)
+                .sort([("timestamp", DESCENDING), ("_id", DESCENDING)])
+                .limit(first + 1)
+            )
+            found = [touchpoint_from_document(doc) async for doc in cursor]
+        return Timeline(TimelinePage(tuple(found[:first]), has_next=len(found) > first), total)
+
+    async def newer(
+        self, customer_id: str, *, last: int, before: Position | None, where: TimelineFilter
+    ) -> TimelinePage:
+        query = _where(customer_id, where)
+        if before is not None:
+            query = {"$and": [query, _beyond(before, older=False)]}
+        async with storage_errors("reading a timeline"):
+            cursor = (
+                self._touchpoints.find(query).sort([("timestamp", 1), ("_id", 1)]).limit(last + 1)
+            )
+            found = [touchpoint_from_document(doc) async for doc in cursor]
+        page = found[:last]
+        return TimelinePage(tuple(reversed(page)), has_next=len(found) > last)
+
+    async def touchpoints_of(self, customer_ids: Sequence[str]) -> dict[str, list[Touchpoint]]:
+        return await by_customer(
+            self._touchpoints,
+            customer_ids,
+            touchpoint_from_document,
+            "reading touchpoints",
+            sort=[("timestamp", 1), ("_id", 1)],
+        )
+
     async def timelines(
         self,
         customer_ids: Sequence[str],
@@ -137,6 +202,30 @@ class MongoJourneyStore:
             "reading frictions",
             sort=[("detectedAt", -1)],
         )
+
+
+def _beyond(where: Position, *, older: bool) -> dict[str, Any]:
+    op = "$lt" if older else "$gt"
+    return {
+        "$or": [
+            {"timestamp": {op: where.timestamp}},
+            {"timestamp": where.timestamp, "_id": {op: where.id}},
+        ]
+    }
+
+
+def _where(customer_id: str, where: TimelineFilter) -> dict[str, Any]:
+    query = _filter(customer_id, where.channel)
+    if where.event is not None:
+        query["$or"] = [{"event": {"$in": list(where.names)}}, {"eventName": where.event}]
+    moments: dict[str, Any] = {}
+    if where.start is not None:
+        moments["$gte"] = where.start
+    if where.end is not None:
+        moments["$lt"] = where.end
+    if moments:
+        query["timestamp"] = moments
+    return query
 
 
 def _filter(customer_id: str, channel: str | None) -> dict[str, Any]:
@@ -199,13 +288,69 @@ def _top(first: int, sort_by: Mapping[str, int], output: Any) -> Document:
     return {"$topN": {"n": first + 1, "sortBy": dict(sort_by), "output": output}}
 
 
+def visit_document(visit: Visit) -> Document:
+    return {
+        "cycle": visit.cycle,
+        "stage": visit.stage,
+        "enteredAt": visit.entered_at,
+        "enteredBy": visit.entered_by,
+        "channel": visit.channel,
+        "exitedAt": visit.left_at,
+    }
+
+
+def visit_from_document(journey_id: str, doc: Mapping[str, Any]) -> Visit:
+    return Visit(
+        journey_id=journey_id,
+        cycle=int(doc["cycle"]),
+        stage=str(doc["stage"]),
+        entered_at=doc["enteredAt"],
+        entered_by=str(doc["enteredBy"]),
+        channel=str(doc["channel"]),
+        left_at=doc.get("exitedAt"),
+    )
+
+
+def handoff_document(handoff: Handoff) -> Document:
+    return {
+        "cycle": handoff.cycle,
+        "fromChannel": handoff.from_channel,
+        "toChannel": handoff.to_channel,
+        "fromId": handoff.from_id,
+        "toId": handoff.to_id,
+        "at": handoff.at,
+        "gapSeconds": handoff.gap.total_seconds(),
+    }
+
+
+def handoff_from_document(journey_id: str, doc: Mapping[str, Any]) -> Handoff:
+    return Handoff(
+        journey_id=journey_id,
+        cycle=int(doc["cycle"]),
+        from_channel=str(doc["fromChannel"]),
+        to_channel=str(doc["toChannel"]),
+        from_id=str(doc["fromId"]),
+        to_id=str(doc["toId"]),
+        at=doc["at"],
+        gap=timedelta(seconds=float(doc["gapSeconds"])),
+    )
+
+
 def progress_from_document(doc: Mapping[str, Any]) -> JourneyProgress:
+    journey_id = str(doc["journeyId"])
     return JourneyProgress(
-        journey_id=str(doc["journeyId"]),
+        journey_id=journey_id,
         name=str(doc.get("name", "")),
         stage=str(doc["stage"]),
         entered_at=doc["enteredAt"],
         updated_at=doc.get("updatedAt") or doc["enteredAt"],
+        version=int(doc.get("journeyVersion") or 1),
+        history=tuple(visit_from_document(journey_id, v) for v in doc.get("history") or ()),
+        handoffs=tuple(handoff_from_document(journey_id, h) for h in doc.get("handoffs") or ()),
+        threads=tuple(
+            ThreadSummary(int(t["cycle"]), tuple(t["channels"]), int(t["breaks"]))
+            for t in doc.get("threads") or ()
+        ),
     )
 
 
@@ -217,6 +362,10 @@ def friction_from_document(doc: Mapping[str, Any]) -> Friction:
         detected_at=doc["detectedAt"],
         touchpoint_ids=tuple(doc.get("touchpointIds") or ()),
         details=dict(doc.get("details") or {}),
+        stage=doc.get("stage"),
+        channel=doc.get("channel"),
+        journey_id=doc.get("journeyId"),
+        customer_id=doc.get("customerId"),
     )
 
 
@@ -226,13 +375,17 @@ def touchpoint_document(touchpoint: Touchpoint) -> Document:
         "eventId": touchpoint.event_id,
         "type": touchpoint.kind,
         "event": touchpoint.name,
+        "eventName": touchpoint.event_name,
         "channel": touchpoint.channel,
         "timestamp": touchpoint.timestamp,
-        "summary": dict(touchpoint.summary),
+        "properties": dict(touchpoint.properties),
     }
 
 
 def touchpoint_from_document(doc: Mapping[str, Any]) -> Touchpoint:
+    # Touchpoints stored before the original name and properties were kept carry a
+    # ``summary`` of a few properties instead.
+    properties = doc.get("properties")
     return Touchpoint(
         id=str(doc["_id"]),
         customer_id=str(doc["customerId"]),
@@ -241,5 +394,6 @@ def touchpoint_from_document(doc: Mapping[str, Any]) -> Touchpoint:
         name=doc.get("event"),
         channel=str(doc["channel"]),
         timestamp=doc["timestamp"],
-        summary=dict(doc.get("summary") or {}),
+        properties=dict(properties if properties is not None else doc.get("summary") or {}),
+        event_name=doc.get("eventName"),
     )

@@ -9,6 +9,11 @@
 - ``funnels``, ``paths``, ``stage_metrics``, ``percentiles``, ``attribution``: analytics.
 - ``frictions``, ``friction_detectors``: pain points with evidence; the pain-point map.
 - ``triggers``: rules that fire on stages, frictions and inactivity, once per occurrence.
+- ``definitions``: journey definitions and trigger rules as documents (stored, and given
+  through the graph), read with errors that name the field.
+- ``projection``: one customer's journey state recomputed from all their interactions, and
+  what is new since the stored state (stages entered, frictions, triggers due).
+- ``published``: the ``journey.*`` CloudEvents, with ids derived from their causes.
 """
 
 from shared.errors import ThreadlineError

@@ -223,6 +223,23 @@ def broken_promises(
     return found
 
 
+def deadlines(items: Sequence[Interaction], settings: FrictionSettings) -> list[datetime]:
+    """When the detectors that wait for something not to happen may fire on ``items``:
+    each checkout's timeout and each promised delivery's deadline (a recomputation
+    then tells whether they did)."""
+    found = [
+        item.timestamp + settings.checkout_timeout
+        for item in items
+        if settings.checkout.matches(item)
+    ]
+    for item in items:
+        if settings.promise.matches(item):
+            deadline = _deadline(item.properties.get(settings.promise_property))
+            if deadline is not None:
+                found.append(deadline + settings.promise_grace)
+    return found
+
+
 def detect(
     interactions: Iterable[Interaction],
     now: datetime,

@@ -120,3 +120,15 @@ def pain_point_map(
         counts[(stage, friction.channel, friction.kind)] += 1
     ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
     return tuple(PainPoint(*key, count) for key, count in ranked)
+
+
+def tally(placed: Iterable[tuple[str | None, str | None, str]]) -> tuple[PainPoint, ...]:
+    """Pain points from stored frictions as (stage, channel, kind); most frequent first.
+
+    Frictions are stored with the stage the customer was in when each was detected
+    (``projection.place``), so the map needs no progress at query time."""
+    counts: Counter[tuple[str, str, str]] = Counter(
+        (stage or OUTSIDE, channel or OUTSIDE, kind) for stage, channel, kind in placed
+    )
+    ranked = sorted(counts.items(), key=lambda pair: (-pair[1], pair[0]))
+    return tuple(PainPoint(*key, count) for key, count in ranked)

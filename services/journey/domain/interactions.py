@@ -13,11 +13,12 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import lru_cache
 from types import MappingProxyType
 from typing import Any
 
 from services.journey.domain import JourneyError
-from services.journey.domain.touchpoints import touchpoint_of
+from services.journey.domain.touchpoints import Touchpoint, touchpoint_of
 from shared.normalize.canonical import CHANNELS, CanonicalError, snake_case
 
 _NO_PROPERTIES: Mapping[str, Any] = MappingProxyType({})
@@ -93,17 +94,63 @@ def interaction(
 
 def interaction_of(event_id: str, data: Mapping[str, Any]) -> Interaction:
     """The interaction of a resolved ``customer.event.*`` (its data is the normalized event)."""
-    point = touchpoint_of(event_id, data)
-    original = data.get("eventName") or point.name or point.kind
-    properties = data.get("properties")
-    return interaction(
+    return from_touchpoint(touchpoint_of(event_id, data))
+
+
+def from_touchpoint(point: Touchpoint) -> Interaction:
+    """The interaction a stored touchpoint stands for (its original name, all its properties).
+
+    A page or screen name with no snake_case form (only punctuation, say) reads as
+    the kind (``page``) rather than failing the customer's whole recomputation.
+    """
+    channel = point.channel if point.channel in CHANNELS else "other"
+    name = point.event_name or point.name or point.kind
+    try:
+        return interaction(
+            point.id,
+            point.customer_id,
+            point.timestamp,
+            channel,
+            name,
+            point.properties,
+            kind=point.kind,
+        )
+    except JourneyError:
+        return interaction(
+            point.id,
+            point.customer_id,
+            point.timestamp,
+            channel,
+            point.kind,
+            point.properties,
+            kind=point.kind,
+        )
+
+
+@lru_cache(maxsize=4096)
+def canonical_event(name: str) -> str:
+    """An event name as stored and matched (snake_case), or as given when it has none."""
+    try:
+        return snake_case(name)
+    except CanonicalError:
+        return name
+
+
+def stored(point: Touchpoint) -> Interaction:
+    """:func:`from_touchpoint` for analytics over many touchpoints: the same ``event`` and
+    channel, without re-checking what ingestion checked and without the properties."""
+    if point.kind == "track" and point.name:
+        event = point.name
+    else:
+        event = canonical_event(point.event_name or point.name or point.kind)
+    return Interaction(
         point.id,
         point.customer_id,
         point.timestamp,
         point.channel if point.channel in CHANNELS else "other",
-        str(original),
-        properties if isinstance(properties, Mapping) else None,
-        kind=point.kind,
+        event,
+        point.event_name or point.name or point.kind,
+        point.kind,
     )
 
 

@@ -1,45 +1,31 @@
 """Touchpoints: one per resolved customer event, the unit of a customer's timeline.
 
-A touchpoint keeps what a timeline shows (when, where, what) and a small
-summary of the event's properties, never the whole payload: the profile owns
-the events themselves.
+A touchpoint keeps the event's original name and all its properties (bounded by the
+collection API's limits: depth, key and id sizes, 32 KB an event), since journey stages,
+funnels and friction detectors match on them and the timeline shows them.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field, replace
 from datetime import datetime
+from types import MappingProxyType
 from typing import Any
 
 from services.journey.domain import JourneyError
 from shared.events import parse_time
 
-# The properties a timeline entry is worth showing, in Segment's semantic vocabulary.
-SUMMARY_KEYS = (
-    "order_id",
-    "revenue",
-    "total",
-    "currency",
-    "product_id",
-    "sku",
-    "name",
-    "category",
-    "url",
-    "path",
-    "title",
-    "survey",
-    "score",
-    "ticket_id",
-    "status",
-    "subject",
-)
-MAX_TEXT = 200
+_NONE: Mapping[str, Any] = MappingProxyType({})
 
 
 @dataclass(frozen=True, slots=True)
 class Touchpoint:
-    """One interaction of a customer on one channel at one moment (event time)."""
+    """One interaction of a customer on one channel at one moment (event time).
+
+    ``name`` is the snake_case event name (a page's or screen's own name),
+    ``event_name`` the name as sent (``Order Completed``).
+    """
 
     id: str
     customer_id: str
@@ -48,20 +34,11 @@ class Touchpoint:
     name: str | None
     channel: str
     timestamp: datetime
-    summary: Mapping[str, Any]
+    properties: Mapping[str, Any] = field(default_factory=lambda: _NONE)
+    event_name: str | None = None
 
-
-def summarize(properties: Mapping[str, Any]) -> dict[str, Any]:
-    """The scalar properties worth showing on a timeline, texts cut to ``MAX_TEXT``."""
-    summary: dict[str, Any] = {}
-    for key in SUMMARY_KEYS:
-        value = properties.get(key)
-        if isinstance(value, bool | int | float) or value is None:
-            if value is not None:
-                summary[key] = value
-        elif isinstance(value, str):
-            summary[key] = value[:MAX_TEXT]
-    return summary
+    def with_customer(self, customer_id: str) -> Touchpoint:
+        return replace(self, customer_id=customer_id)
 
 
 def touchpoint_of(event_id: str, data: Mapping[str, Any]) -> Touchpoint:
@@ -78,12 +55,8 @@ def touchpoint_of(event_id: str, data: Mapping[str, Any]) -> Touchpoint:
         raise JourneyError(f"event {event_id} has no valid timestamp: {exc}") from exc
     kind = str(data.get("type") or "track")
     properties = data.get("properties")
-    summary = summarize(properties if isinstance(properties, Mapping) else {})
-    money = data.get("money")
-    if isinstance(money, Mapping) and money.get("revenue") is not None:
-        summary["revenue"] = str(money["revenue"])
-        summary["currency"] = str(money.get("currency", ""))
     name = data.get("event") if kind == "track" else data.get("name")
+    original = data.get("eventName") if kind == "track" else data.get("name")
     return Touchpoint(
         id=event_id,
         customer_id=str(customer_id),
@@ -92,5 +65,6 @@ def touchpoint_of(event_id: str, data: Mapping[str, Any]) -> Touchpoint:
         name=str(name) if name else None,
         channel=str(data.get("channel") or "other"),
         timestamp=timestamp,
-        summary=summary,
+        properties=dict(properties) if isinstance(properties, Mapping) else {},
+        event_name=str(original) if original else None,
     )

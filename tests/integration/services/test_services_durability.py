@@ -107,7 +107,7 @@ def _touchpoint(ident: str) -> Touchpoint:
         name="product_viewed",
         channel="web",
         timestamp=T0,
-        summary={},
+        properties={},
     )
 
 

@@ -175,7 +175,7 @@ async def test_journey_entities_cost_a_bounded_number_of_database_calls(counted,
                 name="product_viewed",
                 channel="web" if k % 2 else "email",
                 timestamp=T0 + timedelta(minutes=k),
-                summary={},
+                properties={},
             )
             for n, cid in enumerate(ids)
             for k in range(n % 4)  # 0 to 3 touchpoints: some pages end, some go on

@@ -74,7 +74,7 @@ def touchpoint(ident: str, minutes: int, channel: str = "web", customer: str = "
         name="product_viewed",
         channel=channel,
         timestamp=T0 + timedelta(minutes=minutes),
-        summary={"product_id": "p1", "revenue": "1.50"},
+        properties={"product_id": "p1", "revenue": "1.50"},
     )
 
 
@@ -126,7 +126,7 @@ async def test_journeys_and_frictions_are_read_as_stored(twin):
     assert await twin.store.journeys("c1") == []
     assert await twin.store.frictions("c1") == []
     progress = JourneyProgress("purchase", "Purchase", "consideration", T0, T0)
-    friction = Friction("f1", "repeat_contact", "Called twice", T0, ("a", "b"))
+    friction = Friction("f1", "repeat_contact", "Called twice", T0, ("a", "b"), customer_id="c1")
 
     await twin.seed("c1", progress, friction)
 
@@ -164,9 +164,11 @@ async def test_timelines_of_many_customers_are_each_ones_page_and_count(twin):
 
 async def test_journeys_and_frictions_of_many_customers_are_each_ones_own(twin):
     progress = JourneyProgress("purchase", "Purchase", "consideration", T0, T0)
-    older = Friction("f1", "repeat_contact", "Called twice", T0, ("a",))
-    newer = Friction("f2", "abandoned_cart", "Left", T0 + timedelta(hours=1), ("b",))
-    other = Friction("f3", "repeat_contact", "Called twice", T0, ())
+    older = Friction("f1", "repeat_contact", "Called twice", T0, ("a",), customer_id="c1")
+    newer = Friction(
+        "f2", "abandoned_cart", "Left", T0 + timedelta(hours=1), ("b",), customer_id="c1"
+    )
+    other = Friction("f3", "repeat_contact", "Called twice", T0, (), customer_id="c2")
     await twin.seed("c1", progress, older)
     await twin.seed("c1", progress, newer)
     await twin.seed("c2", progress, other)

@@ -9,6 +9,7 @@ from services.journey.adapters.in_memory import InMemoryJourneyStore
 from services.journey.api.graph import JourneyContext, schema
 from services.journey.handlers import handle_customer_events
 from shared.auth import Principal
+from tests.support.journey_ports import memory_ports
 from tests.support.resolved_events import at, resolved
 
 READER = Principal(subject="reader", scopes=frozenset({"customers:read"}))
@@ -53,7 +54,7 @@ async def _store() -> CountingStore:
             for c in range(5)
             for n in range(c)
         ],
-        store=store,
+        memory_ports(store),
     )  # fmt: skip
     return store
 
@@ -97,7 +98,7 @@ async def test_loaders_live_as_long_as_their_request():
     assert (await _entities(store, ["c9"]))[0]["all"]["totalCount"] == 0
 
     await handle_customer_events(
-        [resolved("page", "late", "c9", name="Home", timestamp=at(9))], store=store
+        [resolved("page", "late", "c9", name="Home", timestamp=at(9))], memory_ports(store)
     )
 
     assert (await _entities(store, ["c9"]))[0]["all"]["totalCount"] == 1

@@ -15,6 +15,7 @@ from shared.bus.in_memory import InMemoryBus, InMemoryInbox
 from shared.bus.ports import ConsumerSpec
 from shared.events import CloudEvent
 from shared.subgraph import AuthenticatedGraphQL
+from tests.support.journey_ports import memory_ports
 from tests.support.resolved_events import at, resolved
 
 SECRET = "unit-secret-" + "x" * 32
@@ -44,11 +45,11 @@ async def test_redelivered_events_leave_one_touchpoint_each():
     bus = InMemoryBus(inbox=InMemoryInbox())
 
     async def handler(batch):
-        await handle_customer_events(batch, store=store)
+        await handle_customer_events(batch, memory_ports(store))
 
     await bus.start(ConsumerSpec("journey.events", ("customer.event.#",), handler))
     await bus.publish(_events())
-    await handle_customer_events(_events()[:2], store=store)  # a redelivery past the inbox
+    await handle_customer_events(_events()[:2], memory_ports(store))  # a redelivery past the inbox
     await bus.drain()
 
     assert len(store.touchpoints) == 5
@@ -58,7 +59,7 @@ async def test_redelivered_events_leave_one_touchpoint_each():
 @pytest.fixture
 async def client():
     store = InMemoryJourneyStore()
-    await handle_customer_events(_events(), store=store)
+    await handle_customer_events(_events(), memory_ports(store))
 
     async def context(request, principal):
         return JourneyContext(principal=principal, store=store)
@@ -116,10 +117,10 @@ async def test_timeline_filters_by_channel(client):
     }
 
 
-async def test_journeys_and_frictions_are_empty_until_computed(client):
+async def test_handled_events_place_the_customer_in_the_purchase_journey(client):
     customer = (await _timeline(client))["data"]["_entities"][0]
 
-    assert customer["journeys"] == []
+    assert customer["journeys"] == [{"journeyId": "purchase"}]
     assert customer["frictions"] == []
 
 

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from services.journey.domain import InvalidCursorError, JourneyError
 from services.journey.domain.timeline import MAX_PAGE, Position, decode_cursor, page_size
-from services.journey.domain.touchpoints import MAX_TEXT, summarize, touchpoint_of
+from services.journey.domain.touchpoints import touchpoint_of
 from tests.support.resolved_events import at, resolved
 
 
@@ -34,9 +34,10 @@ def test_track_event_becomes_a_touchpoint_at_event_time():
         "store",
     )
     assert touchpoint.timestamp.isoformat() == "2026-03-01T09:30:00+00:00"
-    assert touchpoint.summary["order_id"] == "o-1"
-    assert touchpoint.summary["currency"] == "EUR"
-    assert "products" not in touchpoint.summary
+    assert touchpoint.event_name == "Order Completed"
+    assert touchpoint.properties["order_id"] == "o-1"
+    assert touchpoint.properties["currency"] == "EUR"
+    assert touchpoint.properties["products"] == [{"x": 1}]
 
 
 def test_page_touchpoint_is_named_after_the_page():
@@ -44,14 +45,19 @@ def test_page_touchpoint_is_named_after_the_page():
 
     touchpoint = touchpoint_of(event.id, event.data)
 
-    assert (touchpoint.kind, touchpoint.name) == ("page", "Pricing")
-    assert touchpoint.summary == {"path": "/pricing"}
+    assert (touchpoint.kind, touchpoint.name, touchpoint.event_name) == (
+        "page",
+        "Pricing",
+        "Pricing",
+    )
+    assert touchpoint.properties == {"path": "/pricing"}
 
 
-def test_summary_keeps_known_scalars_and_cuts_long_texts():
-    summary = summarize({"title": "x" * 500, "score": 9, "nested": {"a": 1}, "url": None})
+def test_touchpoint_keeps_every_property_nested_ones_included():
+    properties = {"title": "x" * 500, "score": 9, "nested": {"a": [1, {"b": 2}]}, "url": None}
+    event = resolved("track", "m1", "c1", event="Product Viewed", properties=properties)
 
-    assert summary == {"title": "x" * MAX_TEXT, "score": 9}
+    assert touchpoint_of(event.id, event.data).properties == properties
 
 
 def test_unresolved_event_cannot_become_a_touchpoint():
