@@ -6,7 +6,9 @@ servers are used instead (the same suite then runs against real clusters).
 
 from __future__ import annotations
 
+import gc
 import os
+import warnings
 import shutil
 import tempfile
 from collections.abc import Callable, Iterator
@@ -67,3 +69,21 @@ def infra() -> Iterator[Infra]:
         if mongo is not None:
             mongo.stop()
         shutil.rmtree(base, ignore_errors=True)
+
+
+@pytest.fixture(autouse=True)
+def _no_leaked_sockets(request: pytest.FixtureRequest) -> Iterator[None]:
+    """An integration or end-to-end test leaves no unclosed socket behind it.
+
+    Collected right after the test, so a leak fails the test that caused it. A socket
+    that a library drops later, when a background connection attempt is cancelled after
+    the test ended, is finalized at some random later allocation instead; pyproject's
+    ``filterwarnings`` ignores only that late, unattributable case (see its comment).
+    """
+    yield
+    if request.node.get_closest_marker("integration") or request.node.get_closest_marker("e2e"):
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always", ResourceWarning)
+            gc.collect()
+        leaked = [str(w.message) for w in caught if issubclass(w.category, ResourceWarning)]
+        assert not leaked, f"{request.node.nodeid} left resources unclosed: {leaked}"
