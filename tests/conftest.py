@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import gc
 import os
-import warnings
 import shutil
 import tempfile
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
