@@ -1,8 +1,9 @@
 """Wires the profile service: its subgraph, the collection API, its consumer, its health.
 
 The one place that builds the profile's adapters (``MongoProfileStore``,
-``MongoQuarantine``) and hands them to the API, the collector and the
-``profile.ingest`` consumer. ``create_app`` serves ``/graphql``, ``/v1/*`` and
+``MongoQuarantine``, ``MongoSegmentStore``, ``MongoCustomerDirectory``) and hands
+them to the API, the collector, the ``profile.ingest`` and ``profile.facts``
+consumers and the segment scheduler. ``create_app`` serves ``/graphql``, ``/v1/*`` and
 the health routes (with the consumer too when ``with_worker``); ``run_worker``
 runs the consumer alone.
 """
@@ -10,7 +11,8 @@ runs the consumer alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
@@ -18,11 +20,15 @@ from starlette.requests import Request
 
 from services.profile import worker
 from services.profile.adapters import mongo_quarantine as quarantine
+from services.profile.adapters import mongo_segments
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
+from services.profile.adapters.mongo_directory import MongoCustomerDirectory
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
+from services.profile.api.graph_segments import SegmentAccess
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.segmenting import SegmentEngine
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
@@ -30,22 +36,58 @@ from shared.runtime import ServiceClients, ServiceWiring
 from shared.settings import Settings
 
 SERVICE = "profile"
-ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
+WORKER_INDEXES = (*INDEXES, *mongo_segments.INDEXES)
+ALL_INDEXES = (*WORKER_INDEXES, *quarantine.INDEXES)
 
 
-def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
-    return [worker.ingest_consumer(MongoProfileStore(database), publisher)]
+def segment_engine(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
+) -> SegmentEngine:
+    return SegmentEngine(
+        profiles=MongoProfileStore(database),
+        segments=mongo_segments.MongoSegmentStore(database),
+        publisher=publisher,
+        lease=timedelta(seconds=settings.segment_claim_seconds),
+        job_page=settings.segment_job_page_size,
+    )
+
+
+def consumers(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
+) -> Sequence[ConsumerSpec]:
+    segments = segment_engine(database, publisher, settings)
+    return [
+        worker.ingest_consumer(MongoProfileStore(database), publisher, segments),
+        worker.facts_consumer(segments),
+    ]
+
+
+def background(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
+) -> Sequence[Coroutine[Any, Any, None]]:
+    """The segment scheduler (window expiry, re-evaluation jobs) of each worker process."""
+    segments = segment_engine(database, publisher, settings)
+    return [worker.run_scheduler(segments, settings.segment_scheduler_interval_seconds)]
 
 
 def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
+        segments = SegmentAccess(
+            store=request.state.segments,
+            directory=request.state.directory,
+            search_traits=settings.customer_search_traits,
+        )
+        return ProfileContext(
+            principal=principal, store=request.state.store, pii=pii, segments=segments
+        )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
+            "segments": mongo_segments.MongoSegmentStore(clients.database),
+            "directory": MongoCustomerDirectory(clients.database),
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),
@@ -63,10 +105,11 @@ def _wiring(settings: Settings) -> ServiceWiring:
         context=context,
         indexes=ALL_INDEXES,
         state=state,
-        consumers=consumers,
+        consumers=lambda database, bus: consumers(database, bus, settings),
         port_of=lambda settings: settings.profile_port,
         routes=collection_routes(),
-        worker_indexes=INDEXES,
+        worker_indexes=WORKER_INDEXES,
+        background=lambda database, bus: background(database, bus, settings),
     )
 
 

@@ -1,4 +1,6 @@
-"""The profile consumer: ``profile.ingest`` resolves every ``ingest.*`` event.
+"""The profile consumers: ``profile.ingest`` resolves every ``ingest.*`` event,
+``profile.facts`` keeps the journey stages and scores segments test; the segment
+scheduler runs beside them.
 
 Batch envelopes (``ingest.batch``, one per partition key of a collected
 request) are opened by the bus (:func:`services.profile.ingest.members`), so
@@ -10,22 +12,50 @@ envelope is retried and then parked whole. ``bootstrap`` wires the store.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from collections.abc import Sequence
 
 from services.profile.adapters.ports import ProfileStore
 from services.profile.handlers import handle_ingested
 from services.profile.ingest import members
+from services.profile.segmenting import SegmentEngine
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
 
+log = logging.getLogger("threadline.profile.worker")
+
 CONSUMER = "profile.ingest"
 BINDINGS = ("ingest.#",)
+FACTS_CONSUMER = "profile.facts"
+FACTS_BINDINGS = ("journey.stage_changed", "score.changed")
 
 
-def ingest_consumer(store: ProfileStore, publisher: Publisher) -> ConsumerSpec:
-    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one)."""
+def ingest_consumer(
+    store: ProfileStore, publisher: Publisher, segments: SegmentEngine | None = None
+) -> ConsumerSpec:
+    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one);
+    with ``segments``, the customers of each saved batch are re-evaluated."""
+    on_saved = segments.refresh if segments is not None else None
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
-        await handle_ingested(batch, store=store, publisher=publisher)
+        await handle_ingested(batch, store=store, publisher=publisher, on_saved=on_saved)
 
     return ConsumerSpec(CONSUMER, BINDINGS, handle, unpack=members)
+
+
+def facts_consumer(segments: SegmentEngine) -> ConsumerSpec:
+    """The ``profile.facts`` group: journey stages and scores for segment conditions."""
+    return ConsumerSpec(FACTS_CONSUMER, FACTS_BINDINGS, segments.handle_facts)
+
+
+async def run_scheduler(segments: SegmentEngine, interval_seconds: float) -> None:
+    """Re-check expiring windows and run re-evaluation jobs every ``interval_seconds``,
+    until cancelled. Claims are leases, so every worker process may run one."""
+    while True:
+        try:
+            await segments.tick()
+        except Exception:
+            # A failed round (the database away for a moment) is retried on the next one.
+            log.exception("segment scheduler round failed; retrying in %ss", interval_seconds)
+        await asyncio.sleep(interval_seconds)

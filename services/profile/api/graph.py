@@ -8,9 +8,11 @@ from datetime import datetime
 import strawberry
 from graphql import GraphQLError
 from strawberry.scalars import JSON
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api import graph_customers, graph_segments
 from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain import InvalidIdentityError
 from services.profile.domain.customer import Customer as CustomerState
@@ -31,6 +33,7 @@ class ProfileContext:
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
     loaders: ProfileLoaders = field(init=False)
+    segments: graph_segments.SegmentAccess | None = None
 
     def __post_init__(self) -> None:
         # Built with the context, so once per request: batches and caches end with it.
@@ -119,12 +122,14 @@ class Customer:
         ]
 
     @strawberry.field
-    def segments(self) -> list[SegmentMembership]:
+    async def segments(self, info: ProfileInfo) -> list[SegmentMembership]:
+        """The segments the customer is in now."""
+        found = await graph_segments.customer_segments(info.context.segments, self.state)
         return [
             SegmentMembership(
                 segment_id=strawberry.ID(s.segment_id), name=s.name, entered_at=s.entered_at
             )
-            for s in self.state.segments
+            for s in found
         ]
 
     @classmethod
@@ -136,6 +141,12 @@ class Customer:
 
 @strawberry.type
 class Query:
+    segments: list[graph_segments.Segment] = strawberry.field(resolver=graph_segments.segments)
+    segment: graph_segments.Segment | None = strawberry.field(resolver=graph_segments.segment)
+    customers: graph_customers.CustomerConnection = strawberry.field(
+        resolver=graph_customers.customers
+    )
+
     @strawberry.field
     async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -166,4 +177,6 @@ class Query:
         return Customer.of(state) if state is not None else None
 
 
-schema = strawberry.federation.Schema(query=Query, types=[Customer])
+Mutation = merge_types("Mutation", (graph_segments.SegmentMutation,))
+
+schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])
