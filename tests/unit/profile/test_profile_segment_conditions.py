@@ -37,6 +37,7 @@ def test_documented_examples_parse_into_the_tree_they_describe():
 
     assert isinstance(condition, And)
     orders, no_denial, user = condition.items
+    assert isinstance(orders, EventsMatch)
     assert orders == EventsMatch(
         "order_completed", orders.compare, timedelta(days=30), sum_of=None, by_channel=False
     )

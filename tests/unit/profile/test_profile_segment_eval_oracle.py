@@ -79,7 +79,7 @@ def events_oracle(cond: dict[str, Any], facts: CustomerFacts, now: datetime) -> 
 
 def trait_op(op: str, value: Any, arg: Any) -> bool:
     if op == "exists":
-        return (value is not MISSING and value is not None) == arg
+        return (value is not MISSING and value is not None) is bool(arg)
     if value is MISSING:
         return op == "ne"
     if op == "eq":
@@ -108,14 +108,16 @@ def same(a: Any, b: Any) -> bool:
 def cmp(op: str, left: Any, right: Any) -> bool:
     left = Decimal(str(left)) if isinstance(left, float) else left
     right = Decimal(str(right)) if isinstance(right, float) else right
-    return {
-        "eq": left == right,
-        "ne": left != right,
-        "gt": left > right,
-        "gte": left >= right,
-        "lt": left < right,
-        "lte": left <= right,
-    }[op]
+    return bool(
+        {
+            "eq": left == right,
+            "ne": left != right,
+            "gt": left > right,
+            "gte": left >= right,
+            "lt": left < right,
+            "lte": left <= right,
+        }[op]
+    )
 
 
 def as_list(value: Any) -> list[Any]:
