@@ -331,7 +331,11 @@ def encode_cursor(customer_id: str) -> str:
 
 def decode_cursor(cursor: str) -> str:
     try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        padded = cursor + "=" * (-len(cursor) % 4)
+        decoded = base64.b64decode(padded, altchars=b"-_", validate=True).decode()
+        if not decoded:
+            raise ValueError("empty cursor")
+        return decoded
     except (ValueError, binascii.Error, UnicodeDecodeError):
         raise GraphQLError(
             f"cursor {cursor!r} is not one this list issued; pass `endCursor` from a "
