@@ -333,7 +333,7 @@ def definition_from_document(doc: Mapping[str, Any]) -> SegmentDefinition:
 
 
 def job_document(job: SegmentJob) -> Document:
-    return {
+    doc: Document = {
         "_id": job.id,
         "segmentId": job.segment_id,
         "version": job.version,
@@ -346,6 +346,9 @@ def job_document(job: SegmentJob) -> Document:
         "startedAt": job.started_at,
         "finishedAt": job.finished_at,
     }
+    if job.started_at is None:
+        del doc["startedAt"]  # absent, not null: the first claim's ``$min`` sets it
+    return doc
 
 
 def job_from_document(doc: Mapping[str, Any]) -> SegmentJob:
