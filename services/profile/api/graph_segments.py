@@ -98,8 +98,11 @@ async def customer_segments(
     ]
 
 
-@strawberry.type
+@strawberry.type(name="ProfilePageInfo")
 class PageInfo:
+    """Where a page of a profile list ends. Not named ``PageInfo``: journey's is, and a
+    type both subgraphs resolve would have to be ``@shareable`` in both."""
+
     has_next_page: bool
     end_cursor: str | None
 
