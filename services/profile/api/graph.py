@@ -143,6 +143,9 @@ class Customer:
 class Query:
     segments: list[graph_segments.Segment] = strawberry.field(resolver=graph_segments.segments)
     segment: graph_segments.Segment | None = strawberry.field(resolver=graph_segments.segment)
+    segment_condition_schema: JSON = strawberry.field(
+        resolver=graph_segments.segment_condition_schema
+    )
     customers: graph_customers.CustomerConnection = strawberry.field(
         resolver=graph_customers.customers
     )

@@ -30,6 +30,7 @@ from services.profile.domain import ProfileError
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.customer import SegmentMembership
 from services.profile.domain.segment_membership import Membership, SegmentDefinition
+from services.profile.domain.segment_schema import CONDITION_SCHEMA
 from services.profile.domain.segments import SegmentConditionError
 from shared.auth import Principal
 from shared.events import utcnow
@@ -221,6 +222,12 @@ async def segments(info: SegmentInfo) -> list[Segment]:
     """Every segment (deleted ones are gone)."""
     require_scope(info.context.principal, READ)
     return [Segment.of(d) for d in (await access_of(info).definitions()).values()]
+
+
+def segment_condition_schema(info: SegmentInfo) -> JSON:
+    """The condition language of ``createSegment`` as a JSON Schema, with examples."""
+    require_scope(info.context.principal, READ)
+    return JSON(CONDITION_SCHEMA)
 
 
 async def segment(info: SegmentInfo, id: strawberry.ID) -> Segment | None:

@@ -6,7 +6,12 @@ from datetime import timedelta
 
 import pytest
 
+from services.profile.domain.segment_schema import CONDITION_SCHEMA
 from services.profile.domain.segments import (
+    _NODE_KINDS,
+    CHANNELS,
+    COMPARISONS,
+    TRAIT_OPERATORS,
     And,
     ConsentIs,
     EventsMatch,
@@ -147,3 +152,31 @@ def test_durations_are_iso_8601_without_months_or_years(text, expected):
 def test_durations_without_a_fixed_positive_length_are_refused(text):
     with pytest.raises(ValueError, match=r"P30D|zero"):
         parse_duration(text)
+
+
+def test_json_schema_lists_exactly_the_parsers_node_kinds_and_operators():
+    defs = CONDITION_SCHEMA["$defs"]
+    kinds = {ref["$ref"].rsplit("/", 1)[1] for ref in defs["condition"]["oneOf"]}
+
+    assert kinds == set(_NODE_KINDS)
+    assert set(defs["trait"]["properties"]) - {"trait"} == set(TRAIT_OPERATORS)
+    assert set(defs["score"]["properties"]) - {"score"} == set(COMPARISONS)
+    assert defs["channel"]["properties"]["channel"]["enum"] == sorted(CHANNELS)
+
+
+def test_schema_examples_parse_and_the_schema_admits_what_the_parser_admits():
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(CONDITION_SCHEMA)
+    accepted = [
+        *CONDITION_SCHEMA["examples"],
+        {"trait": "age", "gte": 18, "lt": 65},
+        {"event": "product_viewed"},
+        {"journey": "onboarding", "stage": ["a", "b"]},
+    ]
+    refused = [{"trait": "plan"}, {"or": []}, {"event": "x", "within": "P1Y"}, {"score": "nps"}]
+
+    for example in accepted:
+        parse_condition(example)
+        validator.validate(example)
+    for bad in refused:
+        assert not validator.is_valid(bad), bad
