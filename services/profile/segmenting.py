@@ -47,6 +47,11 @@ ENTERED = "io.threadline.segment.entered"
 EXITED = "io.threadline.segment.exited"
 STAGE_CHANGED = "io.threadline.journey.stage_changed"
 SCORE_CHANGED = "io.threadline.score.changed"
+MERGED = "io.threadline.customer.merged"
+SPLIT = "io.threadline.customer.split"
+ERASED = "io.threadline.customer.erased"
+IDENTITY_CHANGES = (MERGED, SPLIT, ERASED)
+ALIAS_HOPS = 8
 WRITE_ATTEMPTS = 4
 
 
@@ -111,7 +116,8 @@ class SegmentEngine:
         self, ids: Sequence[str], live: Sequence[SegmentDefinition], now: datetime
     ) -> dict[str, CustomerFacts]:
         customers = await self.profiles.customers(ids)
-        present = [cid for cid in ids if cid in customers]
+        gone = await self.segments.retired(ids)  # merged away or erased: member of nothing
+        present = [cid for cid in ids if cid in customers and cid not in gone]
         if not present:
             return {}
         identities = await self.profiles.identities_of(present)
@@ -155,10 +161,53 @@ class SegmentEngine:
         return job
 
     async def handle_facts(self, batch: Sequence[CloudEvent]) -> None:
-        """The ``profile.facts`` consumer: keep journey stages and scores, re-evaluate."""
-        facts = [fact_of(event) for event in batch]
-        await self.segments.record_facts(facts)
-        await self.refresh([fact.customer_id for fact in facts])
+        """The ``profile.facts`` consumer: keep journey stages and scores, follow merges,
+        splits and erasures, re-evaluate whom they concern."""
+        for event in batch:
+            if event.type in IDENTITY_CHANGES:
+                await self._identity_changed(event)
+        facts = [fact_of(event) for event in batch if event.type not in IDENTITY_CHANGES]
+        if facts:
+            kept = await self._rekeyed(facts)
+            await self.segments.record_facts(kept)
+            await self.refresh([fact.customer_id for fact in kept])
+
+    async def _rekeyed(self, facts: Sequence[StageFact | ScoreFact]) -> list[StageFact | ScoreFact]:
+        """Facts about merged-away ids, as their survivor's; those about erased ids dropped.
+
+        Another service may still speak of an id it has not yet seen merged (the
+        notice travels on another shard)."""
+        owner = {fact.customer_id: fact.customer_id for fact in facts}
+        for _ in range(ALIAS_HOPS):
+            gone = await self.segments.retired(list(set(owner.values()) - {""}))
+            if not gone:
+                break
+            owner = {cid: _follow(now, gone) for cid, now in owner.items()}
+        return [replace(f, customer_id=owner[f.customer_id]) for f in facts if owner[f.customer_id]]
+
+    async def _identity_changed(self, event: CloudEvent) -> None:
+        data = event.data
+        survivor = str(data.get("customerId") or "")
+        if event.type == MERGED:
+            merged = [str(cid) for cid in data.get("mergedIds") or () if cid != survivor]
+            await self.segments.retire(dict.fromkeys(merged, survivor))
+            await self.segments.move_facts(merged, survivor)
+            await self.refresh([survivor, *merged])
+        elif event.type == SPLIT:
+            await self.refresh([survivor, str(data.get("newCustomerId") or "")])
+        else:
+            erased = list(dict.fromkeys([survivor, *map(str, data.get("erasedIds") or ())]))
+            erased = [cid for cid in erased if cid]
+            await self.segments.retire(dict.fromkeys(erased))
+            await self.refresh(erased)  # every membership exits, published
+            await self.segments.forget(erased)
+
+
+def _follow(customer_id: str, gone: Mapping[str, str | None]) -> str:
+    """The id's survivor, itself when not merged away, "" when erased."""
+    if customer_id not in gone:
+        return customer_id
+    return gone[customer_id] or ""
 
 
 def facts_of(

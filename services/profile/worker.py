@@ -28,7 +28,13 @@ log = logging.getLogger("threadline.profile.worker")
 CONSUMER = "profile.ingest"
 BINDINGS = ("ingest.#",)
 FACTS_CONSUMER = "profile.facts"
-FACTS_BINDINGS = ("journey.stage_changed", "score.changed")
+FACTS_BINDINGS = (
+    "journey.stage_changed",
+    "score.changed",
+    "customer.merged",
+    "customer.split",
+    "customer.erased",
+)
 
 
 def ingest_consumer(
@@ -45,7 +51,8 @@ def ingest_consumer(
 
 
 def facts_consumer(segments: SegmentEngine) -> ConsumerSpec:
-    """The ``profile.facts`` group: journey stages and scores for segment conditions."""
+    """The ``profile.facts`` group: journey stages and scores for segment conditions, and
+    the merges, splits and erasures that move or end memberships."""
     return ConsumerSpec(FACTS_CONSUMER, FACTS_BINDINGS, segments.handle_facts)
 
 

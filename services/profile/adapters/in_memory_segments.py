@@ -6,7 +6,7 @@ adapter reads the profile's own collections.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timedelta
 
@@ -42,6 +42,7 @@ class InMemorySegmentStore:
     job_docs: dict[str, SegmentJob] = field(default_factory=dict)
     journey_facts: dict[tuple[str, str], _Fact] = field(default_factory=dict)
     score_facts: dict[tuple[str, str], _Fact] = field(default_factory=dict)
+    gone: dict[str, str | None] = field(default_factory=dict)
 
     async def definitions(self, *, deleted: bool = False) -> list[SegmentDefinition]:
         return [d for _, d in sorted(self.segment_docs.items()) if deleted or not d.deleted]
@@ -200,3 +201,34 @@ class InMemorySegmentStore:
 
     async def customer_count(self) -> int:
         return len(self.profiles.customer_docs)
+
+    async def retire(self, survivors: Mapping[str, str | None]) -> None:
+        for cid, to in survivors.items():
+            if to is None:
+                self.gone[cid] = None
+            else:
+                self.gone.setdefault(cid, to)
+
+    async def retired(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        return {cid: self.gone[cid] for cid in customer_ids if cid in self.gone}
+
+    async def move_facts(self, from_ids: Sequence[str], to_id: str) -> None:
+        moved: list[StageFact | ScoreFact] = []
+        for (cid, journey), f in list(self.journey_facts.items()):
+            if cid in from_ids:
+                moved.append(StageFact(to_id, journey, str(f.value), f.at, f.event_id))
+                del self.journey_facts[(cid, journey)]
+        for (cid, score), f in list(self.score_facts.items()):
+            if cid in from_ids:
+                value = None if f.value is None else float(f.value)
+                moved.append(ScoreFact(to_id, score, value, f.at, f.event_id))
+                del self.score_facts[(cid, score)]
+        await self.record_facts(moved)
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        wanted = set(customer_ids)
+        for key in [k for k, r in self.member_docs.items() if r.customer_id in wanted]:
+            del self.member_docs[key]
+        for table in (self.journey_facts, self.score_facts):
+            for fact_key in [k for k in table if k[0] in wanted]:
+                del table[fact_key]

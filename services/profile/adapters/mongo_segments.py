@@ -46,6 +46,7 @@ SEGMENTS = "segments"
 MEMBERS = "segment_members"
 JOBS = "segment_jobs"
 FACTS = "customer_facts"
+RETIRED = "retired_customers"
 
 INDEXES = (
     Index(MEMBERS, ascending("customerId"), name="members_by_customer"),
@@ -64,6 +65,7 @@ class MongoSegmentStore:
         self._members = database[MEMBERS]
         self._jobs = database[JOBS]
         self._facts = database[FACTS]
+        self._retired = database[RETIRED]
         self._customers = database[CUSTOMERS]
         self._events = database[EVENTS]
 
@@ -299,6 +301,61 @@ class MongoSegmentStore:
     async def customer_count(self) -> int:
         async with storage_errors("counting customers"):
             return await self._customers.count_documents({})
+
+    async def retire(self, survivors: Mapping[str, str | None]) -> None:
+        if not survivors:
+            return
+        async with storage_errors("recording merged or erased customers"):
+            await self._retired.bulk_write(
+                [
+                    # An erasure is final (it overrides); a merge is recorded once.
+                    UpdateOne({"_id": cid}, {"$set": {"survivor": None}}, upsert=True)
+                    if to is None
+                    else UpdateOne({"_id": cid}, {"$setOnInsert": {"survivor": to}}, upsert=True)
+                    for cid, to in survivors.items()
+                ],
+                ordered=False,
+            )
+
+    async def retired(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        if not customer_ids:
+            return {}
+        async with storage_errors("reading merged or erased customers"):
+            cursor = self._retired.find({"_id": {"$in": list(customer_ids)}})
+            return {str(doc["_id"]): doc.get("survivor") async for doc in cursor}
+
+    async def move_facts(self, from_ids: Sequence[str], to_id: str) -> None:
+        if not from_ids:
+            return
+        async with storage_errors("moving facts of merged customers"):
+            cursor = self._facts.find({"_id": {"$in": list(from_ids)}})
+            docs = [doc async for doc in cursor]
+        moved: list[StageFact | ScoreFact] = []
+        for doc in docs:
+            moved += facts_from_document(doc, to_id)
+        await self.record_facts(moved)
+        async with storage_errors("moving facts of merged customers"):
+            await self._facts.delete_many({"_id": {"$in": list(from_ids)}})
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        if not customer_ids:
+            return
+        async with storage_errors("deleting segment data of erased customers"):
+            await self._members.delete_many({"customerId": {"$in": list(customer_ids)}})
+            await self._facts.delete_many({"_id": {"$in": list(customer_ids)}})
+
+
+def facts_from_document(doc: Mapping[str, Any], customer_id: str) -> list[StageFact | ScoreFact]:
+    """The facts a ``customer_facts`` document holds, as ``customer_id``'s."""
+    facts: list[StageFact | ScoreFact] = [
+        StageFact(customer_id, unescape_key(k), str(v["stage"]), v["at"], str(v["eventId"]))
+        for k, v in (doc.get("journeys") or {}).items()
+    ]
+    facts += [
+        ScoreFact(customer_id, unescape_key(k), v.get("value"), v["at"], str(v["eventId"]))
+        for k, v in (doc.get("scores") or {}).items()
+    ]
+    return facts
 
 
 def _unclaimed(now: datetime) -> Document:

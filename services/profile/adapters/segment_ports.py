@@ -142,3 +142,16 @@ class SegmentStore(Protocol):
         """Customer ids in id order after ``after``: the pages of a job."""
 
     async def customer_count(self) -> int: ...
+
+    async def retire(self, survivors: Mapping[str, str | None]) -> None:
+        """Remember customer ids that are gone: merged into a survivor, or erased (None)."""
+
+    async def retired(self, customer_ids: Sequence[str]) -> dict[str, str | None]:
+        """Which of ``customer_ids`` are gone, with their survivor (None: erased)."""
+
+    async def move_facts(self, from_ids: Sequence[str], to_id: str) -> None:
+        """Re-key the journey and score facts of merged ids to their survivor (the latest
+        fact of each journey and score wins)."""
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        """Delete the memberships and facts of erased customers."""

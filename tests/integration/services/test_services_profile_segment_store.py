@@ -234,3 +234,27 @@ async def test_directory_finds_customers_by_identity_or_trait_prefix_in_pages(st
     assert (rest.customer_ids, rest.has_next) == (["c3"], False)
     everyone = await directory.search(CustomerSearch(), 10, None)
     assert everyone.customer_ids == ["c1", "c2", "c3"]
+
+
+async def test_merged_and_erased_ids_are_remembered_and_their_data_moved_or_forgotten(stores):
+    segments = stores.segments
+    await segments.record_facts(
+        [
+            StageFact("old", "onboarding", "activated", T0 + timedelta(hours=2), "e2"),
+            StageFact("new", "onboarding", "signup", T0, "e1"),
+            ScoreFact("old", "churnRisk", 0.9, T0, "s1"),
+        ]
+    )
+    await segments.write([MembershipWrite(member("gone"), 0)])
+
+    await segments.retire({"old": "new", "gone": None})
+    await segments.retire({"gone": "new", "old": "other"})  # a merge never undoes either
+    await segments.move_facts(["old"], "new")
+    await segments.forget(["gone"])
+
+    assert await segments.retired(["old", "gone", "new"]) == {"old": "new", "gone": None}
+    facts = await segments.outside_facts(["old", "new"])
+    assert set(facts) == {"new"}
+    assert facts["new"].journeys == {"onboarding": "activated"}  # the later stage won
+    assert facts["new"].scores == {"churnRisk": 0.9}
+    assert await segments.memberships(["gone"]) == {"gone": {}}

@@ -262,3 +262,69 @@ async def test_a_malformed_fact_names_the_field():
 
     with pytest.raises(Exception, match="`customerId` must be a non-empty string"):
         await engine.handle_facts([bad])
+
+
+def identity_change(kind: str, event_id: str, **data: Any) -> CloudEvent:
+    return CloudEvent(
+        type=f"io.threadline.customer.{kind}",
+        source="threadline/profile",
+        id=event_id,
+        data={"at": "2026-03-01T12:00:00.000Z", **data},
+    )
+
+
+def score_event(event_id: str, customer_id: str, value: float, hour: int) -> CloudEvent:
+    return CloudEvent(
+        type="io.threadline.score.changed",
+        source="threadline/scoring",
+        id=event_id,
+        data={"customerId": customer_id, "score": "churnRisk", "value": value, "at": at(hour)},
+    )
+
+
+async def test_merge_moves_facts_to_the_survivor_and_ends_the_merged_ids_memberships(world):
+    await world.ingest(
+        segment("identify", "i1", userId="u1", traits={}, timestamp=at(9)),
+        segment("identify", "i2", userId="u2", traits={}, timestamp=at(9)),
+    )
+    survivor, merged = world.customer("u1"), world.customer("u2")
+    await world.define("At risk", {"score": "churnRisk", "gte": 0.7})
+    await world.engine.handle_facts([score_event("s1", merged, 0.9, 10)])
+    assert world.transitions() == [("entered", merged, "At risk")]
+
+    merge = identity_change(
+        "merged", "m1", customerId=survivor, mergedIds=[merged], causedBy="i1", reason="email"
+    )
+    await world.engine.handle_facts([merge])
+    assert sorted(world.transitions()[1:]) == [
+        ("entered", survivor, "At risk"),
+        ("exited", merged, "At risk"),
+    ]
+
+    # A late fact about the merged-away id (another shard) lands on the survivor.
+    await world.engine.handle_facts([score_event("s2", merged, 0.1, 11)])
+    assert world.transitions()[-1] == ("exited", survivor, "At risk")
+    await world.finish_jobs()
+    await world.engine.tick(NOON)
+    assert len(world.transitions()) == 4  # the merged id's customer document never re-enters
+
+
+async def test_erasure_ends_memberships_forgets_them_and_drops_later_facts(world):
+    await world.ingest(
+        segment("identify", "i1", userId="u1", traits={"vip": True}, timestamp=at(9))
+    )
+    jo = world.customer("u1")
+    segment_id = await world.define("VIP", {"trait": "vip", "eq": True})
+    await world.engine.handle_facts([score_event("s1", jo, 0.9, 10)])
+
+    erased = identity_change("erased", "x1", customerId=jo, erasedIds=[jo], jobId="job-1")
+    await world.engine.handle_facts([erased])
+
+    assert world.transitions() == [("entered", jo, "VIP"), ("exited", jo, "VIP")]
+    assert await world.segments.memberships([jo]) == {jo: {}}
+    assert await world.segments.outside_facts([jo]) == {}
+    await world.engine.handle_facts([score_event("s2", jo, 0.5, 11)])  # late, dropped
+    assert await world.segments.outside_facts([jo]) == {}
+    await segment_admin.update_segment(world.segments, segment_id, now=NOON, name="VIPs")
+    await world.finish_jobs()  # the stored customer document is not evaluated again
+    assert len(world.transitions()) == 2
