@@ -35,7 +35,7 @@ from services.profile.domain.segment_membership import (
     SegmentDefinition,
     decide,
 )
-from services.profile.domain.segments import windows
+from services.profile.domain.segments import HasIdentity, JourneyAt, ScoreIs, node_types, windows
 from services.profile.domain.traits import ConsentState
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id, format_time, parse_time, utcnow
@@ -120,8 +120,12 @@ class SegmentEngine:
         present = [cid for cid in ids if cid in customers and cid not in gone]
         if not present:
             return {}
-        identities = await self.profiles.identities_of(present)
-        outside = await self.segments.outside_facts(present)
+        # Only the facts some segment tests: every read costs each batch a round trip.
+        tested = {kind for d in live for kind in node_types(d.condition)}
+        identities = await self.profiles.identities_of(present) if HasIdentity in tested else {}
+        outside = (
+            await self.segments.outside_facts(present) if tested & {JourneyAt, ScoreIs} else {}
+        )
         spans = [w for d in live for w in windows(d.condition)]
         events: dict[str, list[EventFact]] = {}
         if spans:

@@ -161,6 +161,17 @@ def windows(condition: Condition) -> list[timedelta | None]:
             return []
 
 
+def node_types(condition: Condition) -> set[type]:
+    """The kinds of test a condition makes (so an evaluator reads only the facts it needs)."""
+    match condition:
+        case And(items) | Or(items):
+            return {kind for item in items for kind in node_types(item)}
+        case Not(item):
+            return node_types(item)
+        case _:
+            return {type(condition)}
+
+
 _DURATION = re.compile(
     r"P(?:(?P<w>\d+)W)?(?:(?P<d>\d+)D)?(?:T(?:(?P<h>\d+)H)?(?:(?P<m>\d+)M)?(?:(?P<s>\d+)S)?)?"
 )

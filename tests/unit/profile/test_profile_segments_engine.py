@@ -328,3 +328,31 @@ async def test_erasure_ends_memberships_forgets_them_and_drops_later_facts(world
     await segment_admin.update_segment(world.segments, segment_id, now=NOON, name="VIPs")
     await world.finish_jobs()  # the stored customer document is not evaluated again
     assert len(world.transitions()) == 2
+
+
+async def test_identity_consent_and_channel_conditions_read_the_customer(world):
+    await world.ingest(
+        segment(
+            "identify",
+            "i1",
+            userId="u1",
+            traits={"email": "jo@example.com"},
+            timestamp=at(9),
+            context={"channel": "store", "consent": {"categoryPreferences": {"marketing": True}}},
+        ),
+        segment("identify", "i2", userId="u2", traits={}, timestamp=at(9)),
+    )
+    jo = world.customer("u1")
+
+    await world.define(
+        "Reachable in store",
+        {
+            "and": [
+                {"identity": "email"},
+                {"consent": "marketing", "status": "granted"},
+                {"channel": "store"},
+            ]
+        },
+    )
+
+    assert world.transitions() == [("entered", jo, "Reachable in store")]
