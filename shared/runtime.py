@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -35,6 +35,10 @@ log = logging.getLogger("threadline.runtime")
 
 ConsumerFactory = Callable[[AsyncDatabase[Document], Bus], Sequence[ConsumerSpec]]
 """Builds a service's consumer groups from its database and the bus (its publisher)."""
+
+BackgroundFactory = Callable[[AsyncDatabase[Document], Bus], Sequence[Coroutine[Any, Any, None]]]
+"""Long-running tasks of a service's workers (schedulers): started after the consumers,
+cancelled before the clients close."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -68,8 +72,10 @@ async def service_clients(
     *,
     indexes: Sequence[Index],
     consumers: ConsumerFactory | None = None,
+    background: BackgroundFactory | None = None,
 ) -> AsyncIterator[ServiceClients]:
-    """Open MongoDB and the bus, ensure indexes, optionally start consumers; close on exit."""
+    """Open MongoDB and the bus, ensure indexes, optionally start consumers and background
+    tasks; close on exit."""
     mongo = mongo_client(settings, service)
     database = mongo.database(settings.database_name(service))
     inbox = MongoInbox(database)
@@ -80,7 +86,14 @@ async def service_clients(
             if consumers is not None:
                 for spec in consumers(database, bus):
                     await bus.start(spec)
-            yield ServiceClients(service=service, mongo=mongo, database=database, bus=bus)
+            jobs = background(database, bus) if background is not None else ()
+            tasks = [asyncio.create_task(job) for job in jobs]
+            try:
+                yield ServiceClients(service=service, mongo=mongo, database=database, bus=bus)
+            finally:
+                for task in tasks:
+                    task.cancel()
+                await asyncio.gather(*tasks, return_exceptions=True)
         finally:
             await bus.close()
     finally:
@@ -105,9 +118,12 @@ async def run_worker_process(
     indexes: Sequence[Index],
     consumers: ConsumerFactory,
     host: str | None = None,
+    background: BackgroundFactory | None = None,
 ) -> None:
     """Run a service's consumers until ``stop`` is set, with /healthz /readyz /metrics."""
-    async with service_clients(settings, service, indexes=indexes, consumers=consumers) as clients:
+    async with service_clients(
+        settings, service, indexes=indexes, consumers=consumers, background=background
+    ) as clients:
 
         def probes(_: Request) -> Mapping[str, Probe]:
             return clients.probes()
@@ -150,6 +166,7 @@ def service_app(
     state: StateFactory,
     consumers: ConsumerFactory | None = None,
     routes: Sequence[BaseRoute] = (),
+    background: BackgroundFactory | None = None,
 ) -> Starlette:
     """A service's API process: its subgraph at ``/graphql`` behind the token gate, any
     further ``routes``, and the health routes; clients open in the lifespan, and the
@@ -161,7 +178,7 @@ def service_app(
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[dict[str, Any]]:
         async with service_clients(
-            settings, service, indexes=indexes, consumers=consumers
+            settings, service, indexes=indexes, consumers=consumers, background=background
         ) as clients:
             yield {"clients": clients, **state(clients, verifier)}
 
@@ -200,6 +217,7 @@ class ServiceWiring:
     port_of: Callable[[Settings], int]
     routes: Sequence[BaseRoute] = ()
     worker_indexes: Sequence[Index] | None = None
+    background: BackgroundFactory | None = None
 
     def app(self, settings: Settings, *, with_worker: bool = False) -> Starlette:
         """The service's API; clients open in the lifespan, never at import or here."""
@@ -212,6 +230,7 @@ class ServiceWiring:
             state=self.state,
             consumers=self.consumers if with_worker else None,
             routes=self.routes,
+            background=self.background if with_worker else None,
         )
 
     async def run_worker(self, settings: Settings, stop: asyncio.Event) -> None:
@@ -223,4 +242,5 @@ class ServiceWiring:
             health_port=self.port_of(settings) + 100,
             indexes=self.indexes if self.worker_indexes is None else self.worker_indexes,
             consumers=self.consumers,
+            background=self.background,
         )

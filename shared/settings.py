@@ -48,6 +48,22 @@ class Settings(BaseSettings):
     """How each named trait combines its values, as JSON (``{"visits": "sum", "tags":
     "union"}``); unnamed traits keep the latest value by event time."""
 
+    customer_search_traits: Annotated[tuple[str, ...], NoDecode] = (
+        "name",
+        "firstName",
+        "lastName",
+        "first_name",
+        "last_name",
+    )
+    """Traits whose prefix ``customers(search:)`` matches (comma-separated)."""
+
+    # Segments: how often the profile worker's scheduler looks for due re-checks (windows
+    # that expire) and re-evaluation jobs, how long a claim of either lasts before another
+    # worker may take it over, and the customers a job evaluates per page.
+    segment_scheduler_interval_seconds: float = Field(default=5.0, gt=0)
+    segment_claim_seconds: float = Field(default=60.0, gt=0)
+    segment_job_page_size: int = Field(default=500, ge=1)
+
     data_dir: Path = Path(".threadline")
     environment: str = "development"
     log_level: str = "INFO"
@@ -105,7 +121,7 @@ class Settings(BaseSettings):
     # port + 100): this machine only, unless a pod's probes need 0.0.0.0.
     worker_health_host: str = "127.0.0.1"
 
-    @field_validator("write_keys", "pii_traits", mode="before")
+    @field_validator("write_keys", "pii_traits", "customer_search_traits", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

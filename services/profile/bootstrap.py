@@ -1,8 +1,9 @@
 """Wires the profile service: its subgraph, the collection API, its consumer, its health.
 
 The one place that builds the profile's adapters (``MongoProfileStore``,
-``MongoQuarantine``) and hands them to the API, the collector and the
-``profile.ingest`` consumer. ``create_app`` serves ``/graphql``, ``/v1/*`` and
+``MongoQuarantine``, ``MongoSegmentStore``, ``MongoCustomerDirectory``) and hands
+them to the API, the collector, the ``profile.ingest`` and ``profile.facts``
+consumers and the segment scheduler. ``create_app`` serves ``/graphql``, ``/v1/*`` and
 the health routes (with the consumer too when ``with_worker``); ``run_worker``
 runs the consumer alone.
 """
@@ -10,25 +11,29 @@ runs the consumer alone.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Mapping, Sequence
+from collections.abc import Coroutine, Mapping, Sequence
+from datetime import timedelta
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.profile import worker
-from services.profile.adapters import mongo_privacy
+from services.profile.adapters import mongo_privacy, mongo_segments
 from services.profile.adapters import mongo_quarantine as quarantine
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
+from services.profile.adapters.mongo_directory import MongoCustomerDirectory
 from services.profile.adapters.mongo_privacy import MongoPrivacyStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.graph_privacy import request_id_of
+from services.profile.api.graph_segments import SegmentAccess
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
 from services.profile.domain.traits import TraitRules
 from services.profile.privacy_jobs import PrivacyRuntime, privacy_consumer
 from services.profile.screening import PrivacyGate
+from services.profile.segmenting import SegmentEngine
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
@@ -36,7 +41,7 @@ from shared.runtime import ServiceClients, ServiceWiring
 from shared.settings import Settings
 
 SERVICE = "profile"
-WORKER_INDEXES = (*INDEXES, *mongo_privacy.INDEXES)
+WORKER_INDEXES = (*INDEXES, *mongo_privacy.INDEXES, *mongo_segments.INDEXES)
 ALL_INDEXES = (*WORKER_INDEXES, *quarantine.INDEXES)
 
 
@@ -53,18 +58,41 @@ def privacy_runtime(
     )
 
 
+def segment_engine(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
+) -> SegmentEngine:
+    return SegmentEngine(
+        profiles=MongoProfileStore(database),
+        segments=mongo_segments.MongoSegmentStore(database),
+        publisher=publisher,
+        lease=timedelta(seconds=settings.segment_claim_seconds),
+        job_page=settings.segment_job_page_size,
+    )
+
+
 def consumers(
     database: AsyncDatabase[Document], publisher: Publisher, settings: Settings | None = None
 ) -> Sequence[ConsumerSpec]:
-    """``profile.ingest`` behind the privacy gate, and ``profile.privacy`` (the jobs)."""
+    """``profile.ingest`` behind the privacy gate, ``profile.privacy`` (the jobs) and
+    ``profile.facts`` (what segments read from other services)."""
     settings = settings or Settings()
     runtime = privacy_runtime(settings, database, publisher)
     gate = PrivacyGate(runtime.privacy, runtime.salt, runtime.pii)
     rules = TraitRules.of(settings.trait_strategies)
+    segments = segment_engine(database, publisher, settings)
     return [
-        worker.ingest_consumer(runtime.profile, publisher, gate, rules),
+        worker.ingest_consumer(runtime.profile, publisher, gate, rules, segments),
         privacy_consumer(runtime),
+        worker.facts_consumer(segments),
     ]
+
+
+def background(
+    database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
+) -> Sequence[Coroutine[Any, Any, None]]:
+    """The segment scheduler (window expiry, re-evaluation jobs) of each worker process."""
+    segments = segment_engine(database, publisher, settings)
+    return [worker.run_scheduler(segments, settings.segment_scheduler_interval_seconds)]
 
 
 def _wiring(settings: Settings) -> ServiceWiring:
@@ -72,6 +100,11 @@ def _wiring(settings: Settings) -> ServiceWiring:
     _ = settings.identifier_salt  # fail fast: production needs THREADLINE_PRIVACY_SALT
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
+        segments = SegmentAccess(
+            store=request.state.segments,
+            directory=request.state.directory,
+            search_traits=settings.customer_search_traits,
+        )
         return ProfileContext(
             principal=principal,
             store=request.state.store,
@@ -79,6 +112,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
             privacy=request.state.privacy,
             request_id=request_id_of(request.headers),
             publisher=request.state.publisher,
+            segments=segments,
         )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
@@ -86,6 +120,8 @@ def _wiring(settings: Settings) -> ServiceWiring:
             "store": MongoProfileStore(clients.database),
             "privacy": privacy_runtime(settings, clients.database, clients.bus),
             "publisher": clients.bus,
+            "segments": mongo_segments.MongoSegmentStore(clients.database),
+            "directory": MongoCustomerDirectory(clients.database),
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),
@@ -107,6 +143,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
         port_of=lambda settings: settings.profile_port,
         routes=collection_routes(),
         worker_indexes=WORKER_INDEXES,
+        background=lambda database, bus: background(database, bus, settings),
     )
 
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 
 from services.profile.adapters.ports import (
@@ -45,6 +45,8 @@ CUSTOMER_CREATED = "io.threadline.customer.created"
 CUSTOMER_UPDATED = "io.threadline.customer.updated"
 CLAIM_ATTEMPTS = 8
 CLAIM_BACKOFF_SECONDS = 0.005
+CustomersChanged = Callable[[Sequence[str]], Awaitable[None]]
+"""Told the customers a saved batch touched (segments re-evaluate them)."""
 
 
 @dataclass
@@ -93,6 +95,7 @@ async def handle_ingested(
     publisher: Publisher,
     gate: PrivacyGate | None = None,
     rules: TraitRules = DEFAULT_RULES,
+    on_saved: CustomersChanged | None = None,
 ) -> None:
     """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events.
 
@@ -124,6 +127,8 @@ async def handle_ingested(
             # Jitter, so consumers that collided do not collide again in lockstep.
             await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * attempt))
     await publisher.publish(state.outgoing)
+    if on_saved is not None:
+        await on_saved(list(state.touched))
 
 
 async def _load(store: ProfileStore, identities: Sequence[Identity]) -> _Batch:

@@ -8,9 +8,11 @@ from datetime import datetime
 import strawberry
 from graphql import GraphQLError
 from strawberry.scalars import JSON
+from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api import graph_customers, graph_segments
 from services.profile.api.graph_consent import Consent, set_consent
 from services.profile.api.graph_privacy import (
     PiiReadLog,
@@ -52,6 +54,7 @@ class ProfileContext:
     privacy: PrivacyRuntime | None = None
     request_id: str | None = None
     pii_reads: PiiReadLog = field(init=False)
+    segments: graph_segments.SegmentAccess | None = None
 
     def __post_init__(self) -> None:
         # Built with the context, so once per request: batches and caches end with it.
@@ -154,12 +157,14 @@ class Customer:
         return [Consent.of(entry.statement) for entry in entries]
 
     @strawberry.field
-    def segments(self) -> list[SegmentMembership]:
+    async def segments(self, info: ProfileInfo) -> list[SegmentMembership]:
+        """The segments the customer is in now."""
+        found = await graph_segments.customer_segments(info.context.segments, self.state)
         return [
             SegmentMembership(
                 segment_id=strawberry.ID(s.segment_id), name=s.name, entered_at=s.entered_at
             )
-            for s in self.state.segments
+            for s in found
         ]
 
     profile_export: JSON = strawberry.field(resolver=profile_export_field)
@@ -173,6 +178,15 @@ class Customer:
 
 @strawberry.type
 class Query(PrivacyQuery):
+    segments: list[graph_segments.Segment] = strawberry.field(resolver=graph_segments.segments)
+    segment: graph_segments.Segment | None = strawberry.field(resolver=graph_segments.segment)
+    segment_condition_schema: JSON = strawberry.field(
+        resolver=graph_segments.segment_condition_schema
+    )
+    customers: graph_customers.CustomerConnection = strawberry.field(
+        resolver=graph_customers.customers
+    )
+
     @strawberry.field
     async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -204,7 +218,7 @@ class Query(PrivacyQuery):
 
 
 @strawberry.type
-class Mutation(PrivacyMutation):
+class ProfileMutation:
     @strawberry.mutation
     async def set_consent(
         self,
@@ -221,5 +235,9 @@ class Mutation(PrivacyMutation):
         named); purposes: analytics, marketing, personalization, sale_sharing."""
         return await set_consent(info.context, str(customer_id), status, purpose, channel, source)
 
+
+Mutation = merge_types(
+    "Mutation", (ProfileMutation, PrivacyMutation, graph_segments.SegmentMutation)
+)
 
 schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

@@ -53,8 +53,10 @@ class ConsentState:
     def granted(self) -> bool:
         return self.status == "granted"
 
-    def order(self) -> tuple[datetime, str, str]:
-        return (self.updated_at, self.event_id, self.status)
+    def order(self) -> tuple[datetime, str, str, str, str]:
+        """A total order over statements of one key: time, then event id, then the rest,
+        so the winner never depends on the order statements arrive in."""
+        return (self.updated_at, self.event_id, self.status, self.purpose, self.source)
 
 
 @dataclass(frozen=True, slots=True)
