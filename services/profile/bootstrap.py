@@ -23,6 +23,7 @@ from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.domain.resolution_rules import ResolutionRules
 from shared.auth import Principal, TokenVerifier, WriteKeys
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
@@ -33,19 +34,39 @@ SERVICE = "profile"
 ALL_INDEXES = (*INDEXES, *quarantine.INDEXES)
 
 
-def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
-    return [worker.ingest_consumer(MongoProfileStore(database), publisher)]
+def resolution_rules(settings: Settings) -> ResolutionRules:
+    """The identity resolution rules the settings configure (``THREADLINE_IDENTITY_*``)."""
+    return ResolutionRules.of(
+        blocked_values=settings.identity_blocked_values,
+        blocked_patterns=settings.identity_blocked_patterns,
+        priority=settings.identity_priority,
+        limits=settings.identity_limits,
+        max_merges=settings.identity_max_merges,
+        max_identifiers=settings.identity_max_identifiers,
+    )
 
 
 def _wiring(settings: Settings) -> ServiceWiring:
     pii = PiiPolicy.of(settings.pii_traits)
+    rules = resolution_rules(settings)
+
+    def consumers(
+        database: AsyncDatabase[Document], publisher: Publisher
+    ) -> Sequence[ConsumerSpec]:
+        return [worker.ingest_consumer(MongoProfileStore(database), publisher, rules)]
 
     async def context(request: Request, principal: Principal) -> ProfileContext:
-        return ProfileContext(principal=principal, store=request.state.store, pii=pii)
+        return ProfileContext(
+            principal=principal,
+            store=request.state.store,
+            pii=pii,
+            publisher=request.state.publisher,
+        )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
         return {
             "store": MongoProfileStore(clients.database),
+            "publisher": clients.bus,
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),

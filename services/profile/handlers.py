@@ -11,35 +11,34 @@ from __future__ import annotations
 import asyncio
 import logging
 import random
-from collections.abc import Sequence
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field, replace
 
 from services.profile.adapters.ports import (
     CustomerWrite,
     IdentityConflictError,
+    MergeConflictError,
     ProfileStore,
     ProfileWrites,
     StoredEvent,
 )
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
-from services.profile.domain.identity import (
-    CustomerCreated,
-    Identity,
-    IdentityRecord,
-    MergeDeferred,
-    resolve,
-)
+from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.merging import MergeLogEntry, MergePlan, log_entry
+from services.profile.domain.resolution import OwnerProfile, Resolution, resolve
+from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
 from services.profile.domain.traits import ConsentState, TraitValue
+from services.profile.merges import SOURCE, merged_event
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id
 
 log = logging.getLogger("threadline.profile")
 
-SOURCE = "threadline/profile"
 RESOLVED_PREFIX = "io.threadline.customer.event."
 CUSTOMER_CREATED = "io.threadline.customer.created"
 CUSTOMER_UPDATED = "io.threadline.customer.updated"
-CLAIM_ATTEMPTS = 8
+CLAIM_ATTEMPTS = 32
+"""Rounds of deciding a batch: after each merge, and after a concurrent claim or merge."""
 CLAIM_BACKOFF_SECONDS = 0.005
 
 
@@ -50,6 +49,7 @@ class _Batch:
     owners: dict[Identity, str]
     records: dict[Identity, IdentityRecord]
     customers: dict[str, Customer]
+    profiles: dict[str, OwnerProfile] = field(default_factory=dict)
     loaded: dict[str, Customer] = field(default_factory=dict)
     new_identities: dict[Identity, IdentityRecord] = field(default_factory=dict)
     sightings: dict[Identity, IdentityRecord] = field(default_factory=dict)
@@ -58,6 +58,7 @@ class _Batch:
     touched: dict[str, None] = field(default_factory=dict)
     created: dict[str, None] = field(default_factory=dict)
     events: list[StoredEvent] = field(default_factory=list)
+    log: list[MergeLogEntry] = field(default_factory=list)
     outgoing: list[CloudEvent] = field(default_factory=list)
 
     def writes(self) -> ProfileWrites:
@@ -77,69 +78,132 @@ class _Batch:
                 if self.loaded.get(cid) != self.customers[cid]
             ),
             events=tuple(self.events),
+            log=tuple(self.log),
+        )
+
+    def profile(self, customer_id: str) -> OwnerProfile:
+        """What resolution knows of an owner; one created in this batch from its claims."""
+        known = self.profiles.get(customer_id)
+        mine = {i: r.first_seen for i, r in self.records.items() if r.customer_id == customer_id}
+        if known is None:
+            customer = self.customers.get(customer_id)
+            first = customer.first_seen if customer is not None else None
+            return OwnerProfile(customer_id, mine, first_seen=first)
+        return OwnerProfile(
+            customer_id, {**mine, **known.identities}, known.merges, known.first_seen
         )
 
 
 async def handle_ingested(
-    batch: Sequence[CloudEvent], *, store: ProfileStore, publisher: Publisher
+    batch: Sequence[CloudEvent],
+    *,
+    store: ProfileStore,
+    publisher: Publisher,
+    rules: ResolutionRules = DEFAULT_RULES,
 ) -> None:
     """Resolve, store and publish a batch of ``io.threadline.ingest.*`` events.
 
-    Another shard consumer may claim one of the batch's new identities between
-    the lookup and the save; the save then claims nothing, and the batch is
-    decided again against the current owners (up to ``CLAIM_ATTEMPTS`` times
-    before the bus's own retry takes over).
+    Events are decided in order against one read of their identities' owners.
+    An event that merges customers stops the round: what was decided before it
+    is saved, the merge is carried out (and ``customer.merged`` published), and
+    the rest of the batch is decided again against the merged state. Another
+    shard consumer may claim one of the batch's new identities, or merge one of
+    its customers, between the read and the save; the save then fails having
+    kept nothing that matters, and the batch is decided again (up to
+    ``CLAIM_ATTEMPTS`` rounds before the bus's own retry takes over).
     """
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
-    wanted = list(dict.fromkeys(i for event in ingested for i in event.identities))
+    pending = list(zip(batch, ingested, strict=True))
+    outgoing: list[CloudEvent] = []
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
-        state = await _load(store, wanted)
-        for cloud_event, event in zip(batch, ingested, strict=True):
-            _decide(state, cloud_event, event)
+        state = await _load(store, [event for _, event in pending])
+        done, plan = 0, None
+        for cloud_event, event in pending:
+            plan = _decide(state, cloud_event, event, rules)
+            if plan is not None:
+                break
+            done += 1
         try:
-            await store.save(state.writes())
-            break
-        except IdentityConflictError:
+            if done:
+                await store.save(state.writes())
+                outgoing += state.outgoing
+                pending = pending[done:]
+            if plan is not None:
+                await store.merge(plan)
+                await publisher.publish([merged_event(plan)])
+        except (IdentityConflictError, MergeConflictError) as exc:
             if attempt == CLAIM_ATTEMPTS:
                 raise
-            log.info("identity claimed concurrently; deciding the batch again (%d)", attempt)
+            log.info("batch raced a claim or a merge; deciding it again (%d): %s", attempt, exc)
             # Jitter, so consumers that collided do not collide again in lockstep.
-            await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * attempt))
-    await publisher.publish(state.outgoing)
+            await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * min(attempt, 8)))
+        if not pending:
+            break
+    await publisher.publish(outgoing)
 
 
-async def _load(store: ProfileStore, identities: Sequence[Identity]) -> _Batch:
-    known = await store.known(identities)
-    owners = {identity: record.customer_id for identity, record in known.items()}
-    customers = await store.customers(list(dict.fromkeys(owners.values())))
-    return _Batch(
-        owners=owners, records=dict(known), customers=dict(customers), loaded=dict(customers)
+async def _load(store: ProfileStore, events: Sequence[IngestedEvent]) -> _Batch:
+    wanted = list(dict.fromkeys(i for event in events for i in event.identities))
+    known = await store.known(wanted)
+    customers = await store.customers(list(dict.fromkeys(r.customer_id for r in known.values())))
+    # Identities that still name a merged-away customer answer its survivor.
+    owners = {
+        identity: customers[record.customer_id].id
+        for identity, record in known.items()
+        if record.customer_id in customers
+    }
+    roots = {customer.id: customer for customer in customers.values()}
+    state = _Batch(
+        owners=owners,
+        records={i: replace(r, customer_id=owners[i]) for i, r in known.items() if i in owners},
+        customers=dict(roots),
+        loaded=dict(roots),
     )
+    contested = _contested(events, owners)
+    if contested:
+        state.profiles = await store.owner_profiles(contested)
+    return state
 
 
-def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> None:
-    resolution = resolve(event.id, event.identities, state.owners)
+def _contested(events: Sequence[IngestedEvent], owners: Mapping[Identity, str]) -> list[str]:
+    """The owners whose identifiers resolution must weigh: events that link or merge."""
+    found: dict[str, None] = {}
+    for event in events:
+        mine = {owners[i] for i in event.identities if i in owners}
+        if len(mine) > 1 or (mine and any(i not in owners for i in event.identities)):
+            found.update(dict.fromkeys(sorted(mine)))
+    return list(found)
+
+
+def _decide(
+    state: _Batch, cloud_event: CloudEvent, event: IngestedEvent, rules: ResolutionRules
+) -> MergePlan | None:
+    """Apply one event to the batch state, or return the merge it needs first."""
+    owners = {i: state.owners[i] for i in event.identities if i in state.owners}
+    profiles = {cid: state.profile(cid) for cid in set(owners.values())}
+    resolution = resolve(event.id, event.identities, owners, profiles, rules, event.timestamp)
+    if resolution.merged:
+        return MergePlan(
+            survivor=resolution.customer_id,
+            merged=resolution.merged,
+            caused_by=event.id,
+            reason=_merge_reason(resolution),
+            at=event.timestamp,
+            identities=resolution.linked_by,
+        )
     customer_id = resolution.customer_id
-    for happened in resolution.events:
-        if isinstance(happened, MergeDeferred):
-            log.info(
-                "event %s matches customers %s and %s; attributed to %s, merge deferred",
-                event.id,
-                customer_id,
-                ", ".join(happened.others),
-                customer_id,
-            )
+    _record_links(state, event, resolution, rules)
     customer = state.customers.get(customer_id) or Customer(id=customer_id)
     change = apply_event(customer, event)
     state.customers[customer_id] = change.customer
     state.touched[customer_id] = None
     state.traits.setdefault(customer_id, {}).update(change.traits)
     state.consents.setdefault(customer_id, {}).update(change.consents)
+    for identity in resolution.attached:
+        state.owners[identity] = customer_id
     for identity in event.identities:
-        owner = state.owners.setdefault(identity, customer_id)
-        if owner != customer_id:
-            continue  # owned by another customer: it stays there until a real merge
-        _sighted(state, identity, customer_id, event)
+        if state.owners.get(identity) == customer_id:
+            _sighted(state, identity, customer_id, event)
     state.events.append(
         StoredEvent(
             id=event.id,
@@ -153,13 +217,50 @@ def _decide(state: _Batch, cloud_event: CloudEvent, event: IngestedEvent) -> Non
     state.outgoing.append(_resolved(cloud_event, event, customer_id))
     if resolution.created:
         state.created[customer_id] = None
-        created = next(e for e in resolution.events if isinstance(e, CustomerCreated))
-        state.outgoing.append(
-            _profile_event(CUSTOMER_CREATED, event, customer_id, created.identities, change)
-        )
+        mine = tuple(i for i in event.identities if state.owners.get(i) == customer_id)
+        state.outgoing.append(_profile_event(CUSTOMER_CREATED, event, customer_id, mine, change))
     elif resolution.attached or change.changed:
         state.outgoing.append(
             _profile_event(CUSTOMER_UPDATED, event, customer_id, resolution.attached, change)
+        )
+    return None
+
+
+def _merge_reason(resolution: Resolution) -> str:
+    kinds = ", ".join(sorted({i.type for i in resolution.linked_by}))
+    return f"one event carried identifiers ({kinds}) of {len(resolution.merged) + 1} customers"
+
+
+def _record_links(
+    state: _Batch, event: IngestedEvent, resolution: Resolution, rules: ResolutionRules
+) -> None:
+    """Merge-log entries: identifiers linked to a known customer, and links refused."""
+    customer_id = resolution.customer_id
+    if resolution.attached and not resolution.created:
+        kinds = ", ".join(sorted({i.type for i in resolution.linked_by})) or "its identifiers"
+        state.log.append(
+            log_entry(
+                "linked",
+                customer_id,
+                f"seen in one event with the customer's {kinds}",
+                event.id,
+                event.timestamp,
+                resolution.attached,
+            )
+        )
+    for refusal in resolution.refused:
+        if rules.blocked(refusal.identity) is not None:
+            continue  # a placeholder value links nothing: no news for the log
+        state.log.append(
+            log_entry(
+                "refused",
+                customer_id,
+                refusal.reason,
+                event.id,
+                event.timestamp,
+                [refusal.identity],
+                [refusal.owner] if refusal.owner else [],
+            )
         )
 
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
 from services.profile.handlers import handle_ingested
 from services.profile.ingest import members
 from shared.bus.ports import ConsumerSpec, Publisher
@@ -22,10 +23,12 @@ CONSUMER = "profile.ingest"
 BINDINGS = ("ingest.#",)
 
 
-def ingest_consumer(store: ProfileStore, publisher: Publisher) -> ConsumerSpec:
+def ingest_consumer(
+    store: ProfileStore, publisher: Publisher, rules: ResolutionRules = DEFAULT_RULES
+) -> ConsumerSpec:
     """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one)."""
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
-        await handle_ingested(batch, store=store, publisher=publisher)
+        await handle_ingested(batch, store=store, publisher=publisher, rules=rules)
 
     return ConsumerSpec(CONSUMER, BINDINGS, handle, unpack=members)

@@ -19,14 +19,19 @@ from typing import Any
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from services.profile.adapters import mongo_merge
+from services.profile.adapters.mongo_merge import MergeFence, entry_document, entry_from_document
 from services.profile.adapters.ports import (
     CustomerWrite,
     IdentityConflictError,
+    MergeConflictError,
     ProfileWrites,
     StoredEvent,
 )
 from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.merging import MergeLogEntry, MergePlan
+from services.profile.domain.resolution import OwnerProfile
 from services.profile.domain.traits import ConsentState, TraitValue
 from shared.errors import StorageError
 from shared.mongo import (
@@ -50,6 +55,7 @@ DUPLICATE_KEY = 11000
 INDEXES = (
     Index(IDENTITIES, ascending("customerId"), name="identities_by_customer"),
     Index(EVENTS, ascending("customerId", "timestamp"), name="events_by_customer"),
+    *mongo_merge.INDEXES,
 )
 
 
@@ -70,6 +76,8 @@ class MongoProfileStore:
         self._customers = database[CUSTOMERS]
         self._identities = database[IDENTITIES]
         self._events = database[EVENTS]
+        self._log = database[mongo_merge.MERGE_LOG]
+        self._fence = MergeFence(database, customer_from_document, customer_update)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
         if not identities:
@@ -87,7 +95,9 @@ class MongoProfileStore:
             cursor = self._customers.find(
                 {"_id": {"$in": list(set(customer_ids))}}, batch_size=WHOLE_BATCH
             )
-            return {str(doc["_id"]): customer_from_document(doc) async for doc in cursor}
+            docs = {str(doc["_id"]): doc async for doc in cursor}
+        roots = await self._fence.roots(docs)
+        return {cid: customer_from_document(doc) for cid, doc in roots.items()}
 
     async def save(self, writes: ProfileWrites) -> None:
         # Claims first: if another consumer claimed one of the identities meanwhile, nothing
@@ -98,12 +108,32 @@ class MongoProfileStore:
             }
             shells = [{"_id": cid, "createdAt": first_seen.get(cid)} for cid in writes.created]
             await self._claim(writes.new_identities, shells)
-        async with storage_errors("saving sightings, customers and events"):
+        # Customers first: their upserts are fenced (a merged customer takes no write), so
+        # a batch decided before a merge fails here and is decided again.
+        await self._save_customers(writes.customers)
+        async with storage_errors("saving sightings, events and the merge log"):
             await asyncio.gather(
                 self._save_sightings(writes.sightings),
-                self._save_customers(writes.customers),
                 self._save_events(writes.events),
+                self.record(writes.log),
             )
+        # A merge marked after the fenced upserts but before these writes landed has moved
+        # the customer's identities and events already: move what came after it, too.
+        written = [write.customer.id for write in writes.customers]
+        written += [record.customer_id for record in writes.new_identities]
+        await self._settle(written)
+
+    async def _settle(self, customer_ids: Sequence[str]) -> None:
+        if not customer_ids:
+            return
+        async with storage_errors("checking for merges during a save"):
+            cursor = self._customers.find(
+                {"_id": {"$in": list(set(customer_ids))}, "mergedInto": {"$exists": True}},
+                {"_id": 1},
+            )
+            merged = [str(doc["_id"]) async for doc in cursor]
+        for customer_id in merged:
+            await self._fence.complete(customer_id)
 
     async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
         """Claim ``new`` all-or-nothing, without multi-document transactions.
@@ -190,10 +220,20 @@ class MongoProfileStore:
             )
 
     async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
-        if writes:
+        if not writes:
+            return
+        try:
             await self._customers.bulk_write(
                 [customer_update(write) for write in writes], ordered=False
             )
+        except BulkWriteError as exc:
+            if not only_duplicates(exc):
+                raise StorageError("saving customers failed") from exc
+            raise MergeConflictError(
+                "a customer of the batch was merged meanwhile; decide the batch again"
+            ) from exc
+        except PyMongoError as exc:
+            raise StorageError(f"saving customers failed: {exc}") from exc
 
     async def _save_events(self, events: Sequence[StoredEvent]) -> None:
         if not events:
@@ -229,6 +269,69 @@ class MongoProfileStore:
             )
             return [event_from_document(doc) async for doc in cursor]
 
+    async def owner_profiles(self, customer_ids: Sequence[str]) -> dict[str, OwnerProfile]:
+        if not customer_ids:
+            return {}
+        identities = await self.identities_of(customer_ids)
+        async with storage_errors("reading customers' merges"):
+            cursor = self._customers.find(
+                {"_id": {"$in": list(set(customer_ids))}},
+                {"mergedIds": 1, "firstSeen": 1, "createdAt": 1},
+            )
+            docs = {str(doc["_id"]): doc async for doc in cursor}
+        return {
+            cid: OwnerProfile(
+                customer_id=cid,
+                identities={r.identity: r.first_seen for r in identities.get(cid, [])},
+                merges=len(docs.get(cid, {}).get("mergedIds") or ()),
+                first_seen=docs.get(cid, {}).get("firstSeen") or docs.get(cid, {}).get("createdAt"),
+            )
+            for cid in customer_ids
+        }
+
+    async def merge(self, plan: MergePlan) -> None:
+        await self._fence.merge(plan)
+
+    async def record(self, entries: Sequence[MergeLogEntry]) -> None:
+        if not entries:
+            return
+        try:
+            await self._log.insert_many([entry_document(e) for e in entries], ordered=False)
+        except BulkWriteError as exc:
+            if not only_duplicates(exc):
+                raise StorageError("recording the merge log failed") from exc
+        except PyMongoError as exc:
+            raise StorageError(f"recording the merge log failed: {exc}") from exc
+
+    async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
+        async with storage_errors("reading a merge log"):
+            doc = await self._customers.find_one({"_id": customer_id}, {"mergedIds": 1})
+            ids = [customer_id, *[str(m) for m in (doc or {}).get("mergedIds") or ()]]
+            cursor = (
+                self._log.find({"customerId": {"$in": ids}}).sort([("at", -1), ("_id", 1)])
+            ).limit(limit)
+            return [entry_from_document(d) async for d in cursor]
+
+    async def split(
+        self,
+        original: str,
+        new: Customer,
+        identities: Sequence[Identity],
+        event_ids: Sequence[str],
+    ) -> None:
+        async with storage_errors("splitting a customer"):
+            await self._customers.bulk_write(
+                [customer_update(CustomerWrite(new, new.traits, new.consents))]
+            )
+            await self._identities.update_many(
+                {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
+                {"$set": {"customerId": new.id}},
+            )
+            await self._events.update_many(
+                {"_id": {"$in": list(event_ids)}, "customerId": original},
+                {"$set": {"customerId": new.id}},
+            )
+
 
 def customer_update(write: CustomerWrite) -> UpdateOne:
     customer = write.customer
@@ -256,7 +359,9 @@ def customer_update(write: CustomerWrite) -> UpdateOne:
         update["$min"] = {"firstSeen": customer.first_seen}
     if customer.last_seen is not None:
         update["$max"] = {"lastSeen": customer.last_seen}
-    return UpdateOne({"_id": customer.id}, update, upsert=True)
+    # The fence: a customer merged into another takes no more writes (the upsert then
+    # fails with a duplicate key, and the batch is decided again).
+    return UpdateOne({"_id": customer.id, "mergedInto": {"$exists": False}}, update, upsert=True)
 
 
 def customer_from_document(doc: Mapping[str, Any]) -> Customer:

@@ -16,7 +16,9 @@ from typing import Any, Literal, Protocol
 from services.profile.domain import ProfileError
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.merging import MergeLogEntry, MergePlan
 from services.profile.domain.pii import mask_identity
+from services.profile.domain.resolution import OwnerProfile
 from services.profile.domain.traits import ConsentState, TraitValue
 
 
@@ -36,6 +38,16 @@ class IdentityConflictError(ProfileError):
             f"identities {shown} belong to another customer now; "
             "retry the batch to resolve against the current owners"
         )
+
+
+class MergeConflictError(ProfileError):
+    """A customer a write or a merge meant is merged into another one by now.
+
+    Either an ordinary save met a customer fenced off by a merge (its upsert
+    filter excludes merged customers), or a merge found one of its customers
+    merged elsewhere or locked by another merge. Deciding the batch again
+    follows the merge pointers to the surviving customers.
+    """
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,6 +86,7 @@ class ProfileWrites:
     sightings: tuple[IdentityRecord, ...] = ()
     customers: tuple[CustomerWrite, ...] = ()
     events: tuple[StoredEvent, ...] = ()
+    log: tuple[MergeLogEntry, ...] = ()
 
 
 class ProfileStore(Protocol):
@@ -81,7 +94,12 @@ class ProfileStore(Protocol):
         """The stored record (owner, first/last seen) of each of ``identities`` that is known."""
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
-        """The customers among ``customer_ids`` that exist."""
+        """The customers among ``customer_ids`` that exist, each id mapped to its root.
+
+        A customer merged into another one answers the survivor (the ``id`` of the
+        returned customer is the survivor's), following merge pointers to the end;
+        a merge met half done (its worker died) is completed on the way.
+        """
 
     async def save(self, writes: ProfileWrites) -> None:
         """Claim the new identities all-or-nothing, then write customers and events.
@@ -104,6 +122,33 @@ class ProfileStore(Protocol):
 
     async def events(self, customer_id: str) -> list[StoredEvent]:
         """The stored events of a customer, oldest first."""
+
+    async def owner_profiles(self, customer_ids: Sequence[str]) -> dict[str, OwnerProfile]:
+        """What resolution needs of each (root) customer: identifiers, merges, first seen."""
+
+    async def merge(self, plan: MergePlan) -> None:
+        """Fold ``plan.merged`` into ``plan.survivor``: atomic in effect, idempotent.
+
+        Raises :class:`MergeConflictError` when a customer of the plan is merged
+        elsewhere by now or stays locked by another merge (decide again). A merge
+        interrupted by a crash is completed by whoever reads a merged customer next.
+        """
+
+    async def record(self, entries: Sequence[MergeLogEntry]) -> None:
+        """Add merge-log entries; an entry recorded before (same id) is kept as it was."""
+
+    async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
+        """The merge log of a customer and of every customer merged into it, newest first."""
+
+    async def split(
+        self,
+        original: str,
+        new: Customer,
+        identities: Sequence[Identity],
+        event_ids: Sequence[str],
+    ) -> None:
+        """Move ``identities`` and the events ``event_ids`` of ``original`` to the new
+        customer ``new`` (created with its state); idempotent."""
 
 
 Status = Literal["pending", "replayed"]

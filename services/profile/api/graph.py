@@ -11,12 +11,14 @@ from strawberry.scalars import JSON
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api import graph_identity
 from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain import InvalidIdentityError
 from services.profile.domain.customer import Customer as CustomerState
 from services.profile.domain.identity import IdentityRecord, canonical_identity
 from services.profile.domain.pii import DEFAULT_POLICY, PiiPolicy
 from shared.auth import Principal
+from shared.bus.ports import Publisher
 from shared.subgraph import require_scope
 
 READ = "customers:read"
@@ -30,6 +32,7 @@ class ProfileContext:
     principal: Principal
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
+    publisher: Publisher | None = None
     loaders: ProfileLoaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -127,6 +130,13 @@ class Customer:
             for s in self.state.segments
         ]
 
+    @strawberry.field
+    async def merge_log(
+        self, info: ProfileInfo, first: int = 50
+    ) -> list[graph_identity.MergeLogEntry]:
+        """Merges, links, refused links and splits that shaped the customer, newest first."""
+        return await graph_identity.merge_log(info.context, self.state.id, first)
+
     @classmethod
     async def resolve_reference(cls, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -166,4 +176,9 @@ class Query:
         return Customer.of(state) if state is not None else None
 
 
-schema = strawberry.federation.Schema(query=Query, types=[Customer])
+@strawberry.type
+class Mutation(graph_identity.IdentityMutation):
+    pass
+
+
+schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

@@ -144,20 +144,40 @@ async def test_channels_and_consent_are_recorded_on_the_customer():
     assert customer.consents["marketing"].granted is True
 
 
-async def test_event_matching_two_customers_goes_to_the_known_user_and_leaves_the_other():
+async def test_event_matching_two_customers_merges_the_anonymous_one_into_the_known_user():
     store, bus = InMemoryProfileStore(), InMemoryBus()
     await _handle(store, bus, [segment("identify", "m1", userId="user-1", timestamp=at(9))])
-    await _handle(store, bus, [segment("page", "m2", anonymousId="anon-2", timestamp=at(9))])
+    await _handle(
+        store,
+        bus,
+        [segment("page", "m2", anonymousId="anon-2", context={"traits": {"plan": "pro"}},
+                 timestamp=at(9))],
+    )  # fmt: skip
     owners = await _owners(
         store, [Identity("user_id", "user-1"), Identity("anonymous_id", "anon-2")]
+    )
+    known, anonymous = (
+        owners[Identity("user_id", "user-1")],
+        owners[Identity("anonymous_id", "anon-2")],
     )
 
     login = segment("page", "m3", userId="user-1", anonymousId="anon-2", timestamp=at(10))
     await _handle(store, bus, [login])
 
-    assert bus.published[-1].subject == owners[Identity("user_id", "user-1")]
-    after = await _owners(store, [Identity("anonymous_id", "anon-2")])
-    assert after == {Identity("anonymous_id", "anon-2"): owners[Identity("anonymous_id", "anon-2")]}
+    [merged] = [e for e in bus.published if e.type == "io.threadline.customer.merged"]
+    assert merged.data["customerId"] == known
+    assert merged.data["mergedIds"] == [anonymous]
+    assert merged.data["causedBy"] == login.id
+    assert bus.published[-1].subject == known
+    assert set((await _owners(store, list(owners))).values()) == {known}
+    assert {e.customer_id for e in store.event_docs.values()} == {known}
+    assert store.customer_docs[known].traits["plan"].value == "pro"
+    assert (await store.customers([anonymous]))[anonymous].id == known
+    [entry] = await store.merge_log(known)
+    assert (entry.kind, entry.others, entry.caused_by) == ("merged", (anonymous,), login.id)
+
+    await _handle(store, bus, [login])  # redelivered: nothing more to merge, same ids
+    assert [e.id for e in bus.published].count(merged.id) == 1
 
 
 async def test_identity_claimed_by_another_customer_meanwhile_fails_the_batch_for_a_retry():
