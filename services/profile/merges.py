@@ -1,9 +1,10 @@
 """Operator commands on identities: merge customers, split identifiers off a customer.
 
-Both are idempotent: a merge's log id derives from its cause (``operator:<subject>``)
-and its customers; a split's new customer id from the original and the
-identifiers split off, so repeating a request changes nothing and republishes
-the same event ids.
+A merge is idempotent: its log id derives from its cause (``operator:<subject>``)
+and its customers, so repeating it changes nothing. A split's new customer id
+derives from the original and the identifiers split off; repeating a split that
+completed is refused (the identifiers are no longer the original's). A split
+interrupted between its writes is not rolled forward (see ``ProfileStore.split``).
 """
 
 from __future__ import annotations
@@ -131,7 +132,13 @@ async def split_customer(
             "a split must leave the customer at least one identifier; split off fewer"
         )
     stored = await store.events(original.id)
-    moved = events_to_split(((e.id, identities_of(e.data)) for e in stored), leaving, staying)
+    carried = ((e.id, identities_of(e.data)) for e in stored)
+    moved, along = events_to_split(carried, leaving, staying)
+    if len(along) == len(staying):
+        raise CustomerCommandError(
+            "a split must leave the customer at least one identifier; split off fewer"
+        )
+    leaving = (*leaving, *along)
     keys = sorted(identity.key for identity in leaving)
     new_id = derived_id("split", original.id, *keys).replace("-", "")
     chosen = set(moved)

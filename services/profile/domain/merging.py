@@ -19,7 +19,7 @@ from datetime import datetime
 from typing import Any, Literal
 
 from services.profile.domain.customer import Customer, IngestedEvent, apply_event
-from services.profile.domain.identity import Identity
+from services.profile.domain.identity import ANONYMOUS_ID, Identity
 from services.profile.domain.traits import TraitValue, merge_consents, merge_traits
 from shared.events import derived_id
 
@@ -122,17 +122,28 @@ def events_to_split(
     events: Iterable[tuple[str, Sequence[Identity]]],
     leaving: Iterable[Identity],
     staying: Iterable[Identity],
-) -> list[str]:
-    """The ids of the events that leave with the identifiers ``leaving``.
+) -> tuple[list[str], list[Identity]]:
+    """The ids of the events that leave with the identifiers ``leaving``, and the
+    anonymous ids that leave with them.
 
-    An event leaves when it carried at least one leaving identifier and none of
-    the identifiers that stay with the original customer (identifiers owned by
-    neither — refused or blocked ones — do not hold it back).
+    An anonymous id of the original customer leaves too when every event that
+    carried it carried a leaving identifier and no other identifier that stays
+    (the call-center session id of the caller being split off). Then an event
+    leaves when it carried a leaving identifier and none that stays; identifiers
+    owned by neither customer (refused or blocked ones) do not hold it back.
     """
+    carried = [(event_id, set(ids)) for event_id, ids in events]
     leave, stay = set(leaving), set(staying)
-    return [
-        event_id for event_id, carried in events if leave & set(carried) and not stay & set(carried)
-    ]
+    firm = {identity for identity in stay if identity.type != ANONYMOUS_ID}
+    along: list[Identity] = []
+    for anonymous in sorted(stay - firm):
+        mine = [ids for _, ids in carried if anonymous in ids]
+        if mine and all(ids & leave and not ids & firm for ids in mine):
+            along.append(anonymous)
+    leave |= set(along)
+    stay -= set(along)
+    moved = [event_id for event_id, ids in carried if ids & leave and not ids & stay]
+    return moved, along
 
 
 def rebuild(customer_id: str, events: Iterable[IngestedEvent]) -> Customer:
