@@ -152,6 +152,12 @@ async def _load(store: ProfileStore, events: Sequence[IngestedEvent]) -> _Batch:
         for identity, record in known.items()
         if record.customer_id in customers
     }
+    stale = sorted(
+        {r.customer_id for i, r in known.items() if owners.get(i, r.customer_id) != r.customer_id}
+    )
+    if stale:
+        # Claims that raced a merge still name the merged-away customer: move them now.
+        await store.settle(stale)
     roots = {customer.id: customer for customer in customers.values()}
     state = _Batch(
         owners=owners,

@@ -118,6 +118,11 @@ class InMemoryProfileStore:
             if event.customer_id == loser and (only is None or event_id in only):
                 self.event_docs[event_id] = replace(event, customer_id=survivor)
 
+    async def settle(self, customer_ids: Sequence[str]) -> None:
+        for customer_id in customer_ids:
+            if customer_id in self.merged_into:
+                self._move(customer_id, self.root(customer_id))
+
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
         for entry in entries:
             self.log_docs.setdefault(entry.id, entry)

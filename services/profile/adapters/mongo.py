@@ -121,9 +121,9 @@ class MongoProfileStore:
         # the customer's identities and events already: move what came after it, too.
         written = [write.customer.id for write in writes.customers]
         written += [record.customer_id for record in writes.new_identities]
-        await self._settle(written)
+        await self.settle(written)
 
-    async def _settle(self, customer_ids: Sequence[str]) -> None:
+    async def settle(self, customer_ids: Sequence[str]) -> None:
         if not customer_ids:
             return
         async with storage_errors("checking for merges during a save"):

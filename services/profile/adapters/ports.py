@@ -134,6 +134,10 @@ class ProfileStore(Protocol):
         interrupted by a crash is completed by whoever reads a merged customer next.
         """
 
+    async def settle(self, customer_ids: Sequence[str]) -> None:
+        """Complete again the merges of these merged-away customers: move identities and
+        events that still name them (claims that raced the merge) to their survivors."""
+
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
         """Add merge-log entries; an entry recorded before (same id) is kept as it was."""
 

@@ -291,3 +291,35 @@ async def test_merging_and_splitting_need_the_admin_scope(profile):
     )
     assert result.errors is not None
     assert "admin" in result.errors[0].message
+
+
+async def test_a_claim_that_raced_a_merge_is_moved_to_the_survivor_on_its_next_touch(profile):
+    run = unique("stale")
+    await profile.handle(
+        segment("page", f"{run}-1", anonymousId=f"anon-{run}", timestamp=at(9)),
+        segment("identify", f"{run}-2", userId=f"user-{run}", timestamp=at(9)),
+        segment("page", f"{run}-3", anonymousId=f"anon-{run}", userId=f"user-{run}",
+                timestamp=at(10)),
+    )  # fmt: skip
+    [survivor] = await profile.customer_ids()
+    [loser] = [
+        doc["_id"] async for doc in profile.database[CUSTOMERS].find({"mergedInto": survivor})
+    ]
+    # A worker claimed a device id for the loser just after the merge had moved its identities.
+    await profile.database[IDENTITIES].insert_one(
+        {"_id": f"anonymous_id:late-{run}", "type": "anonymous_id", "value": f"late-{run}",
+         "customerId": loser, "firstSeen": at_time(9), "lastSeen": at_time(9), "source": "s"}
+    )  # fmt: skip
+
+    late = segment("page", f"{run}-4", anonymousId=f"late-{run}", timestamp=at(11))
+    await profile.handle(late)
+
+    assert await profile.owner(f"anonymous_id:late-{run}") == survivor
+    stored = await profile.database[EVENTS].find_one({"_id": late.id})
+    assert stored is not None
+    assert stored["customerId"] == survivor
+    assert await profile.customer_ids() == {survivor}
+
+
+def at_time(hour: int) -> datetime:
+    return datetime(2026, 3, 1, hour, tzinfo=UTC)
