@@ -28,7 +28,7 @@ from services.profile.domain.merging import MergeLogEntry, MergePlan, log_entry
 from services.profile.domain.resolution import OwnerProfile, Resolution, resolve
 from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
 from services.profile.domain.traits import ConsentState, TraitValue
-from services.profile.merges import SOURCE, merged_event
+from services.profile.merges import SOURCE, announce
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id
 
@@ -114,6 +114,8 @@ async def handle_ingested(
     """
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
     pending = list(zip(batch, ingested, strict=True))
+    # A delivery before this one merged, then died before customer.merged was confirmed.
+    await announce(store, publisher, await store.unannounced([event.id for event in batch]))
     outgoing: list[CloudEvent] = []
     for attempt in range(1, CLAIM_ATTEMPTS + 1):
         state = await _load(store, [event for _, event in pending])
@@ -130,7 +132,7 @@ async def handle_ingested(
                 pending = pending[done:]
             if plan is not None:
                 await store.merge(plan)
-                await publisher.publish([merged_event(plan)])
+                await announce(store, publisher, [plan])
         except (IdentityConflictError, MergeConflictError) as exc:
             if attempt == CLAIM_ATTEMPTS:
                 raise

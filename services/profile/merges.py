@@ -52,6 +52,14 @@ def merged_event(plan: MergePlan) -> CloudEvent:
     )
 
 
+async def announce(store: ProfileStore, publisher: Publisher, plans: Sequence[MergePlan]) -> None:
+    """Publish ``customer.merged`` of merges done, then note it (a crash in between
+    republishes the same event ids on the next delivery)."""
+    if plans:
+        await publisher.publish([merged_event(plan) for plan in plans])
+        await store.announced([plan.log_id for plan in plans])
+
+
 async def merge_customers(
     store: ProfileStore,
     publisher: Publisher,
@@ -66,6 +74,9 @@ async def merge_customers(
 
     Customers merged before are followed to their survivors. Returns the survivor's id.
     """
+    cause = f"operator:{operator}"
+    # The operator's earlier merge may have died before its customer.merged was confirmed.
+    await announce(store, publisher, await store.unannounced([cause]))
     for attempt in range(1, MERGE_ATTEMPTS + 1):
         found = await store.customers([survivor_id, *merged_ids])
         missing = sorted({survivor_id, *merged_ids} - set(found))
@@ -77,7 +88,7 @@ async def merge_customers(
         losers = tuple(sorted({found[m].id for m in merged_ids} - {survivor}))
         if not losers:
             return survivor  # merged already
-        plan = MergePlan(survivor, losers, f"operator:{operator}", reason, at)
+        plan = MergePlan(survivor, losers, cause, reason, at)
         try:
             await store.merge(plan)
         except MergeConflictError:
@@ -85,7 +96,7 @@ async def merge_customers(
                 raise
             await asyncio.sleep(random.uniform(0, 0.05 * attempt))
             continue
-        await publisher.publish([merged_event(plan)])
+        await announce(store, publisher, [plan])
         return survivor
     raise AssertionError("unreachable")  # pragma: no cover
 

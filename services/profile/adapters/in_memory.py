@@ -31,6 +31,7 @@ class InMemoryProfileStore:
     merged_into: dict[str, str] = field(default_factory=dict)
     merged_ids: dict[str, set[str]] = field(default_factory=dict)
     log_docs: dict[str, MergeLogEntry] = field(default_factory=dict)
+    unannounced_plans: dict[str, MergePlan] = field(default_factory=dict)
     saves: int = 0
 
     def root(self, customer_id: str) -> str:
@@ -99,7 +100,9 @@ class InMemoryProfileStore:
             self.merged_into.get(loser, plan.survivor) != plan.survivor for loser in plan.merged
         ):
             raise MergeConflictError(f"a customer of merge {plan.log_id} was merged elsewhere")
-        self.log_docs.setdefault(plan.log_id, plan.entry())
+        if plan.log_id not in self.log_docs:
+            self.log_docs[plan.log_id] = plan.entry()
+            self.unannounced_plans[plan.log_id] = plan
         for loser in plan.merged:
             if loser in self.merged_into:
                 continue  # the same merge again
@@ -117,6 +120,14 @@ class InMemoryProfileStore:
         for event_id, event in list(self.event_docs.items()):
             if event.customer_id == loser and (only is None or event_id in only):
                 self.event_docs[event_id] = replace(event, customer_id=survivor)
+
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        causes = set(caused_by)
+        return [p for p in self.unannounced_plans.values() if p.caused_by in causes]
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        for log_id in log_ids:
+            self.unannounced_plans.pop(log_id, None)
 
     async def settle(self, customer_ids: Sequence[str]) -> None:
         for customer_id in customer_ids:

@@ -292,6 +292,12 @@ class MongoProfileStore:
     async def merge(self, plan: MergePlan) -> None:
         await self._fence.merge(plan)
 
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        return await self._fence.unannounced(caused_by)
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        await self._fence.announced(log_ids)
+
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
         if not entries:
             return

@@ -53,7 +53,12 @@ LOCK_WAIT_SECONDS = 5.0
 MAX_CHAIN = 64
 UNMERGED = {"mergedInto": {"$exists": False}}
 
-INDEXES = (Index(MERGE_LOG, ascending("customerId", "at"), name="merge_log_by_customer"),)
+INDEXES = (
+    Index(MERGE_LOG, ascending("customerId", "at"), name="merge_log_by_customer"),
+    # Only merges whose customer.merged is not confirmed yet: a handful, whatever the log's size.
+    Index(MERGE_LOG, ascending("causedBy"), name="merge_log_unannounced",
+          partial={"status": "merged"}),
+)  # fmt: skip
 
 ReadCustomer = Callable[[Mapping[str, Any]], Customer]
 WriteCustomer = Callable[[CustomerWrite], UpdateOne]
@@ -156,7 +161,29 @@ class MergeFence:
         finally:
             await self._unlock(locked, plan.log_id)
         async with storage_errors("closing a merge"):
-            await self._log.update_one({"_id": plan.log_id}, {"$set": {"status": "done"}})
+            # "merged" until ``customer.merged`` is confirmed published (see ``unannounced``).
+            await self._log.update_one(
+                {"_id": plan.log_id, "status": "pending"}, {"$set": {"status": "merged"}}
+            )
+
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        if not caused_by:
+            return []
+        async with storage_errors("reading unannounced merges"):
+            cursor = self._log.find({"causedBy": {"$in": list(caused_by)}, "status": "merged"})
+            entries = [entry_from_document(doc) async for doc in cursor]
+        return [
+            MergePlan(e.customer_id, e.others, e.caused_by, e.reason, e.at, e.identities)
+            for e in entries
+        ]
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        if log_ids:
+            async with storage_errors("closing announced merges"):
+                await self._log.update_many(
+                    {"_id": {"$in": list(log_ids)}, "status": "merged"},
+                    {"$set": {"status": "done"}},
+                )
 
     async def _lock(self, customer_id: str, owner: str) -> None:
         loop = asyncio.get_running_loop()

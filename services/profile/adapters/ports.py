@@ -134,6 +134,13 @@ class ProfileStore(Protocol):
         interrupted by a crash is completed by whoever reads a merged customer next.
         """
 
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        """Merges caused by these events (or operators) whose ``customer.merged`` is not
+        confirmed published: the worker died between the merge and the publish."""
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        """Note that the ``customer.merged`` of these merges is confirmed published."""
+
     async def settle(self, customer_ids: Sequence[str]) -> None:
         """Complete again the merges of these merged-away customers: move identities and
         events that still name them (claims that raced the merge) to their survivors."""

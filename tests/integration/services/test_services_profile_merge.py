@@ -323,3 +323,30 @@ async def test_a_claim_that_raced_a_merge_is_moved_to_the_survivor_on_its_next_t
 
 def at_time(hour: int) -> datetime:
     return datetime(2026, 3, 1, hour, tzinfo=UTC)
+
+
+async def test_a_merge_whose_worker_died_before_publishing_is_announced_on_redelivery(profile):
+    run = unique("announce")
+    device = segment("page", f"{run}-1", anonymousId=f"anon-{run}", timestamp=at(9))
+    user = segment("identify", f"{run}-2", userId=f"user-{run}", timestamp=at(9))
+    login = segment("page", f"{run}-3", anonymousId=f"anon-{run}", userId=f"user-{run}",
+                    timestamp=at(10))  # fmt: skip
+    await profile.handle(device, user)
+    loser = await profile.owner(f"anonymous_id:anon-{run}")
+    survivor = await profile.owner(f"user_id:user-{run}")
+    # The first delivery of the login merged, then died before publishing customer.merged.
+    died = MergePlan(survivor, (loser,), login.id, "linked", login_time := at_time(10))
+    await profile.store.merge(died)
+    assert [e for e in profile.bus.published if e.type == MERGED] == []
+
+    await profile.handle(login)  # the redelivery
+
+    [merged] = [e for e in profile.bus.published if e.type == MERGED]
+    assert merged.data["mergedIds"] == [loser]
+    assert merged.data["causedBy"] == login.id
+    assert merged.time == login_time
+    log = await profile.database["merge_log"].find_one({"_id": died.log_id})
+    assert log is not None
+    assert log["status"] == "done"
+    await profile.handle(login)  # and once announced, never again
+    assert len([e for e in profile.bus.published if e.type == MERGED]) == 1
