@@ -308,3 +308,23 @@ def test_resolution_links_the_best_rule_abiding_set_of_identifiers_found_by_brut
     assert resolve(
         "evt", list(reversed(identities)), event_owners, profiles, ORACLE_RULES, NOW
     ) == (resolution)
+
+
+def test_rules_are_configured_through_threadline_identity_settings(monkeypatch):
+    from services.profile.bootstrap import resolution_rules
+    from shared.settings import Settings
+
+    monkeypatch.setenv("THREADLINE_IDENTITY_LIMITS", '{"user_id": "1", "anonymous_id": "3/1d"}')
+    monkeypatch.setenv("THREADLINE_IDENTITY_BLOCKED_VALUES", "nobody, N/A")
+    monkeypatch.setenv("THREADLINE_IDENTITY_BLOCKED_PATTERNS", '{"phone": ["^\\\\+1555"]}')
+    monkeypatch.setenv("THREADLINE_IDENTITY_PRIORITY", "email,user_id,phone,*,anonymous_id")
+    monkeypatch.setenv("THREADLINE_IDENTITY_MAX_MERGES", "7")
+
+    rules = resolution_rules(Settings())
+
+    assert rules.limits == {"user_id": Limit(1), "anonymous_id": Limit(3, timedelta(days=1))}
+    assert rules.blocked(Identity("user_id", "n/a")) is not None
+    assert rules.blocked(Identity("user_id", "null")) is None  # the list replaces the defaults
+    assert rules.blocked(Identity("phone", "+15550100")) is not None
+    assert rules.rank(EMAIL) < rules.rank(USER)
+    assert rules.max_merges == 7
