@@ -1,5 +1,7 @@
 """The profile store on MongoDB: collections ``customers``, ``identities`` and ``events``.
 
+Merges, splits and the merge log are :mod:`~services.profile.adapters.mongo_merge`'s.
+
 Every write is keyed by an id (customer id, ``type:value`` of an identity,
 ingest event id) and idempotent: customers are upserts, identities and events
 inserts whose duplicates are recognised, so replaying a batch converges on the
@@ -20,7 +22,7 @@ from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.profile.adapters import mongo_merge
-from services.profile.adapters.mongo_merge import MergeFence, entry_document, entry_from_document
+from services.profile.adapters.mongo_merge import MergeFence
 from services.profile.adapters.ports import (
     CustomerWrite,
     IdentityConflictError,
@@ -76,7 +78,6 @@ class MongoProfileStore:
         self._customers = database[CUSTOMERS]
         self._identities = database[IDENTITIES]
         self._events = database[EVENTS]
-        self._log = database[mongo_merge.MERGE_LOG]
         self._fence = MergeFence(database, customer_from_document, customer_update)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
@@ -299,24 +300,10 @@ class MongoProfileStore:
         await self._fence.announced(log_ids)
 
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
-        if not entries:
-            return
-        try:
-            await self._log.insert_many([entry_document(e) for e in entries], ordered=False)
-        except BulkWriteError as exc:
-            if not only_duplicates(exc):
-                raise StorageError("recording the merge log failed") from exc
-        except PyMongoError as exc:
-            raise StorageError(f"recording the merge log failed: {exc}") from exc
+        await self._fence.record(entries)
 
     async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
-        async with storage_errors("reading a merge log"):
-            doc = await self._customers.find_one({"_id": customer_id}, {"mergedIds": 1})
-            ids = [customer_id, *[str(m) for m in (doc or {}).get("mergedIds") or ()]]
-            cursor = (
-                self._log.find({"customerId": {"$in": ids}}).sort([("at", -1), ("_id", 1)])
-            ).limit(limit)
-            return [entry_from_document(d) async for d in cursor]
+        return await self._fence.merge_log(customer_id, limit)
 
     async def split(
         self,
@@ -325,18 +312,7 @@ class MongoProfileStore:
         identities: Sequence[Identity],
         event_ids: Sequence[str],
     ) -> None:
-        async with storage_errors("splitting a customer"):
-            await self._customers.bulk_write(
-                [customer_update(CustomerWrite(new, new.traits, new.consents))]
-            )
-            await self._identities.update_many(
-                {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
-                {"$set": {"customerId": new.id}},
-            )
-            await self._events.update_many(
-                {"_id": {"$in": list(event_ids)}, "customerId": original},
-                {"$set": {"customerId": new.id}},
-            )
+        await self._fence.split(original, new, identities, event_ids)
 
 
 def customer_update(write: CustomerWrite) -> UpdateOne:

@@ -1,5 +1,7 @@
 """Merging customers on MongoDB without multi-document transactions: the fence.
 
+Also the ``merge_log`` collection (merges, links, refused links, splits) and splits.
+
 The deployment may be a standalone MongoDB (no transactions), so a merge is a
 sequence of single-document writes made safe by three rules:
 
@@ -313,3 +315,43 @@ class MergeFence:
                 raise StorageError(f"folding a merged customer failed: {exc}") from exc
             return target
         raise MergeConflictError(f"merge pointers from {target} form a chain too long")
+
+    async def record(self, entries: Sequence[MergeLogEntry]) -> None:
+        if not entries:
+            return
+        try:
+            await self._log.insert_many([entry_document(e) for e in entries], ordered=False)
+        except BulkWriteError as exc:
+            if not only_duplicates(exc):
+                raise StorageError("recording the merge log failed") from exc
+        except PyMongoError as exc:
+            raise StorageError(f"recording the merge log failed: {exc}") from exc
+
+    async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
+        async with storage_errors("reading a merge log"):
+            doc = await self._customers.find_one({"_id": customer_id}, {"mergedIds": 1})
+            ids = [customer_id, *[str(m) for m in (doc or {}).get("mergedIds") or ()]]
+            cursor = (
+                self._log.find({"customerId": {"$in": ids}}).sort([("at", -1), ("_id", 1)])
+            ).limit(limit)
+            return [entry_from_document(d) async for d in cursor]
+
+    async def split(
+        self,
+        original: str,
+        new: Customer,
+        identities: Sequence[Identity],
+        event_ids: Sequence[str],
+    ) -> None:
+        async with storage_errors("splitting a customer"):
+            await self._customers.bulk_write(
+                [self._write(CustomerWrite(new, new.traits, new.consents))]
+            )
+            await self._identities.update_many(
+                {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
+                {"$set": {"customerId": new.id}},
+            )
+            await self._events.update_many(
+                {"_id": {"$in": list(event_ids)}, "customerId": original},
+                {"$set": {"customerId": new.id}},
+            )
