@@ -350,3 +350,26 @@ async def test_a_merge_whose_worker_died_before_publishing_is_announced_on_redel
     assert log["status"] == "done"
     await profile.handle(login)  # and once announced, never again
     assert len([e for e in profile.bus.published if e.type == MERGED]) == 1
+
+
+async def test_a_batch_that_creates_customers_and_then_links_them_merges_them(profile):
+    run = unique("batch")
+    batch = [
+        segment("page", f"{run}-1", anonymousId=f"anon-{run}",
+                context={"traits": {"seen": "web"}}, timestamp=at(9)),
+        segment("identify", f"{run}-2", userId=f"user-{run}", traits={"plan": "pro"},
+                timestamp=at(9)),
+        segment("page", f"{run}-3", anonymousId=f"anon-{run}", userId=f"user-{run}",
+                timestamp=at(10)),
+    ]  # fmt: skip
+
+    await handle_ingested(batch, store=profile.store, publisher=profile.bus)
+
+    [survivor] = await profile.customer_ids()
+    assert await profile.owner(f"anonymous_id:anon-{run}") == survivor
+    stored = {doc["_id"]: doc["customerId"] async for doc in profile.database[EVENTS].find({})}
+    assert stored == {event.id: survivor for event in batch}
+    doc = await profile.database[CUSTOMERS].find_one({"_id": survivor})
+    assert doc is not None
+    assert {name: t["value"] for name, t in doc["traits"].items()} == {"seen": "web", "plan": "pro"}
+    assert len([e for e in profile.bus.published if e.type == MERGED]) == 1

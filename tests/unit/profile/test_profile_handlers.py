@@ -266,3 +266,44 @@ async def test_identity_claimed_meanwhile_is_decided_again_against_its_new_owner
     assert stored.customer_id == owner
     assert list(racing.customer_docs) == [owner]
     assert bus.published[-1].subject == owner
+
+
+async def test_one_batch_that_creates_two_customers_and_then_links_them_ends_with_one():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    batch = [
+        segment("page", "b1", anonymousId="anon-1", context={"traits": {"seen": "web"}},
+                timestamp=at(9)),
+        segment("identify", "b2", userId="user-1", traits={"plan": "pro"}, timestamp=at(9)),
+        segment("page", "b3", anonymousId="anon-1", userId="user-1", timestamp=at(10)),
+    ]  # fmt: skip
+
+    await _handle(store, bus, batch)
+
+    [survivor] = [c for c in store.customer_docs if c not in store.merged_into]
+    assert set((await _owners(store, [Identity("anonymous_id", "anon-1")])).values()) == {survivor}
+    assert {e.customer_id for e in store.event_docs.values()} == {survivor}
+    traits = store.customer_docs[survivor].traits
+    assert (traits["seen"].value, traits["plan"].value) == ("web", "pro")
+    resolved = [e for e in bus.published if e.type.startswith("io.threadline.customer.event.")]
+    assert [e.data["ingestId"] for e in resolved] == [e.id for e in batch]
+    assert resolved[-1].subject == survivor
+    assert _types(bus).count("customer.merged") == 1
+
+
+async def test_a_shared_device_keeps_two_people_apart_and_logs_the_refused_link():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    ann = segment("identify", "k1", anonymousId="kiosk", userId="ann", timestamp=at(9))
+    bob = segment("identify", "k2", anonymousId="kiosk", userId="bob", timestamp=at(10))
+
+    await _handle(store, bus, [ann, bob])
+
+    owners = await _owners(
+        store,
+        [Identity("user_id", "ann"), Identity("user_id", "bob"), Identity("anonymous_id", "kiosk")],
+    )
+    assert owners[Identity("user_id", "ann")] != owners[Identity("user_id", "bob")]
+    assert owners[Identity("anonymous_id", "kiosk")] == owners[Identity("user_id", "ann")]
+    [refused] = await store.merge_log(owners[Identity("user_id", "bob")])
+    assert (refused.kind, refused.caused_by) == ("refused", bob.id)
+    assert refused.others == (owners[Identity("user_id", "ann")],)
+    assert "customer.merged" not in _types(bus)
