@@ -1,10 +1,10 @@
 """Operator commands on identities: merge customers, split identifiers off a customer.
 
-A merge is idempotent: its log id derives from its cause (``operator:<subject>``)
-and its customers, so repeating it changes nothing. A split's new customer id
-derives from the original and the identifiers split off; repeating a split that
-completed is refused (the identifiers are no longer the original's). A split
-interrupted between its writes is not rolled forward (see ``ProfileStore.split``).
+Both are idempotent: a merge's log id derives from its cause (``operator:<subject>``)
+and its customers; a split's new customer id from the original and the
+identifiers split off, and a split reads what the same split moved before as
+still to move, so repeating either (after a crash half way, too) completes it
+and republishes the same event ids.
 """
 
 from __future__ import annotations
@@ -129,29 +129,31 @@ async def split_customer(
     original = (await store.customers([customer_id])).get(customer_id)
     if original is None:
         raise CustomerCommandError(f"no customer {customer_id}; pass an existing customer's id")
-    owned = {record.identity for record in await store.identities(original.id)}
     leaving = tuple(dict.fromkeys(identities))
-    foreign = [i.type for i in leaving if i not in owned]
+    keys = sorted(identity.key for identity in leaving)
+    new_id = derived_id("split", original.id, *keys).replace("-", "")
+    # What a split of the same identifiers moved before (it may have died half way) counts
+    # as the original's again, so repeating the split completes it and changes nothing more.
+    owned = await store.identities_of([original.id, new_id])
+    mine = {r.identity for records in owned.values() for r in records}
+    foreign = [i.type for i in leaving if i not in mine]
     if foreign or not leaving:
         raise CustomerCommandError(
             f"customer {original.id} does not own the {', '.join(foreign) or 'given'} "
             "identifier(s) to split off; pass identifiers listed in Customer.identities"
         )
-    staying = owned - set(leaving)
-    if not staying:
-        raise CustomerCommandError(
-            "a split must leave the customer at least one identifier; split off fewer"
-        )
-    stored = await store.events(original.id)
+    staying = mine - set(leaving)
+    stored = sorted(
+        [*await store.events(original.id), *await store.events(new_id)],
+        key=lambda e: (e.timestamp, e.id),
+    )
     carried = ((e.id, identities_of(e.data)) for e in stored)
     moved, along = events_to_split(carried, leaving, staying)
-    if len(along) == len(staying):
+    if not staying - set(along):
         raise CustomerCommandError(
             "a split must leave the customer at least one identifier; split off fewer"
         )
     leaving = (*leaving, *along)
-    keys = sorted(identity.key for identity in leaving)
-    new_id = derived_id("split", original.id, *keys).replace("-", "")
     chosen = set(moved)
     new = rebuild(new_id, [IngestedEvent.from_data(e.id, e.data) for e in stored if e.id in chosen])
     await store.split(original.id, new, leaving, moved)

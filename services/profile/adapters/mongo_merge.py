@@ -347,11 +347,12 @@ class MergeFence:
             await self._customers.bulk_write(
                 [self._write(CustomerWrite(new, new.traits, new.consents))]
             )
-            await self._identities.update_many(
-                {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
-                {"$set": {"customerId": new.id}},
-            )
             await self._events.update_many(
                 {"_id": {"$in": list(event_ids)}, "customerId": original},
+                {"$set": {"customerId": new.id}},
+            )
+            # Identities last: until they move, a repeated split finds the same work to do.
+            await self._identities.update_many(
+                {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
                 {"$set": {"customerId": new.id}},
             )
