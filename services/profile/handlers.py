@@ -90,7 +90,7 @@ class _Batch:
             first = customer.first_seen if customer is not None else None
             return OwnerProfile(customer_id, mine, first_seen=first)
         return OwnerProfile(
-            customer_id, {**mine, **known.identities}, known.merges, known.first_seen
+            customer_id, {**mine, **known.identities}, known.merges, known.first_seen, known.apart
         )
 
 

@@ -32,6 +32,7 @@ class InMemoryProfileStore:
     merged_ids: dict[str, set[str]] = field(default_factory=dict)
     log_docs: dict[str, MergeLogEntry] = field(default_factory=dict)
     unannounced_plans: dict[str, MergePlan] = field(default_factory=dict)
+    apart: dict[str, set[str]] = field(default_factory=dict)
     saves: int = 0
 
     def root(self, customer_id: str) -> str:
@@ -88,6 +89,7 @@ class InMemoryProfileStore:
                 customer_id=cid,
                 identities={r.identity: r.first_seen for r in await self.identities(cid)},
                 merges=len(self.merged_ids.get(cid, ())),
+                apart=frozenset(self.apart.get(cid, ())),
                 first_seen=self.customer_docs[cid].first_seen
                 if cid in self.customer_docs
                 else None,
@@ -111,6 +113,7 @@ class InMemoryProfileStore:
             self.customer_docs[plan.survivor] = fold(survivor, self.customer_docs[loser])
             ids = self.merged_ids.setdefault(plan.survivor, set())
             ids |= {loser, *self.merged_ids.get(loser, ())}
+            self.apart.setdefault(plan.survivor, set()).update(self.apart.get(loser, ()))
             self._move(loser, plan.survivor)
 
     def _move(self, loser: str, survivor: str, only: set[str] | None = None) -> None:
@@ -151,6 +154,8 @@ class InMemoryProfileStore:
         event_ids: Sequence[str],
     ) -> None:
         self.customer_docs[new.id] = new
+        self.apart.setdefault(original, set()).add(new.id)
+        self.apart.setdefault(new.id, set()).add(original)
         self._move(original, new.id, {i.key for i in identities} | set(event_ids))
 
 

@@ -277,7 +277,7 @@ class MongoProfileStore:
         async with storage_errors("reading customers' merges"):
             cursor = self._customers.find(
                 {"_id": {"$in": list(set(customer_ids))}},
-                {"mergedIds": 1, "firstSeen": 1, "createdAt": 1},
+                {"mergedIds": 1, "firstSeen": 1, "createdAt": 1, "apart": 1},
             )
             docs = {str(doc["_id"]): doc async for doc in cursor}
         return {
@@ -285,6 +285,7 @@ class MongoProfileStore:
                 customer_id=cid,
                 identities={r.identity: r.first_seen for r in identities.get(cid, [])},
                 merges=len(docs.get(cid, {}).get("mergedIds") or ()),
+                apart=frozenset(str(a) for a in docs.get(cid, {}).get("apart") or ()),
                 first_seen=docs.get(cid, {}).get("firstSeen") or docs.get(cid, {}).get("createdAt"),
             )
             for cid in customer_ids

@@ -258,10 +258,14 @@ class MergeFence:
         if doc is None or not doc.get("mergedInto"):
             return
         merged = self._read(doc)
-        mine = [loser, *[str(m) for m in doc.get("mergedIds") or ()]]
+        # The survivor takes over who was merged into the loser, and whom it was split from.
+        inherited = {
+            "mergedIds": {"$each": [loser, *[str(m) for m in doc.get("mergedIds") or ()]]},
+            "apart": {"$each": [str(a) for a in doc.get("apart") or ()]},
+        }
         target = str(doc["mergedInto"])
         for _ in range(MAX_CHAIN):
-            root = await self._fold_into(target, merged, mine)
+            root = await self._fold_into(target, merged, inherited)
             if root is None:
                 return
             async with storage_errors("moving a merged customer's identities and events"):
@@ -278,7 +282,9 @@ class MergeFence:
         async with storage_errors("closing a merged customer"):
             await self._customers.update_one({"_id": loser}, {"$set": {"mergeDone": True}})
 
-    async def _fold_into(self, target: str, merged: Customer, ids: Sequence[str]) -> str | None:
+    async def _fold_into(
+        self, target: str, merged: Customer, inherited: Mapping[str, Any]
+    ) -> str | None:
         """Fold ``merged`` into the root of ``target``; the root's id (None: it is gone)."""
         for _ in range(MAX_CHAIN):
             async with storage_errors("reading a surviving customer"):
@@ -299,9 +305,7 @@ class MergeFence:
             )
             ops = [
                 self._write(write),
-                UpdateOne(
-                    {"_id": target, **UNMERGED}, {"$addToSet": {"mergedIds": {"$each": list(ids)}}}
-                ),
+                UpdateOne({"_id": target, **UNMERGED}, {"$addToSet": dict(inherited)}),
             ]
             try:
                 await self._customers.bulk_write(ops, ordered=True)
@@ -351,6 +355,9 @@ class MergeFence:
                 {"_id": {"$in": list(event_ids)}, "customerId": original},
                 {"$set": {"customerId": new.id}},
             )
+            # Resolution never merges the two again by itself (an operator may).
+            for one, other in ((original, new.id), (new.id, original)):
+                await self._customers.update_one({"_id": one}, {"$addToSet": {"apart": other}})
             # Identities last: until they move, a repeated split finds the same work to do.
             await self._identities.update_many(
                 {"_id": {"$in": [i.key for i in identities]}, "customerId": original},

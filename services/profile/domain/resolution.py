@@ -46,6 +46,8 @@ class OwnerProfile:
     """Every identifier the customer owns, with when it was first seen."""
     merges: int = 0
     first_seen: datetime | None = None
+    apart: frozenset[str] = frozenset()
+    """Customers an operator split this one from: never merged with it by resolution."""
 
     @property
     def known(self) -> bool:
@@ -119,6 +121,11 @@ class _Cluster:
         return self._over_limit({identity: self.at})
 
     def refuse_owner(self, profile: OwnerProfile, identity: Identity) -> str | None:
+        split = set(self.customers) & profile.apart or {
+            cid for cid, p in self.customers.items() if profile.customer_id in p.apart
+        }
+        if split:
+            return f"an operator split this customer from {min(split)}; merge them explicitly"
         if identity.type == ANONYMOUS_ID and profile.known and self.known:
             return (
                 "an anonymous id alone never joins two known people (a shared device); "

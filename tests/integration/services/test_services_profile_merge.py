@@ -270,6 +270,14 @@ async def test_operator_merges_customers_and_splits_identifiers_off_with_their_h
     assert event.data["newCustomerId"] == new_id
     assert event.data["ingestIds"] == [touch["call"].id]
 
+    # Resolution does not undo the operator: an event carrying both sides stays apart.
+    both = segment("track", f"{run}-both", anonymousId=f"pos-{run}", event="Visit",
+                   context={"traits": {"email": f"jo.{run}@example.org",
+                                       "phone": "+49 30 1234567"}}, timestamp=at(13))  # fmt: skip
+    await profile.handle(both)
+    assert await profile.customer_ids() == {customer_id, new_id}
+    assert await profile.owner(f"phone:{PHONE}") == new_id
+
     merged = await profile.graph(
         """mutation($a: ID!, $b: ID!) { mergeCustomers(survivorId: $a, mergedIds: [$b],
              reason: "same person after all") }""",

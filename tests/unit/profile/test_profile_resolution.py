@@ -166,6 +166,16 @@ def test_merge_and_identifier_caps_refuse_the_link():
     assert "at most 3 identifiers" in decide([USER, PHONE], [full], rules).refused[0].reason
 
 
+def test_customers_an_operator_split_apart_are_not_merged_again_by_an_event():
+    split_from = OwnerProfile("a", {EMAIL: NOW}, apart=frozenset({"b"}))
+    split_off = OwnerProfile("b", {PHONE: NOW}, apart=frozenset({"a"}))
+
+    resolution = decide([EMAIL, PHONE], [split_from, split_off])
+
+    assert (resolution.customer_id, resolution.merged) == ("a", ())
+    assert "an operator split" in resolution.refused[0].reason
+
+
 def test_priority_is_configurable():
     rules = ResolutionRules.of(priority=["email", "user_id", "phone", "*", "anonymous_id"])
     resolution = decide(
