@@ -22,6 +22,7 @@ from services.profile.adapters.ports import (
     ProfileWrites,
     StoredEvent,
 )
+from services.profile.domain import ProfileError
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import Identity, IdentityRecord
 from services.profile.domain.merging import MergeLogEntry, MergePlan, log_entry
@@ -37,8 +38,10 @@ log = logging.getLogger("threadline.profile")
 RESOLVED_PREFIX = "io.threadline.customer.event."
 CUSTOMER_CREATED = "io.threadline.customer.created"
 CUSTOMER_UPDATED = "io.threadline.customer.updated"
-CLAIM_ATTEMPTS = 32
-"""Rounds of deciding a batch: after each merge, and after a concurrent claim or merge."""
+CLAIM_ATTEMPTS = 16
+"""How often a batch is decided again after a concurrent claim or merge got in its way."""
+MERGES_PER_EVENT = 4
+"""A bound on the rounds a batch may take for its merges (each one is progress)."""
 CLAIM_BACKOFF_SECONDS = 0.005
 
 
@@ -110,14 +113,22 @@ async def handle_ingested(
     shard consumer may claim one of the batch's new identities, or merge one of
     its customers, between the read and the save; the save then fails having
     kept nothing that matters, and the batch is decided again (up to
-    ``CLAIM_ATTEMPTS`` rounds before the bus's own retry takes over).
+    ``CLAIM_ATTEMPTS`` times before the bus's own retry takes over).
     """
     ingested = [IngestedEvent.from_data(event.id, event.data) for event in batch]
     pending = list(zip(batch, ingested, strict=True))
     # A delivery before this one merged, then died before customer.merged was confirmed.
     await announce(store, publisher, await store.unannounced([event.id for event in batch]))
     outgoing: list[CloudEvent] = []
-    for attempt in range(1, CLAIM_ATTEMPTS + 1):
+    conflicts = rounds = 0
+    while pending:
+        rounds += 1
+        if rounds > CLAIM_ATTEMPTS + MERGES_PER_EVENT * len(batch):
+            raise ProfileError(
+                f"a batch of {len(batch)} events took {rounds - 1} rounds of merges and retries "
+                "without settling; the bus retries it (a larger THREADLINE_IDENTITY_MAX_MERGES "
+                "is no cure: look for a merge that keeps failing in the log)"
+            )
         state = await _load(store, [event for _, event in pending])
         done, plan = 0, None
         for cloud_event, event in pending:
@@ -134,13 +145,12 @@ async def handle_ingested(
                 await store.merge(plan)
                 await announce(store, publisher, [plan])
         except (IdentityConflictError, MergeConflictError) as exc:
-            if attempt == CLAIM_ATTEMPTS:
+            conflicts += 1
+            if conflicts == CLAIM_ATTEMPTS:
                 raise
-            log.info("batch raced a claim or a merge; deciding it again (%d): %s", attempt, exc)
+            log.info("batch raced a claim or a merge; deciding it again (%d): %s", conflicts, exc)
             # Jitter, so consumers that collided do not collide again in lockstep.
-            await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * min(attempt, 8)))
-        if not pending:
-            break
+            await asyncio.sleep(random.uniform(0, CLAIM_BACKOFF_SECONDS * min(conflicts, 8)))
     await publisher.publish(outgoing)
 
 
