@@ -64,6 +64,26 @@ class Settings(BaseSettings):
     segment_claim_seconds: float = Field(default=60.0, gt=0)
     segment_job_page_size: int = Field(default=500, ge=1)
 
+    # Identity resolution (services/profile/domain/resolution_rules.py)
+    identity_blocked_values: Annotated[tuple[str, ...], NoDecode] = (
+        "null", "undefined", "anonymous", "0", "-1", "test@example.com",
+    )  # fmt: skip
+    """Values that never identify anyone (comma-separated, compared case-insensitively)."""
+    identity_blocked_patterns: dict[str, list[str]] = Field(default_factory=dict)
+    """Per identity type, regular expressions of values that never match, as JSON:
+    ``{"email": ["@example\\.(com|org)$"]}``."""
+    identity_priority: Annotated[tuple[str, ...], NoDecode] = (
+        "user_id", "email", "phone", "*", "anonymous_id",
+    )  # fmt: skip
+    """Identity types strongest first (comma-separated); ``*`` stands for external ids."""
+    identity_limits: dict[str, str] = Field(
+        default_factory=lambda: {"user_id": "1", "anonymous_id": "5/7d"}
+    )
+    """Per type, how many identifiers a customer may have, ever (``"1"``) or per window
+    (``"5/7d"``; units h, d, w), as JSON."""
+    identity_max_merges: int = Field(default=100, ge=1)
+    identity_max_identifiers: int = Field(default=1000, ge=1)
+
     data_dir: Path = Path(".threadline")
     environment: str = "development"
     log_level: str = "INFO"
@@ -121,7 +141,14 @@ class Settings(BaseSettings):
     # port + 100): this machine only, unless a pod's probes need 0.0.0.0.
     worker_health_host: str = "127.0.0.1"
 
-    @field_validator("write_keys", "pii_traits", "customer_search_traits", mode="before")
+    @field_validator(
+        "write_keys",
+        "pii_traits",
+        "customer_search_traits",
+        "identity_blocked_values",
+        "identity_priority",
+        mode="before",
+    )
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

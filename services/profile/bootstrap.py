@@ -30,6 +30,7 @@ from services.profile.api.graph_privacy import request_id_of
 from services.profile.api.graph_segments import SegmentAccess
 from services.profile.api.intake import Collector
 from services.profile.domain.pii import PiiPolicy
+from services.profile.domain.resolution_rules import ResolutionRules
 from services.profile.domain.traits import TraitRules
 from services.profile.privacy_jobs import PrivacyRuntime, privacy_consumer
 from services.profile.screening import PrivacyGate
@@ -78,10 +79,12 @@ def consumers(
     settings = settings or Settings()
     runtime = privacy_runtime(settings, database, publisher)
     gate = PrivacyGate(runtime.privacy, runtime.salt, runtime.pii)
-    rules = TraitRules.of(settings.trait_strategies)
+    traits = TraitRules.of(settings.trait_strategies)
     segments = segment_engine(database, publisher, settings)
     return [
-        worker.ingest_consumer(runtime.profile, publisher, gate, rules, segments),
+        worker.ingest_consumer(
+            runtime.profile, publisher, gate, resolution_rules(settings), traits, segments
+        ),
         privacy_consumer(runtime),
         worker.facts_consumer(segments),
     ]
@@ -93,6 +96,18 @@ def background(
     """The segment scheduler (window expiry, re-evaluation jobs) of each worker process."""
     segments = segment_engine(database, publisher, settings)
     return [worker.run_scheduler(segments, settings.segment_scheduler_interval_seconds)]
+
+
+def resolution_rules(settings: Settings) -> ResolutionRules:
+    """The identity resolution rules the settings configure (``THREADLINE_IDENTITY_*``)."""
+    return ResolutionRules.of(
+        blocked_values=settings.identity_blocked_values,
+        blocked_patterns=settings.identity_blocked_patterns,
+        priority=settings.identity_priority,
+        limits=settings.identity_limits,
+        max_merges=settings.identity_max_merges,
+        max_identifiers=settings.identity_max_identifiers,
+    )
 
 
 def _wiring(settings: Settings) -> ServiceWiring:

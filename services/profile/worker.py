@@ -17,7 +17,9 @@ import logging
 from collections.abc import Sequence
 
 from services.profile.adapters.ports import ProfileStore
-from services.profile.domain.traits import DEFAULT_RULES, TraitRules
+from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
+from services.profile.domain.traits import DEFAULT_RULES as DEFAULT_TRAIT_RULES
+from services.profile.domain.traits import TraitRules
 from services.profile.handlers import handle_ingested
 from services.profile.ingest import members
 from services.profile.screening import PrivacyGate
@@ -43,17 +45,25 @@ def ingest_consumer(
     store: ProfileStore,
     publisher: Publisher,
     gate: PrivacyGate | None = None,
-    rules: TraitRules = DEFAULT_RULES,
+    rules: ResolutionRules = DEFAULT_RULES,
+    traits: TraitRules = DEFAULT_TRAIT_RULES,
     segments: SegmentEngine | None = None,
 ) -> ConsumerSpec:
-    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one);
-    ``gate`` screens out suppressed and erased people before resolution; with
-    ``segments``, the customers of each saved batch are re-evaluated."""
+    """The ``profile.ingest`` group over any profile store (unit tests pass an in-memory one):
+    ``rules`` resolve identities, ``traits`` combine trait values; ``gate`` screens out
+    suppressed and erased people before resolution; with ``segments``, the customers of
+    each saved batch are re-evaluated."""
     on_saved = segments.refresh if segments is not None else None
 
     async def handle(batch: Sequence[CloudEvent]) -> None:
         await handle_ingested(
-            batch, store=store, publisher=publisher, gate=gate, rules=rules, on_saved=on_saved
+            batch,
+            store=store,
+            publisher=publisher,
+            gate=gate,
+            rules=rules,
+            traits=traits,
+            on_saved=on_saved,
         )
 
     return ConsumerSpec(CONSUMER, BINDINGS, handle, unpack=members)

@@ -88,7 +88,7 @@ class InMemoryPrivacyStore:
         events = self.profile.event_docs
         mine = [k for k, e in events.items() if e.customer_id == customer_id]
         for key in mine:
-            events[key] = replace(events[key], data=rewrite(events[key].data))
+            events[key] = replace(events[key], data=rewrite(events[key].data), identities=())
         return len(mine)
 
     async def remove_traits(self, customer_id: str, names: Sequence[str]) -> None:

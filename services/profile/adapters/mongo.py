@@ -1,5 +1,7 @@
 """The profile store on MongoDB: collections ``customers``, ``identities`` and ``events``.
 
+Merges, splits and the merge log are :mod:`~services.profile.adapters.mongo_merge`'s.
+
 Every write is keyed by an id (customer id, ``type:value`` of an identity,
 ingest event id) and idempotent: customers are upserts, identities and events
 inserts whose duplicates are recognised, so replaying a batch converges on the
@@ -19,6 +21,8 @@ from typing import Any
 from pymongo import DeleteOne, InsertOne, UpdateOne
 from pymongo.errors import BulkWriteError, PyMongoError
 
+from services.profile.adapters import mongo_merge
+from services.profile.adapters.mongo_merge import MergeFence
 from services.profile.adapters.mongo_traits import (
     StateWriter,
     consent_from_document,
@@ -30,11 +34,14 @@ from services.profile.adapters.ports import (
     ConsentEntry,
     CustomerWrite,
     IdentityConflictError,
+    MergeConflictError,
     ProfileWrites,
     StoredEvent,
 )
 from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.merging import MergeLogEntry, MergePlan
+from services.profile.domain.resolution import OwnerProfile
 from shared.errors import StorageError
 from shared.events import derived_id
 from shared.mongo import (
@@ -60,6 +67,7 @@ INDEXES = (
     Index(IDENTITIES, ascending("customerId"), name="identities_by_customer"),
     Index(EVENTS, ascending("customerId", "timestamp"), name="events_by_customer"),
     Index(CONSENT_HISTORY, ascending("customerId", "t"), name="consent_history_by_customer"),
+    *mongo_merge.INDEXES,
 )
 
 
@@ -81,7 +89,8 @@ class MongoProfileStore:
         self._identities = database[IDENTITIES]
         self._events = database[EVENTS]
         self._consent_history = database[CONSENT_HISTORY]
-        self._states = StateWriter(self._customers, escape_key, self.customers, customer_changes)
+        self._states = StateWriter(self._customers, escape_key, self._unmerged, customer_changes)
+        self._fence = MergeFence(database, customer_from_document, self._save_customers)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
         if not identities:
@@ -99,7 +108,9 @@ class MongoProfileStore:
             cursor = self._customers.find(
                 {"_id": {"$in": list(set(customer_ids))}}, batch_size=WHOLE_BATCH
             )
-            return {str(doc["_id"]): customer_from_document(doc) async for doc in cursor}
+            docs = {str(doc["_id"]): doc async for doc in cursor}
+        roots = await self._fence.roots(docs)
+        return {cid: customer_from_document(doc) for cid, doc in roots.items()}
 
     async def save(self, writes: ProfileWrites) -> None:
         # Claims first: if another consumer claimed one of the identities meanwhile, nothing
@@ -110,13 +121,33 @@ class MongoProfileStore:
             }
             shells = [{"_id": cid, "createdAt": first_seen.get(cid)} for cid in writes.created]
             await self._claim(writes.new_identities, shells)
-        async with storage_errors("saving sightings, customers and events"):
+        # Customers first: their upserts are fenced (a merged customer takes no write), so
+        # a batch decided before a merge fails here and is decided again.
+        await self._save_customers(writes.customers)
+        async with storage_errors("saving sightings, events and the merge log"):
             await asyncio.gather(
                 self._save_sightings(writes.sightings),
-                self._save_customers(writes.customers),
                 self._save_events(writes.events),
                 self._save_consent_history(writes.consent_history),
+                self.record(writes.log),
             )
+        # A merge marked after the fenced upserts but before these writes landed has moved
+        # the customer's identities and events already: move what came after it, too.
+        written = [write.customer.id for write in writes.customers]
+        written += [record.customer_id for record in writes.new_identities]
+        await self.settle(written)
+
+    async def settle(self, customer_ids: Sequence[str]) -> None:
+        if not customer_ids:
+            return
+        async with storage_errors("checking for merges during a save"):
+            cursor = self._customers.find(
+                {"_id": {"$in": list(set(customer_ids))}, "mergedInto": {"$exists": True}},
+                {"_id": 1},
+            )
+            merged = [str(doc["_id"]) async for doc in cursor]
+        for customer_id in merged:
+            await self._fence.complete(customer_id)
 
     async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
         """Claim ``new`` all-or-nothing, without multi-document transactions.
@@ -203,8 +234,31 @@ class MongoProfileStore:
             )
 
     async def _save_customers(self, writes: Sequence[CustomerWrite]) -> None:
-        if writes:
+        if not writes:
+            return
+        try:
             await self._states.save(writes)
+        except BulkWriteError as exc:
+            if not only_duplicates(exc):
+                raise StorageError("saving customers failed") from exc
+            # The fence: a customer merged into another takes no write (its upsert, filtered
+            # on not merged, collides with its own document); the batch is decided again.
+            raise MergeConflictError(
+                "a customer of the batch was merged meanwhile; decide the batch again"
+            ) from exc
+        except PyMongoError as exc:
+            raise StorageError(f"saving customers failed: {exc}") from exc
+
+    async def _unmerged(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
+        """The customers as stored, for compare-and-set; one merged away is a conflict."""
+        async with storage_errors("reading customers to join their traits"):
+            cursor = self._customers.find({"_id": {"$in": list(set(customer_ids))}})
+            docs = [doc async for doc in cursor]
+        if any(doc.get("mergedInto") for doc in docs):
+            raise MergeConflictError(
+                "a customer of the batch was merged meanwhile; decide the batch again"
+            )
+        return {str(doc["_id"]): customer_from_document(doc) for doc in docs}
 
     async def _save_consent_history(self, entries: Sequence[ConsentEntry]) -> None:
         if not entries:
@@ -262,6 +316,51 @@ class MongoProfileStore:
         return sorted(
             entries, key=lambda e: (e.statement.updated_at, e.statement.event_id, e.statement.key)
         )
+
+    async def owner_profiles(self, customer_ids: Sequence[str]) -> dict[str, OwnerProfile]:
+        if not customer_ids:
+            return {}
+        identities = await self.identities_of(customer_ids)
+        async with storage_errors("reading customers' merges"):
+            cursor = self._customers.find(
+                {"_id": {"$in": list(set(customer_ids))}},
+                {"mergedIds": 1, "firstSeen": 1, "createdAt": 1, "apart": 1},
+            )
+            docs = {str(doc["_id"]): doc async for doc in cursor}
+        return {
+            cid: OwnerProfile(
+                customer_id=cid,
+                identities={r.identity: r.first_seen for r in identities.get(cid, [])},
+                merges=len(docs.get(cid, {}).get("mergedIds") or ()),
+                apart=frozenset(str(a) for a in docs.get(cid, {}).get("apart") or ()),
+                first_seen=docs.get(cid, {}).get("firstSeen") or docs.get(cid, {}).get("createdAt"),
+            )
+            for cid in customer_ids
+        }
+
+    async def merge(self, plan: MergePlan) -> None:
+        await self._fence.merge(plan)
+
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        return await self._fence.unannounced(caused_by)
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        await self._fence.announced(log_ids)
+
+    async def record(self, entries: Sequence[MergeLogEntry]) -> None:
+        await self._fence.record(entries)
+
+    async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
+        return await self._fence.merge_log(customer_id, limit)
+
+    async def split(
+        self,
+        original: str,
+        new: Customer,
+        identities: Sequence[Identity],
+        event_ids: Sequence[str],
+    ) -> None:
+        await self._fence.split(original, new, identities, event_ids)
 
 
 def customer_changes(customer: Customer) -> Document:
@@ -332,6 +431,7 @@ def event_document(event: StoredEvent) -> Document:
         "channel": event.channel,
         "timestamp": event.timestamp,
         "data": dict(event.data),
+        "identities": [identity.key for identity in event.identities],
     }
 
 
@@ -344,4 +444,10 @@ def event_from_document(doc: Mapping[str, Any]) -> StoredEvent:
         timestamp=timestamp,
         channel=str(doc["channel"]),
         data=dict(doc.get("data") or {}),
+        identities=tuple(_identity_of_key(key) for key in doc.get("identities") or ()),
     )
+
+
+def _identity_of_key(key: str) -> Identity:
+    kind, _, value = str(key).partition(":")
+    return Identity(kind, value)

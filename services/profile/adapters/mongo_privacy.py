@@ -160,7 +160,13 @@ class MongoPrivacyStore:
         async with storage_errors("anonymizing a customer's events"):
             cursor = events.find({"customerId": customer_id}, {"data": 1}, batch_size=WHOLE_BATCH)
             updates = [
-                UpdateOne({"_id": doc["_id"]}, {"$set": {"data": rewrite(doc.get("data") or {})}})
+                UpdateOne(
+                    {"_id": doc["_id"]},
+                    {
+                        "$set": {"data": rewrite(doc.get("data") or {})},
+                        "$unset": {"identities": ""},
+                    },
+                )
                 async for doc in cursor
             ]
             if updates:

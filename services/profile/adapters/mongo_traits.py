@@ -15,6 +15,9 @@ is a compare-and-set on the customer's ``rev`` (a fresh token per write):
    others keep winning. A customer whose stored states already contain ours
    is skipped, so a write that landed is never repeated.
 
+Every write is also fenced (``mongo_merge``): a customer merged into another takes
+none, the reader raises a merge conflict for it, and the batch is decided again.
+
 The join is exactly what applying every statement in event-time order gives, so
 the stored result does not depend on which writer won: a late event never
 overwrites a newer value. The trait document keeps, beside the statements
@@ -41,6 +44,8 @@ from services.profile.domain.traits import STRATEGIES, Strategy, TraitOp, TraitS
 from shared.errors import StorageError
 from shared.mongo import AsyncCollection, Document
 
+UNMERGED: Document = {"mergedInto": {"$exists": False}}
+"""The merge fence (``mongo_merge``): no write lands on a customer merged into another."""
 CAS_ATTEMPTS = 64
 """Each round of conflicting writers has one winner, so this many writers of one customer
 at once all land; past it the batch fails and the bus retries it."""
@@ -199,7 +204,11 @@ class StateWriter:
         )
 
     def _rest(self, write: CustomerWrite) -> UpdateOne:
-        return UpdateOne({"_id": write.customer.id}, self._commutative(write.customer), upsert=True)
+        # Fenced like every write: on a customer merged away, this upsert collides with the
+        # customer's own document (a duplicate key the caller turns into a merge conflict).
+        return UpdateOne(
+            {"_id": write.customer.id, **UNMERGED}, self._commutative(write.customer), upsert=True
+        )
 
     def _first(self, write: CustomerWrite) -> UpdateOne:
         customer = write.customer
@@ -248,7 +257,7 @@ class StateWriter:
         for key, consent in consents.items():
             sets[f"consents.{self._escape(key)}"] = consent_document(consent)
         condition: Any = revision if revision is not None else {"$exists": False}
-        return {"_id": customer_id, "rev": condition}, sets
+        return {"_id": customer_id, "rev": condition, **UNMERGED}, sets
 
     async def _all_matched(self, updates: Sequence[UpdateOne]) -> bool:
         result = await self._customers.bulk_write(list(updates), ordered=False)

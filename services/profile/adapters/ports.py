@@ -17,7 +17,9 @@ from services.profile.domain import ProfileError
 from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.merging import MergeLogEntry, MergePlan
 from services.profile.domain.pii import mask_identity
+from services.profile.domain.resolution import OwnerProfile
 from services.profile.domain.traits import TraitState
 
 
@@ -39,6 +41,16 @@ class IdentityConflictError(ProfileError):
         )
 
 
+class MergeConflictError(ProfileError):
+    """A customer a write or a merge meant is merged into another one by now.
+
+    Either an ordinary save met a customer fenced off by a merge (its upsert
+    filter excludes merged customers), or a merge found one of its customers
+    merged elsewhere or locked by another merge. Deciding the batch again
+    follows the merge pointers to the surviving customers.
+    """
+
+
 @dataclass(frozen=True, slots=True)
 class StoredEvent:
     """An ingested event as the profile keeps it, resolved to its customer."""
@@ -49,6 +61,9 @@ class StoredEvent:
     timestamp: datetime
     channel: str
     data: Mapping[str, Any]
+    identities: tuple[Identity, ...] = ()
+    """The identifiers the event carried, canonical: a split moves the history that
+    belonged to identifiers, and ``data`` is kept without PII traits (privacy)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,6 +105,7 @@ class ProfileWrites:
     customers: tuple[CustomerWrite, ...] = ()
     events: tuple[StoredEvent, ...] = ()
     consent_history: tuple[ConsentEntry, ...] = ()
+    log: tuple[MergeLogEntry, ...] = ()
 
 
 class ProfileStore(Protocol):
@@ -97,7 +113,12 @@ class ProfileStore(Protocol):
         """The stored record (owner, first/last seen) of each of ``identities`` that is known."""
 
     async def customers(self, customer_ids: Sequence[str]) -> dict[str, Customer]:
-        """The customers among ``customer_ids`` that exist."""
+        """The customers among ``customer_ids`` that exist, each id mapped to its root.
+
+        A customer merged into another one answers the survivor (the ``id`` of the
+        returned customer is the survivor's), following merge pointers to the end;
+        a merge met half done (its worker died) is completed on the way.
+        """
 
     async def save(self, writes: ProfileWrites) -> None:
         """Claim the new identities all-or-nothing, then write customers and events.
@@ -123,6 +144,44 @@ class ProfileStore(Protocol):
 
     async def consent_history(self, customer_id: str) -> list[ConsentEntry]:
         """Every consent statement about a customer, oldest first (by event time, event id)."""
+
+    async def owner_profiles(self, customer_ids: Sequence[str]) -> dict[str, OwnerProfile]:
+        """What resolution needs of each (root) customer: identifiers, merges, first seen."""
+
+    async def merge(self, plan: MergePlan) -> None:
+        """Fold ``plan.merged`` into ``plan.survivor``: atomic in effect, idempotent.
+
+        Raises :class:`MergeConflictError` when a customer of the plan is merged
+        elsewhere by now or stays locked by another merge (decide again). A merge
+        interrupted by a crash is completed by whoever reads a merged customer next.
+        """
+
+    async def unannounced(self, caused_by: Sequence[str]) -> list[MergePlan]:
+        """Merges caused by these events (or operators) whose ``customer.merged`` is not
+        confirmed published: the worker died between the merge and the publish."""
+
+    async def announced(self, log_ids: Sequence[str]) -> None:
+        """Note that the ``customer.merged`` of these merges is confirmed published."""
+
+    async def settle(self, customer_ids: Sequence[str]) -> None:
+        """Complete again the merges of these merged-away customers: move identities and
+        events that still name them (claims that raced the merge) to their survivors."""
+
+    async def record(self, entries: Sequence[MergeLogEntry]) -> None:
+        """Add merge-log entries; an entry recorded before (same id) is kept as it was."""
+
+    async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
+        """The merge log of a customer and of every customer merged into it, newest first."""
+
+    async def split(
+        self,
+        original: str,
+        new: Customer,
+        identities: Sequence[Identity],
+        event_ids: Sequence[str],
+    ) -> None:
+        """Move ``identities`` and the events ``event_ids`` of ``original`` to the new
+        customer ``new`` (created with its state); idempotent."""
 
 
 Status = Literal["pending", "replayed"]

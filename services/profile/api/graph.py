@@ -12,7 +12,7 @@ from strawberry.tools import merge_types
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
-from services.profile.api import graph_customers, graph_segments
+from services.profile.api import graph_customers, graph_identity, graph_segments
 from services.profile.api.graph_consent import Consent, set_consent
 from services.profile.api.graph_privacy import (
     PiiReadLog,
@@ -169,6 +169,13 @@ class Customer:
 
     profile_export: JSON = strawberry.field(resolver=profile_export_field)
 
+    @strawberry.field
+    async def merge_log(
+        self, info: ProfileInfo, first: int = 50
+    ) -> list[graph_identity.MergeLogEntry]:
+        """Merges, links, refused links and splits that shaped the customer, newest first."""
+        return await graph_identity.merge_log(info.context, self.state.id, first)
+
     @classmethod
     async def resolve_reference(cls, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
@@ -237,7 +244,13 @@ class ProfileMutation:
 
 
 Mutation = merge_types(
-    "Mutation", (ProfileMutation, PrivacyMutation, graph_segments.SegmentMutation)
+    "Mutation",
+    (
+        ProfileMutation,
+        graph_identity.IdentityMutation,
+        PrivacyMutation,
+        graph_segments.SegmentMutation,
+    ),
 )
 
 schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

@@ -1,11 +1,8 @@
-"""Minimal identity resolution: which customer an event belongs to.
+"""Identities: their canonical form, how an event's are read, and their stored records.
 
-Given the identities an event carries and the customers that already own some
-of them, decide: create a customer, attach the event's unowned identities to
-the one customer found, or — when several customers own identities of the
-event — attribute the event to the strongest owner and report the others as
-merge candidates. Moving identities and traits between customers is full
-identity resolution (its own issue); this slice never moves an owned identity.
+Deciding which customer an event belongs to (and which customers it merges) is
+:mod:`services.profile.domain.resolution`; its configurable rules are
+:mod:`services.profile.domain.resolution_rules`.
 
 A new customer's id is derived from the event that created it, so reprocessing
 that event after a crash resolves to the same id instead of a second customer.
@@ -14,12 +11,12 @@ that event after a crash resolves to the same id instead of a second customer.
 from __future__ import annotations
 
 import contextlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, replace
 from datetime import datetime, timedelta
 from typing import Any
 
-from services.profile.domain import InvalidIdentityError, UnresolvableEventError
+from services.profile.domain import InvalidIdentityError
 from shared.events import derived_id
 from shared.normalize import canonical
 from shared.normalize.canonical import CanonicalError
@@ -78,40 +75,6 @@ class IdentityRecord:
     def worth_recording(self, at: datetime) -> bool:
         """Whether a sighting at ``at`` moves ``firstSeen``, or ``lastSeen`` by the precision."""
         return at < self.first_seen or at > self.last_seen + SIGHTING_PRECISION
-
-
-@dataclass(frozen=True, slots=True)
-class CustomerCreated:
-    customer_id: str
-    identities: tuple[Identity, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class IdentitiesAttached:
-    customer_id: str
-    identities: tuple[Identity, ...]
-
-
-@dataclass(frozen=True, slots=True)
-class MergeDeferred:
-    """Several customers own identities of one event; merging them is left to full resolution."""
-
-    customer_id: str
-    others: tuple[str, ...]
-
-
-ResolutionEvent = CustomerCreated | IdentitiesAttached | MergeDeferred
-
-
-@dataclass(frozen=True, slots=True)
-class Resolution:
-    """The decision for one event and the events it caused."""
-
-    customer_id: str
-    created: bool
-    attached: tuple[Identity, ...]
-    others: tuple[str, ...]
-    events: tuple[ResolutionEvent, ...]
 
 
 def new_customer_id(event_id: str) -> str:
@@ -187,50 +150,3 @@ def _region(traits: Mapping[str, Any], context: Mapping[str, Any]) -> str | None
     if country is None and isinstance(address, Mapping):
         country = address.get("country")
     return canonical.region_of(context.get("locale"), country)
-
-
-def resolve(
-    event_id: str, identities: Iterable[Identity], owners: Mapping[Identity, str]
-) -> Resolution:
-    """Decide which customer the event with ``identities`` belongs to.
-
-    ``owners`` maps each already-known identity to its customer id.
-    """
-    ordered = sorted(set(identities), key=lambda identity: (identity.rank, identity))
-    if not ordered:
-        raise UnresolvableEventError(
-            f"event {event_id} carries no identity (userId, anonymousId, email, phone or "
-            "externalIds); send at least a userId or an anonymousId"
-        )
-    owned = [(identity, owners[identity]) for identity in ordered if identity in owners]
-    unowned = tuple(identity for identity in ordered if identity not in owners)
-    if not owned:
-        customer_id = new_customer_id(event_id)
-        return Resolution(
-            customer_id=customer_id,
-            created=True,
-            attached=unowned,
-            others=(),
-            events=(CustomerCreated(customer_id, unowned),),
-        )
-    # The strongest identity decides: a userId outranks the anonymous id of another device.
-    customer_id = owned[0][1]
-    others = tuple(sorted({owner for _, owner in owned if owner != customer_id}))
-    events: list[ResolutionEvent] = []
-    # Reprocessing the event that created the customer (after a crash) finds the customer
-    # it created: that is still its creation, so the same customer.created event follows.
-    recreated = customer_id == new_customer_id(event_id)
-    if recreated:
-        mine = tuple(i for i in ordered if owners.get(i, customer_id) == customer_id)
-        events.append(CustomerCreated(customer_id, mine))
-    elif unowned:
-        events.append(IdentitiesAttached(customer_id, unowned))
-    if others:
-        events.append(MergeDeferred(customer_id, others))
-    return Resolution(
-        customer_id=customer_id,
-        created=recreated,
-        attached=unowned,
-        others=others,
-        events=tuple(events),
-    )

@@ -20,6 +20,7 @@ from services.profile.adapters.mongo import (
     MongoProfileStore,
 )
 from services.profile.adapters.ports import IdentityConflictError
+from services.profile.domain.resolution_rules import ResolutionRules
 from services.profile.handlers import handle_ingested
 from shared.bus.in_memory import InMemoryBus
 from shared.events import CloudEvent
@@ -29,6 +30,9 @@ from tests.unit.profile.profile_events import at, segment
 pytestmark = pytest.mark.integration
 
 DEVICES = 50
+# One person with 50 devices in an hour: above the default five anonymous ids a week, which
+# would refuse 45 of the links (tests/unit/profile/test_profile_resolution.py covers that).
+RULES = ResolutionRules.of(limits={"user_id": "1", "anonymous_id": f"{DEVICES}/7d"})
 BUS_ATTEMPTS = 5  # what the bus gives a failing batch (Settings.max_attempts) before parking it
 
 
@@ -36,7 +40,7 @@ async def _deliver(batch: Sequence[CloudEvent], store: MongoProfileStore, bus: I
     """One shard consumer's delivery of ``batch``, retried as the bus retries a failed batch."""
     for attempt in range(1, BUS_ATTEMPTS + 1):
         try:
-            await handle_ingested(batch, store=store, publisher=bus)
+            await handle_ingested(batch, store=store, publisher=bus, rules=RULES)
             return
         except IdentityConflictError:
             if attempt == BUS_ATTEMPTS:

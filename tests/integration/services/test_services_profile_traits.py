@@ -86,7 +86,7 @@ def _view(customer: Customer) -> tuple[dict[str, Any], dict[str, Any]]:
 
 
 async def _deliver(batch: Sequence[CloudEvent], store: ProfileStore, bus: InMemoryBus) -> None:
-    await handle_ingested(batch, store=store, publisher=bus, rules=RULES)
+    await handle_ingested(batch, store=store, publisher=bus, traits=RULES)
 
 
 @pytest.mark.slow

@@ -31,7 +31,7 @@ async def _handle(
     batch: Sequence[CloudEvent],
     rules: TraitRules = TraitRules(),
 ) -> None:
-    await handle_ingested(batch, store=store, publisher=bus, rules=rules)
+    await handle_ingested(batch, store=store, publisher=bus, traits=rules)
 
 
 def _changes(bus: InMemoryBus) -> list[dict[str, Any]]:

@@ -145,20 +145,40 @@ async def test_channels_and_consent_are_recorded_on_the_customer():
     assert customer.consents["marketing"].granted is True
 
 
-async def test_event_matching_two_customers_goes_to_the_known_user_and_leaves_the_other():
+async def test_event_matching_two_customers_merges_the_anonymous_one_into_the_known_user():
     store, bus = InMemoryProfileStore(), InMemoryBus()
     await _handle(store, bus, [segment("identify", "m1", userId="user-1", timestamp=at(9))])
-    await _handle(store, bus, [segment("page", "m2", anonymousId="anon-2", timestamp=at(9))])
+    await _handle(
+        store,
+        bus,
+        [segment("page", "m2", anonymousId="anon-2", context={"traits": {"plan": "pro"}},
+                 timestamp=at(9))],
+    )  # fmt: skip
     owners = await _owners(
         store, [Identity("user_id", "user-1"), Identity("anonymous_id", "anon-2")]
+    )
+    known, anonymous = (
+        owners[Identity("user_id", "user-1")],
+        owners[Identity("anonymous_id", "anon-2")],
     )
 
     login = segment("page", "m3", userId="user-1", anonymousId="anon-2", timestamp=at(10))
     await _handle(store, bus, [login])
 
-    assert bus.published[-1].subject == owners[Identity("user_id", "user-1")]
-    after = await _owners(store, [Identity("anonymous_id", "anon-2")])
-    assert after == {Identity("anonymous_id", "anon-2"): owners[Identity("anonymous_id", "anon-2")]}
+    [merged] = [e for e in bus.published if e.type == "io.threadline.customer.merged"]
+    assert merged.data["customerId"] == known
+    assert merged.data["mergedIds"] == [anonymous]
+    assert merged.data["causedBy"] == login.id
+    assert bus.published[-1].subject == known
+    assert set((await _owners(store, list(owners))).values()) == {known}
+    assert {e.customer_id for e in store.event_docs.values()} == {known}
+    assert store.customer_docs[known].traits["plan"].value == "pro"
+    assert (await store.customers([anonymous]))[anonymous].id == known
+    [entry] = await store.merge_log(known)
+    assert (entry.kind, entry.others, entry.caused_by) == ("merged", (anonymous,), login.id)
+
+    await _handle(store, bus, [login])  # redelivered: nothing more to merge, same ids
+    assert [e.id for e in bus.published].count(merged.id) == 1
 
 
 async def test_identity_claimed_by_another_customer_meanwhile_fails_the_batch_for_a_retry():
@@ -247,3 +267,44 @@ async def test_identity_claimed_meanwhile_is_decided_again_against_its_new_owner
     assert stored.customer_id == owner
     assert list(racing.customer_docs) == [owner]
     assert bus.published[-1].subject == owner
+
+
+async def test_one_batch_that_creates_two_customers_and_then_links_them_ends_with_one():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    batch = [
+        segment("page", "b1", anonymousId="anon-1", context={"traits": {"seen": "web"}},
+                timestamp=at(9)),
+        segment("identify", "b2", userId="user-1", traits={"plan": "pro"}, timestamp=at(9)),
+        segment("page", "b3", anonymousId="anon-1", userId="user-1", timestamp=at(10)),
+    ]  # fmt: skip
+
+    await _handle(store, bus, batch)
+
+    [survivor] = [c for c in store.customer_docs if c not in store.merged_into]
+    assert set((await _owners(store, [Identity("anonymous_id", "anon-1")])).values()) == {survivor}
+    assert {e.customer_id for e in store.event_docs.values()} == {survivor}
+    traits = store.customer_docs[survivor].traits
+    assert (traits["seen"].value, traits["plan"].value) == ("web", "pro")
+    resolved = [e for e in bus.published if e.type.startswith("io.threadline.customer.event.")]
+    assert [e.data["ingestId"] for e in resolved] == [e.id for e in batch]
+    assert resolved[-1].subject == survivor
+    assert _types(bus).count("customer.merged") == 1
+
+
+async def test_a_shared_device_keeps_two_people_apart_and_logs_the_refused_link():
+    store, bus = InMemoryProfileStore(), InMemoryBus()
+    ann = segment("identify", "k1", anonymousId="kiosk", userId="ann", timestamp=at(9))
+    bob = segment("identify", "k2", anonymousId="kiosk", userId="bob", timestamp=at(10))
+
+    await _handle(store, bus, [ann, bob])
+
+    owners = await _owners(
+        store,
+        [Identity("user_id", "ann"), Identity("user_id", "bob"), Identity("anonymous_id", "kiosk")],
+    )
+    assert owners[Identity("user_id", "ann")] != owners[Identity("user_id", "bob")]
+    assert owners[Identity("anonymous_id", "kiosk")] == owners[Identity("user_id", "ann")]
+    [refused] = await store.merge_log(owners[Identity("user_id", "bob")])
+    assert (refused.kind, refused.caused_by) == ("refused", bob.id)
+    assert refused.others == (owners[Identity("user_id", "ann")],)
+    assert "customer.merged" not in _types(bus)
