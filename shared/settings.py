@@ -72,6 +72,17 @@ class Settings(BaseSettings):
     """Requests a second per token subject (token bucket); 0 turns the limit off."""
     graphql_rate_limit_burst: int = Field(default=2000, ge=1)
 
+    # Data hygiene: the profile's scheduled reconciliation (duplicates the identity rules
+    # left, missing required traits, timestamp anomalies), run once per interval across
+    # all profile processes; 0 turns it off.
+    hygiene_interval_seconds: float = Field(default=3600.0, ge=0)
+    hygiene_required_traits: Annotated[tuple[str, ...], NoDecode] = ("email",)
+    """Traits every known customer should have (comma-separated)."""
+    hygiene_max_future_seconds: float = Field(default=600.0, ge=0)
+    """How far after its receipt an event's time may lie before it is an anomaly."""
+    hygiene_max_lag_days: float = Field(default=90.0, gt=0)
+    """How far before its receipt an event's time may lie before it is an anomaly."""
+
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None
 
@@ -84,7 +95,7 @@ class Settings(BaseSettings):
     # port + 100): this machine only, unless a pod's probes need 0.0.0.0.
     worker_health_host: str = "127.0.0.1"
 
-    @field_validator("write_keys", "pii_traits", mode="before")
+    @field_validator("write_keys", "pii_traits", "hygiene_required_traits", mode="before")
     @classmethod
     def _split_keys(cls, value: object) -> object:
         if isinstance(value, str):

@@ -10,7 +10,9 @@ from graphql import GraphQLError
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
+from services.profile.adapters.hygiene_ports import HygieneStore
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api.graph_hygiene import HygieneQuery
 from services.profile.api.loaders import ProfileLoaders
 from services.profile.domain import InvalidIdentityError
 from services.profile.domain.customer import Customer as CustomerState
@@ -30,6 +32,7 @@ class ProfileContext:
     principal: Principal
     store: ProfileStore
     pii: PiiPolicy = DEFAULT_POLICY
+    hygiene: HygieneStore | None = None
     loaders: ProfileLoaders = field(init=False)
 
     def __post_init__(self) -> None:
@@ -135,7 +138,7 @@ class Customer:
 
 
 @strawberry.type
-class Query:
+class Query(HygieneQuery):
     @strawberry.field
     async def customer(self, info: ProfileInfo, id: strawberry.ID) -> Customer | None:
         require_scope(info.context.principal, READ)
