@@ -60,7 +60,10 @@ class InMemoryHygieneStore:
         if after is not None:
             prefix = f"{self.current.id}:"
             if not after.startswith(prefix) or not after[len(prefix) :].isdigit():
-                raise HygieneCursorError(f"`after` {after!r} is not a cursor of this report")
+                raise HygieneCursorError(
+                    f"`after` {after!r} is not a cursor of the current report (a newer run may "
+                    "have replaced it); omit `after` to read the report from the beginning"
+                )
             position = int(after[len(prefix) :])
             start = next((i + 1 for i, (seq, _) in enumerate(ordered) if seq == position), 0)
         page = ordered[start : start + first]
