@@ -37,6 +37,12 @@ def end_to_end() -> list[Figure]:
     return module.run()
 
 
+def identity() -> list[Figure]:
+    from bench import identity as module
+
+    return module.run()
+
+
 def gateway() -> list[Figure]:
     """Our gateway against the faster of Apollo Gateway and Hive Gateway, per operation."""
     from bench import gateway_compare
@@ -71,6 +77,7 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "collection": collection,
     "end_to_end": end_to_end,
     "gateway": gateway,
+    "identity": identity,
 }
 
 
