@@ -124,7 +124,11 @@ async def hygiene_schedule(settings: Settings) -> AsyncIterator[None]:
         yield
     finally:
         stop.set()
+        # A run under way is abandoned, not awaited (shutdown stays prompt): its lease
+        # expires and the next run replaces whatever it had stored.
+        task.cancel()
         try:
-            await task
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         finally:
             await mongo.close()
