@@ -7,6 +7,7 @@ from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -169,4 +170,11 @@ class Query(HygieneQuery):
         return Customer.of(state) if state is not None else None
 
 
-schema = strawberry.federation.Schema(query=Query, types=[Customer])
+# Documents are parsed and validated once per text (the limits in shared.subgraph are checked
+# before, per request): half of a small lookup's time went to validating the same query again.
+# (Factories: strawberry keeps one LRU cache per maxsize across the per-request instances.)
+schema = strawberry.federation.Schema(
+    query=Query,
+    types=[Customer],
+    extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+)

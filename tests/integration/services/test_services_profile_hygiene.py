@@ -3,6 +3,7 @@ and a reconciliation over customers the real profile handler resolved, read thro
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -12,6 +13,7 @@ import pytest
 from starlette.applications import Starlette
 from starlette.routing import Route
 
+from services.profile import bootstrap as profile
 from services.profile.adapters.hygiene_ports import (
     HygieneCursorError,
     HygieneRun,
@@ -29,10 +31,14 @@ from services.profile.ingest import ingest_event
 from shared.auth import Principal, TokenVerifier, issue_token
 from shared.bus.in_memory import InMemoryBus
 from shared.events import CloudEvent, parse_time
-from shared.mongo import AsyncDatabase, Document
+from shared.mongo import AsyncDatabase, Document, Mongo
 from shared.normalize import Receipt, normalize
 from shared.subgraph import AuthenticatedGraphQL
-from tests.integration.services.services_support import scratch_database
+from tests.integration.services.services_support import (
+    scratch_database,
+    serving,
+    slice_settings,
+)
 from threadline.simulation import simulate
 
 pytestmark = pytest.mark.integration
@@ -246,3 +252,39 @@ async def test_second_accounts_the_rules_left_apart_are_reported_as_suspected_du
             assert any({first, second} <= found for found in suspected), (first_user, second_user)
     customers = await database["customers"].count_documents({})
     assert result.customers == customers >= simulation.persons
+
+
+@pytest.mark.parametrize("process", ["worker", "api_with_worker"])
+async def test_profile_processes_with_a_worker_run_the_hygiene_schedule(infra, process):
+    settings = slice_settings(infra, hygiene_interval_seconds=0.5)
+    started = datetime.now(UTC).replace(microsecond=0)
+    mongo = Mongo(infra.mongodb_url)
+    schedule = mongo.database(settings.database_name("profile"))["hygiene_schedule"]
+
+    async def reconciled() -> bool:
+        doc = await schedule.find_one({"_id": "reconciliation"})
+        current = (doc or {}).get("current") or {}
+        return bool(current) and current["generatedAt"] >= started
+
+    try:
+        if process == "worker":
+            stop = asyncio.Event()
+            worker = asyncio.create_task(profile.run_worker(settings, stop))
+            try:
+                await _eventually(reconciled)
+            finally:
+                stop.set()
+                await worker
+        else:
+            app = profile.create_app(settings, with_worker=True)
+            async with serving(app, settings.profile_port):
+                await _eventually(reconciled)
+    finally:
+        await mongo.close()
+
+
+async def _eventually(check: Any, seconds: float = 60.0) -> None:
+    deadline = asyncio.get_running_loop().time() + seconds
+    while not await check():
+        assert asyncio.get_running_loop().time() < deadline, "no hygiene run was published"
+        await asyncio.sleep(0.2)
