@@ -39,8 +39,9 @@ class HygieneCount:
 
 @strawberry.type
 class HygieneFinding:
-    kind: str = strawberry.field(description="suspected_duplicate, missing_traits or "
-                                 "timestamp_anomaly")  # fmt: skip
+    kind: str = strawberry.field(
+        description="suspected_duplicate, missing_traits or timestamp_anomaly"
+    )
     customer_ids: list[strawberry.ID] = strawberry.field(
         description="Oldest first: for a suspected duplicate, the survivor to merge into."
     )
