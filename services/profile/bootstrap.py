@@ -1,10 +1,11 @@
 """Wires the profile service: its subgraph, the collection API, its consumer, its health.
 
 The one place that builds the profile's adapters (``MongoProfileStore``,
-``MongoQuarantine``) and hands them to the API, the collector and the
-``profile.ingest`` consumer. ``create_app`` serves ``/graphql``, ``/v1/*`` and
-the health routes (with the consumer too when ``with_worker``); ``run_worker``
-runs the consumer alone.
+``MongoQuarantine``, ``MongoHygieneStore``) and hands them to the API, the
+collector and the ``profile.ingest`` consumer. ``create_app`` serves
+``/graphql``, ``/v1/*`` and the health routes (with the consumer and the
+hygiene schedule too when ``with_worker``); ``run_worker`` runs the consumer
+and the hygiene schedule alone.
 """
 
 from __future__ import annotations
