@@ -43,6 +43,12 @@ def journey_analytics() -> list[Figure]:
     return module.run()
 
 
+def identity() -> list[Figure]:
+    from bench import identity as module
+
+    return module.run()
+
+
 def gateway() -> list[Figure]:
     """Our gateway against the faster of Apollo Gateway and Hive Gateway, per operation."""
     from bench import gateway_compare
@@ -78,6 +84,7 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "end_to_end": end_to_end,
     "gateway": gateway,
     "journey_analytics": journey_analytics,
+    "identity": identity,
 }
 
 

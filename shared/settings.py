@@ -128,6 +128,16 @@ class Settings(BaseSettings):
     # How often the scheduler recomputes the p90 of time in each journey stage (the
     # stalled-stage friction's threshold) over every customer's finished visits.
     journey_stage_times_refresh_seconds: float = Field(default=600.0, gt=0)
+    # Data hygiene: the profile's scheduled reconciliation (duplicates the identity rules
+    # left, missing required traits, timestamp anomalies), run once per interval across
+    # all profile processes; 0 turns it off.
+    hygiene_interval_seconds: float = Field(default=3600.0, ge=0)
+    hygiene_required_traits: Annotated[tuple[str, ...], NoDecode] = ("email",)
+    """Traits every known customer should have (comma-separated)."""
+    hygiene_max_future_seconds: float = Field(default=600.0, ge=0)
+    """How far after its receipt an event's time may lie before it is an anomaly."""
+    hygiene_max_lag_days: float = Field(default=90.0, gt=0)
+    """How far before its receipt an event's time may lie before it is an anomaly."""
 
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None
@@ -145,6 +155,7 @@ class Settings(BaseSettings):
         "write_keys",
         "pii_traits",
         "customer_search_traits",
+        "hygiene_required_traits",
         "identity_blocked_values",
         "identity_priority",
         mode="before",

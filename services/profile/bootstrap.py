@@ -1,11 +1,13 @@
 """Wires the profile service: its subgraph, the collection API, its consumer, its health.
 
 The one place that builds the profile's adapters (``MongoProfileStore``,
-``MongoQuarantine``, ``MongoSegmentStore``, ``MongoCustomerDirectory``) and hands
-them to the API, the collector, the ``profile.ingest`` and ``profile.facts``
-consumers and the segment scheduler. ``create_app`` serves ``/graphql``, ``/v1/*`` and
-the health routes (with the consumer too when ``with_worker``); ``run_worker``
-runs the consumer alone.
+``MongoQuarantine``, ``MongoSegmentStore``, ``MongoCustomerDirectory``,
+``MongoPrivacyStore``, ``MongoHygieneStore``) and hands them to the API, the
+collector, the ``profile.ingest``, ``profile.privacy`` and ``profile.facts``
+consumers and the background tasks of every worker process (the segment scheduler,
+the hygiene schedule). ``create_app`` serves ``/graphql``, ``/v1/*`` and the health
+routes (with the consumers and background tasks too when ``with_worker``);
+``run_worker`` runs the consumers and background tasks alone.
 """
 
 from __future__ import annotations
@@ -23,15 +25,18 @@ from services.profile.adapters import mongo_privacy, mongo_segments
 from services.profile.adapters import mongo_quarantine as quarantine
 from services.profile.adapters.mongo import INDEXES, MongoProfileStore
 from services.profile.adapters.mongo_directory import MongoCustomerDirectory
+from services.profile.adapters.mongo_hygiene import MongoHygieneStore
 from services.profile.adapters.mongo_privacy import MongoPrivacyStore
 from services.profile.api.collect import collection_routes
 from services.profile.api.graph import ProfileContext, schema
 from services.profile.api.graph_privacy import request_id_of
 from services.profile.api.graph_segments import SegmentAccess
 from services.profile.api.intake import Collector
+from services.profile.domain.hygiene import HygienePolicy
 from services.profile.domain.pii import PiiPolicy
 from services.profile.domain.resolution_rules import ResolutionRules
 from services.profile.domain.traits import TraitRules
+from services.profile.hygiene_schedule import HygieneSchedule, run_schedule
 from services.profile.privacy_jobs import PrivacyRuntime, privacy_consumer
 from services.profile.screening import PrivacyGate
 from services.profile.segmenting import SegmentEngine
@@ -93,9 +98,17 @@ def consumers(
 def background(
     database: AsyncDatabase[Document], publisher: Publisher, settings: Settings
 ) -> Sequence[Coroutine[Any, Any, None]]:
-    """The segment scheduler (window expiry, re-evaluation jobs) of each worker process."""
+    """What each worker process runs beside its consumers: the segment scheduler (window
+    expiry, re-evaluation jobs) and the data-hygiene reconciliation (unless
+    ``THREADLINE_HYGIENE_INTERVAL_SECONDS`` is 0). Both claim their work by leases, so
+    every worker process may run them; they are cancelled at shutdown (a hygiene run under
+    way is abandoned: its lease expires and the next run replaces what it stored)."""
     segments = segment_engine(database, publisher, settings)
-    return [worker.run_scheduler(segments, settings.segment_scheduler_interval_seconds)]
+    tasks = [worker.run_scheduler(segments, settings.segment_scheduler_interval_seconds)]
+    if settings.hygiene_interval_seconds > 0:
+        store = MongoHygieneStore(database)
+        tasks.append(run_schedule(store, hygiene_schedule(settings), asyncio.Event()))
+    return tasks
 
 
 def resolution_rules(settings: Settings) -> ResolutionRules:
@@ -128,6 +141,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
             request_id=request_id_of(request.headers),
             publisher=request.state.publisher,
             segments=segments,
+            hygiene=request.state.hygiene,
         )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
@@ -137,6 +151,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
             "publisher": clients.bus,
             "segments": mongo_segments.MongoSegmentStore(clients.database),
             "directory": MongoCustomerDirectory(clients.database),
+            "hygiene": MongoHygieneStore(clients.database),
             "collector": Collector(
                 publisher=clients.bus,
                 quarantine=quarantine.MongoQuarantine(clients.database),
@@ -163,10 +178,23 @@ def _wiring(settings: Settings) -> ServiceWiring:
 
 
 def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
-    """The profile API; clients open in the lifespan, never at import or here."""
+    """The profile API; clients open in the lifespan, never at import or here. With its
+    worker, the process also runs the worker's background tasks."""
     return _wiring(settings).app(settings, with_worker=with_worker)
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """The ``profile.ingest`` consumer with health on ``profile_port + 100``."""
+    """The profile's consumers with health on ``profile_port + 100``, and the background
+    tasks (segment scheduler, hygiene schedule)."""
     await _wiring(settings).run_worker(settings, stop)
+
+
+def hygiene_schedule(settings: Settings) -> HygieneSchedule:
+    return HygieneSchedule(
+        interval=timedelta(seconds=settings.hygiene_interval_seconds),
+        policy=HygienePolicy(
+            required_traits=settings.hygiene_required_traits,
+            max_future=timedelta(seconds=settings.hygiene_max_future_seconds),
+            max_lag=timedelta(days=settings.hygiene_max_lag_days),
+        ),
+    )

@@ -118,7 +118,8 @@ class Care(StoryBase):
         return t
 
     def call_center_contact(self, t: datetime) -> datetime:
-        """A call: the agent's system knows the caller only by the number they call from."""
+        """A call: the agent's system knows the caller by the number they call from when the
+        account has it on file; otherwise the agent asks for the loyalty card, or the email."""
         p = self.persona
         t = self.daytime(t)
         who: Payload = {"anonymousId": f"call-{new_uuid(self.rng)}"}
@@ -127,18 +128,16 @@ class Care(StoryBase):
             "locale": p.country.locale,
             "library": {"name": "analytics-python", "version": "2.3.3"},
         }
-        phone = self.rng.choice(
-            (p.phone_national, p.phone_national.replace(" ", ""), p.phone_international)
-        )
-        t = self.emit(
-            t,
-            {
-                "type": "identify",
-                **who,
-                "context": context,
-                "traits": {"phone": phone, "address": {"country": p.country.code}},
-            },
-        )
+        traits: Payload = {"address": {"country": p.country.code}}
+        if p.phone_on_file:
+            traits["phone"] = self.rng.choice(
+                (p.phone_national, p.phone_national.replace(" ", ""), p.phone_international)
+            )
+        elif p.loyalty_id:
+            context["externalIds"] = [self.loyalty_ref()]
+        else:
+            traits["email"] = p.email
+        t = self.emit(t, {"type": "identify", **who, "context": context, "traits": traits})
         reason = self.rng.choice(("order status", "returns", "billing", "product advice"))
         t = self.emit(
             t,

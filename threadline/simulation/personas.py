@@ -10,10 +10,14 @@ from __future__ import annotations
 
 import random
 import uuid
-from dataclasses import dataclass
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from datetime import timedelta
+from typing import Any
 
 import phonenumbers
+
+from threadline.simulation.addresses import draw_address
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +64,17 @@ COUNTRIES: tuple[Country, ...] = (
 )  # fmt: skip
 
 EMAIL_DOMAINS = ("example.com", "example.org", "example.net")
+GUESTS = 0.12
+"""The share of people who never sign in."""
+SECOND_ACCOUNTS = 0.04
+"""The share of account holders who open a second account later."""
+
+
+@dataclass(frozen=True, slots=True)
+class SecondAccount:
+    user_id: str
+    email: str
+    anonymous_id: str
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,6 +101,16 @@ class Persona:
     """How likely a session ends in a purchase."""
     first_seen: timedelta
     """How long before the simulation's base time the customer first shows up."""
+    signs_in: bool = True
+    """False for people who never create an account: they only ever browse anonymously."""
+    address: Mapping[str, Any] = field(default_factory=dict)
+    phone_on_file: bool = False
+    """Whether the account carries the phone (given at sign-up): the call center then
+    recognises the caller by it; otherwise by the loyalty card, or by the email they spell."""
+    second_account: SecondAccount | None = None
+    """A second account the same person opens later (another email and user id, same
+    name, phone and address): identity rules must not merge two user ids, so this stays
+    two customers, and data hygiene should suspect them of being one person."""
 
 
 def new_uuid(rng: random.Random) -> str:
@@ -120,7 +145,7 @@ def draw_persona(rng: random.Random, index: int) -> Persona:
     national = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.NATIONAL)
     international = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.INTERNATIONAL)
     app_user = rng.random() < 0.6
-    return Persona(
+    persona = Persona(
         index=index,
         user_id=f"cust-{rng.getrandbits(48):012x}",
         first_name=first,
@@ -136,6 +161,20 @@ def draw_persona(rng: random.Random, index: int) -> Persona:
         mood=rng.betavariate(4.0, 2.0),
         shopper=rng.uniform(0.15, 0.6),
         first_seen=timedelta(days=rng.uniform(14, 56)),
+    )
+    # Drawn after the rest, so what the fields above draw stays as it was.
+    signs_in = index == 0 or rng.random() >= GUESTS  # persona 0 is `threadline up`'s example
+    address = draw_address(rng, country.code)
+    second = None
+    if rng.random() < SECOND_ACCOUNTS and signs_in:
+        other = f"{ascii_slug(first)}{rng.randrange(10, 99)}@{rng.choice(EMAIL_DOMAINS)}"
+        second = SecondAccount(f"cust-{rng.getrandbits(48):012x}", other, new_uuid(rng))
+    return replace(
+        persona,
+        signs_in=signs_in,
+        address=address,
+        phone_on_file=rng.random() < 0.6 or second is not None,
+        second_account=second,
     )
 
 

@@ -51,15 +51,32 @@ class StoryBase:
     persona: Persona
     rng: random.Random
     now: datetime
+    household_device: str | None = None
+    """The anonymous id of a tablet this person shares with another (both sign in on it)."""
     events: list[tuple[datetime, Payload]] = field(default_factory=list)
     orders: int = 0
     tickets: int = 0
+    app_signed_in: bool = False
+    _later: list[tuple[datetime, Payload]] = field(default_factory=list)
 
     def emit(self, t: datetime, payload: Payload) -> datetime:
         payload["messageId"] = new_uuid(self.rng)
         payload["timestamp"] = format_time(t)
         self.events.append((t, payload))
         return t + timedelta(seconds=self.rng.uniform(4, 90))
+
+    def emit_later(self, t: datetime, payload: Payload) -> None:
+        """An event that happens days after the story's current moment (a delivery): it
+        joins the story in time order when the story ends (:meth:`settle`)."""
+        payload["messageId"] = new_uuid(self.rng)
+        payload["timestamp"] = format_time(t)
+        self._later.append((t, payload))
+
+    def settle(self) -> None:
+        """Merge the events emitted for later into the story, which stays in time order."""
+        self.events.extend(self._later)
+        self._later.clear()
+        self.events.sort(key=lambda item: item[0])
 
     def who(self, *, identified: bool, anonymous_id: str | None = None) -> Payload:
         ids: Payload = {}
@@ -119,12 +136,27 @@ class StoryBase:
             "encoding": "none",
         }
 
+    def server_context(self, channel: str, library: str = "analytics-node") -> Payload:
+        """A server-side integration's context (helpdesk, messaging platform, carrier)."""
+        return {"channel": channel, "library": {"name": library, "version": "2.1.2"}}
+
     # Channels call each other (an email click opens a web session, an order gone
     # wrong becomes a ticket); the channel classes provide these.
-    def web_session(self, t: datetime, *, identified: bool) -> datetime:
+    def web_session(
+        self, t: datetime, *, identified: bool, anonymous_id: str | None = None
+    ) -> datetime:
+        raise NotImplementedError
+
+    def wishlist(self, t: datetime, who: Payload, item: Payload, context: Payload) -> datetime:
         raise NotImplementedError
 
     def support_ticket(self, t: datetime, channel: str, who: Payload | None = None) -> datetime:
+        raise NotImplementedError
+
+    def delivery(self, ordered_at: datetime, order_id: str) -> None:
+        raise NotImplementedError
+
+    def kiosk_session(self, t: datetime, store: str) -> datetime:
         raise NotImplementedError
 
     def survey(self, t: datetime, survey: str, channel: str) -> datetime:

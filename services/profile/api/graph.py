@@ -7,13 +7,16 @@ from datetime import datetime
 
 import strawberry
 from graphql import GraphQLError
+from strawberry.extensions import ParserCache, ValidationCache
 from strawberry.scalars import JSON
 from strawberry.tools import merge_types
 from strawberry.types import Info
 
+from services.profile.adapters.hygiene_ports import HygieneStore
 from services.profile.adapters.ports import ProfileStore
 from services.profile.api import graph_customers, graph_identity, graph_segments
 from services.profile.api.graph_consent import Consent, set_consent
+from services.profile.api.graph_hygiene import HygieneQuery
 from services.profile.api.graph_privacy import (
     PiiReadLog,
     PrivacyMutation,
@@ -50,6 +53,7 @@ class ProfileContext:
     pii: PiiPolicy = DEFAULT_POLICY
     publisher: Publisher | None = None
     """Where mutations publish what they cause (None: a read-only context)."""
+    hygiene: HygieneStore | None = None
     loaders: ProfileLoaders = field(init=False)
     privacy: PrivacyRuntime | None = None
     request_id: str | None = None
@@ -184,7 +188,7 @@ class Customer:
 
 
 @strawberry.type
-class Query(PrivacyQuery):
+class Query(PrivacyQuery, HygieneQuery):
     segments: list[graph_segments.Segment] = strawberry.field(resolver=graph_segments.segments)
     segment: graph_segments.Segment | None = strawberry.field(resolver=graph_segments.segment)
     segment_condition_schema: JSON = strawberry.field(
@@ -253,4 +257,13 @@ Mutation = merge_types(
     ),
 )
 
-schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])
+
+# Documents are parsed and validated once per text (the limits in shared.subgraph are checked
+# before, per request): half of a small lookup's time went to validating the same query again.
+# (Factories: strawberry keeps one LRU cache per maxsize across the per-request instances.)
+schema = strawberry.federation.Schema(
+    query=Query,
+    mutation=Mutation,
+    types=[Customer],
+    extensions=[lambda: ParserCache(maxsize=512), lambda: ValidationCache(maxsize=512)],
+)

@@ -112,6 +112,8 @@ def test_anonymous_browsing_comes_before_the_identify_that_links_it(
 ) -> None:
     for story in stories:
         persona = story.persona
+        if not persona.signs_in:
+            continue  # people who never sign in (tests/unit/cli/test_simulation_truth.py)
         first_identify = next(
             i for i, (_, p) in enumerate(story.events) if p["type"] == "identify" and "userId" in p
         )
@@ -125,7 +127,7 @@ def test_anonymous_browsing_comes_before_the_identify_that_links_it(
         assert identify["traits"]["email"] == persona.email
 
 
-def test_store_purchases_carry_the_loyalty_card_already_linked_to_the_account(
+def test_store_touchpoints_carry_the_loyalty_card_linked_to_the_account_or_its_email(
     stories: list[CustomerStory],
 ) -> None:
     store_orders = 0
@@ -137,17 +139,22 @@ def test_store_purchases_carry_the_loyalty_card_already_linked_to_the_account(
                 linked |= {ref["id"] for ref in context.get("externalIds", [])}
             if context.get("channel") != "store":
                 continue
-            store_orders += 1
-            assert payload["event"] == "Order Completed"
-            assert "userId" not in payload, "the till knows only the card"
-            (ref,) = context["externalIds"]
-            assert ref == {
-                "id": story.persona.loyalty_id,
-                "type": "loyalty_id",
-                "collection": "users",
-                "encoding": "none",
-            }
-            assert ref["id"] in linked
+            store_orders += payload["event"] == "Order Completed"
+            assert payload["event"] in {"Order Completed", "Store Visited"}
+            assert "userId" not in payload, "the till knows only the card or an email"
+            refs = context.get("externalIds", [])
+            if story.persona.loyalty_id:
+                (ref,) = refs
+                assert ref == {
+                    "id": story.persona.loyalty_id,
+                    "type": "loyalty_id",
+                    "collection": "users",
+                    "encoding": "none",
+                }
+                assert ref["id"] in linked
+            else:
+                assert not refs
+                assert context["traits"] == {"email": story.persona.email}
     assert store_orders > 10
 
 
@@ -198,15 +205,17 @@ def test_abandoned_checkouts_exist_beside_completed_ones(payloads: list[Payload]
     assert len(started - completed) > 0.1 * len(started)
 
 
-def test_call_center_callers_are_known_only_by_a_phone_in_local_formats(
+def test_call_center_callers_known_by_phone_are_known_by_it_in_local_formats(
     payloads: list[Payload],
 ) -> None:
     calls = [
         p
         for p in payloads
-        if p["type"] == "identify" and p["context"].get("channel") == "call_center"
+        if p["type"] == "identify"
+        and p["context"].get("channel") == "call_center"
+        and "phone" in p["traits"]
     ]
-    assert len(calls) > 5
+    assert len(calls) >= 4  # the rest are recognised by card or email (test_simulation_truth)
     national = 0
     for call in calls:
         assert "userId" not in call
