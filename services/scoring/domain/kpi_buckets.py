@@ -42,6 +42,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
+from typing import Any
 
 from services.scoring.domain.kpi_facts import KpiEvent
 from services.scoring.domain.kpis import ticket_traces
@@ -63,6 +64,31 @@ class Fact:
 
     event: KpiEvent
     identified: bool = False
+    ingest_id: str | None = None
+    """The ingest event the profile resolved (a split moves facts by it)."""
+
+    @classmethod
+    def from_data(cls, event_id: str, data: Mapping[str, Any]) -> Fact:
+        """A resolved event's facts; the person is identified when the event names a user id,
+        an email or a phone (not only an anonymous or device id)."""
+        return cls(
+            event=KpiEvent.from_data(event_id, data),
+            identified=_identified(data),
+            ingest_id=str(data["ingestId"]) if data.get("ingestId") else None,
+        )
+
+
+def _identified(data: Mapping[str, Any]) -> bool:
+    if data.get("userId"):
+        return True
+    context = data.get("context")
+    for traits in (
+        data.get("traits"),
+        context.get("traits") if isinstance(context, Mapping) else None,
+    ):
+        if isinstance(traits, Mapping) and (traits.get("email") or traits.get("phone")):
+            return True
+    return False
 
 
 def day_number(moment: datetime) -> int:
