@@ -8,12 +8,15 @@ their events on top of the same state (one of them fails and retries).
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
-from datetime import datetime
-from typing import Protocol
+from datetime import datetime, timedelta
+from typing import Any, Protocol
 
 from services.scoring.domain import ScoringError
+from services.scoring.domain.clv import ClvModel
+from services.scoring.domain.composite import CompositeModel
+from services.scoring.domain.crossings import ScoreState
 from services.scoring.domain.kpi_buckets import Contribution, Fact, Fields
 from services.scoring.domain.kpi_facts import KpiEvent
 from services.scoring.domain.metrics import CustomerMetrics
@@ -104,3 +107,30 @@ class KpiStore(Protocol):
         """Scope → day number → the bucket's flattened fields, days ``[first, end)``."""
 
     async def scopes(self) -> list[str]: ...
+
+
+class ModelStore(Protocol):
+    """Versioned CLV fits and composite models, threshold states, snapshots, task leases.
+
+    ``MongoModelStore`` (``adapters/models.py``) is the implementation.
+    """
+
+    async def save_clv(self, model: ClvModel, summary: Mapping[str, float]) -> int: ...
+
+    async def latest_clv(self) -> tuple[int, ClvModel, dict[str, float]] | None: ...
+
+    async def save_composite(self, model: CompositeModel, at: datetime) -> bool: ...
+
+    async def composites(self, name: str | None = None) -> list[CompositeModel]: ...
+
+    async def states(self, customer_ids: Iterable[str]) -> dict[str, dict[str, ScoreState]]: ...
+
+    async def save_states(self, states: Mapping[str, Mapping[str, ScoreState]]) -> None: ...
+
+    async def save_snapshot(self, day: str, report: Mapping[str, Any]) -> None: ...
+
+    async def snapshots(self, first: str, end: str) -> list[dict[str, Any]]: ...
+
+    async def has_snapshot(self, day: str) -> bool: ...
+
+    async def acquire(self, task: str, holder: str, now: datetime, ttl: timedelta) -> bool: ...

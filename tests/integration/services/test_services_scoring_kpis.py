@@ -20,7 +20,7 @@ from services.scoring.adapters.kpi_store import INDEXES, MongoKpiStore
 from services.scoring.domain.kpi_buckets import Fact
 from services.scoring.domain.kpi_facts import KpiEvent, Order
 from services.scoring.domain.kpis import Period
-from services.scoring.kpi_handlers import handle_erased, handle_merged, handle_split, record_facts
+from services.scoring.handlers.kpis import handle_erased, handle_merged, handle_split, record_facts
 from services.scoring.queries import integration_index, kpis
 from tests.integration.services.services_support import scratch_database
 from tests.unit.scoring.test_scoring_kpis import (
