@@ -34,6 +34,9 @@ from services.scoring.domain.rfm import summarize
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id, format_time
 
+Models = tuple[ClvModel | None, CompositeModel, CompositeModel]
+"""The current CLV fit (None before the first) and the current IES and CPI models."""
+
 SCORE_CHANGED = "io.threadline.score.changed"
 SOURCE = "threadline/scoring"
 
@@ -58,7 +61,7 @@ def customer_scores_of(
     *,
     config: ScoringConfig,
     as_of: datetime,
-    models: tuple[ClvModel | None, CompositeModel, CompositeModel],
+    models: Models,
     days: float | None = None,
 ) -> CustomerScores:
     clv, ies, cpi = models
