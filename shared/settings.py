@@ -75,7 +75,15 @@ class Settings(BaseSettings):
     # Scoring: reporting currency and rates ("EUR=1.08,GBP=1.27": reporting units per 1 unit),
     # score.changed thresholds, the CLV refit and daily snapshot schedule (0 turns one off).
     scoring_reporting_currency: str = "USD"
-    scoring_exchange_rates: Annotated[tuple[tuple[str, str], ...], NoDecode] = ()
+    # Defaults are illustrative (late 2026) so the demo's currencies convert: set real ones.
+    scoring_exchange_rates: Annotated[tuple[tuple[str, str], ...], NoDecode] = (
+        ("EUR", "1.08"),
+        ("GBP", "1.27"),
+        ("JPY", "0.0067"),
+        ("BRL", "0.18"),
+        ("CAD", "0.73"),
+        ("AUD", "0.66"),
+    )
     scoring_churn_risk_threshold: float = Field(default=0.7, gt=0, lt=1)
     scoring_nps_detractor_threshold: int = Field(default=6, ge=0, le=10)
     scoring_clv_horizon_days: int = Field(default=365, ge=1)

@@ -84,7 +84,7 @@ async def run_schedule(
     while not stop.is_set():
         try:
             await run_due(store, models, config, holder=holder, now=utcnow())
-        except StorageError as exc:
+        except (StorageError, ScoringError) as exc:
             log.warning("scheduled scoring tasks failed, retrying later: %s", exc)
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(stop.wait(), timeout=config.snapshot_check_seconds)

@@ -22,7 +22,7 @@ from services.scoring.domain.customer_scores import CustomerScores as ScoresValu
 from services.scoring.domain.explain import explanations as metric_lines
 from services.scoring.domain.kpi_buckets import Fact
 from services.scoring.domain.metrics import CustomerMetrics
-from services.scoring.handlers.scores import Models, customer_scores_of
+from services.scoring.handlers.scores import Models, customer_scores_of, unconverted
 from shared.events import utcnow
 
 
@@ -84,6 +84,17 @@ def components_of(answer: CompositeScore) -> list[ScoreComponent]:
             rule=part.rule,
         )
         for part in answer.components
+    ]
+
+
+def _unconverted_notes(facts: Sequence[Fact], config: ScoringConfig) -> list[str]:
+    missing = unconverted([f.event for f in facts], config.rates)
+    if not missing:
+        return []
+    reporting = config.rates.reporting
+    return [
+        f"Orders in {', '.join(missing)} count without revenue in CLV and IES: no exchange rate "
+        f"to {reporting}; set THREADLINE_SCORING_EXCHANGE_RATES (e.g. {missing[0]}=1.1)."
     ]
 
 
@@ -161,7 +172,7 @@ class CustomerScores:
                 ChannelCount(channel=channel, count=count)
                 for channel, count in sorted(metrics.events_by_channel.items())
             ],
-            notes=metric_lines(metrics),
+            notes=metric_lines(metrics) + _unconverted_notes(facts, config),
             _facts=facts,
             _models=models,
             _config=config,

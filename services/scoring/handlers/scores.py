@@ -16,13 +16,16 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 from datetime import datetime
+from decimal import Decimal
 
 from services.scoring.adapters.ports import KpiStore, ModelStore
 from services.scoring.config import ScoringConfig
 from services.scoring.domain.clv import ClvModel, fit_clv, score_customers
 from services.scoring.domain.composite import CPI_V1, IES_V1, CompositeModel
 from services.scoring.domain.crossings import Crossing, ScoreState, crossings
+from services.scoring.domain.currency import ExchangeRates
 from services.scoring.domain.customer_scores import (
     CustomerScores,
     customer_scores,
@@ -67,13 +70,36 @@ def customer_scores_of(
     clv, ies, cpi = models
     return customer_scores(
         customer_id,
-        [f.event for f in facts],
+        convertible([f.event for f in facts], config.rates),
         rates=config.rates,
         as_of=as_of,
         clv_model=clv,
         days=float(days if days is not None else config.horizon_days),
         ies_model=ies,
         cpi_model=cpi,
+    )
+
+
+def convertible(events: Sequence[KpiEvent], rates: ExchangeRates) -> list[KpiEvent]:
+    """The events with orders in a currency the rates cannot convert kept as orders without
+    revenue: one customer's scores never fail on a missing rate (company KPIs do, naming it)."""
+    out = []
+    for event in events:
+        order = event.order
+        if order is not None and order.currency and not rates.covers(order.currency):
+            event = replace(event, order=replace(order, amount=Decimal(0), currency=""))
+        out.append(event)
+    return out
+
+
+def unconverted(events: Sequence[KpiEvent], rates: ExchangeRates) -> list[str]:
+    """Currencies of orders that ``convertible`` had to leave without revenue."""
+    return sorted(
+        {
+            e.order.currency
+            for e in events
+            if e.order is not None and e.order.currency and not rates.covers(e.order.currency)
+        }
     )
 
 
