@@ -66,11 +66,18 @@ def gateway() -> list[Figure]:
     return figures
 
 
+def scoring() -> list[Figure]:
+    from bench import scoring as module
+
+    return module.run()
+
+
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "bus": bus,
     "collection": collection,
     "end_to_end": end_to_end,
     "gateway": gateway,
+    "scoring": scoring,
 }
 
 

@@ -25,7 +25,7 @@ flight between a crash and the restart that finishes them.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from datetime import datetime
 from decimal import Decimal
 from typing import Any
@@ -43,11 +43,15 @@ from services.scoring.domain.kpi_buckets import (
     combine,
     day_number,
     difference,
+    month_rollup,
     parse_bucket_id,
+    parse_month_id,
 )
 from services.scoring.domain.kpi_facts import KpiEvent, Order, SurveyScore, TicketUpdate
+from shared.events import utcnow
 from shared.mongo import (
     WHOLE_BATCH,
+    AsyncCollection,
     AsyncDatabase,
     Document,
     Index,
@@ -59,6 +63,8 @@ from shared.mongo import (
 FACTS = "scoring_facts"
 CONTRIBUTORS = "kpi_contributors"
 BUCKETS = "kpi_buckets"
+MONTHS = "kpi_months"
+CHANGES = "kpi_changes"
 ALIASES = "customer_aliases"
 ERASED = "erased_customers"
 APPLIED_KEPT = 500
@@ -68,6 +74,7 @@ INDEXES: tuple[Index, ...] = (
     Index(FACTS, ascending("orderId"), name="orderId_1_sparse"),
     Index(FACTS, ascending("ingestId")),
     Index(BUCKETS, ascending("scope", "day")),
+    Index(MONTHS, ascending("scope", "day")),
     Index(CONTRIBUTORS, ascending("pending")),
     Index(ALIASES, ascending("survivor")),
 )
@@ -80,6 +87,8 @@ class MongoKpiStore:
         self._facts = database[FACTS]
         self._contributors = database[CONTRIBUTORS]
         self._buckets = database[BUCKETS]
+        self._changes = database[CHANGES]
+        self._months = database[MONTHS]
         self._aliases = database[ALIASES]
         self._erased = database[ERASED]
 
@@ -211,8 +220,9 @@ class MongoKpiStore:
                     {"_id": {"$in": wanted}}, {"delta": 0}, batch_size=WHOLE_BATCH
                 )
             ]
-        for change in {str(doc["pending"]) for doc in docs if doc.get("pending")}:
-            await self._finish(change)
+        tagged = {str(doc["pending"]) for doc in docs if doc.get("pending")}
+        for change in tagged - await self._done(tagged):
+            await self._recover(change)
         found = {
             str(doc["_id"]): Contributor(
                 str(doc["_id"]), int(doc["version"]), decode(doc.get("contribution") or [])
@@ -229,10 +239,12 @@ class MongoKpiStore:
         """
         change = uuid.uuid4().hex
         operations = []
+        deltas = []
         for old, new in changes:
             delta = difference(old.contribution, new)
             if not delta:
                 continue
+            deltas.append(delta)
             operations.append(
                 UpdateOne(
                     {"_id": old.key, "version": old.version},
@@ -249,7 +261,7 @@ class MongoKpiStore:
             )
         if not operations:
             return
-        stale = 0
+        failed: set[int] = set()
         async with storage_errors("saving KPI contributions"):
             try:
                 await self._contributors.bulk_write(operations, ordered=False)
@@ -257,28 +269,44 @@ class MongoKpiStore:
                 # A duplicate _id: the version filter missed, someone else wrote first.
                 if not only_duplicates(exc):
                     raise
-                stale = len(exc.details.get("writeErrors", []))
-        await self._finish(change)
-        if stale:
+                failed = {int(e["index"]) for e in exc.details.get("writeErrors", [])}
+        await self._complete(change, combine(d for i, d in enumerate(deltas) if i not in failed))
+        if failed:
             raise StaleContributionError(
-                f"{stale} KPI contribution(s) changed while this batch was computed; retry it"
+                f"{len(failed)} KPI contribution(s) changed while this batch was computed; retry it"
             )
 
-    async def _finish(self, change: str) -> None:
-        async with storage_errors("applying KPI contributions to day buckets"):
+    async def _done(self, changes: set[str]) -> set[str]:
+        if not changes:
+            return set()
+        async with storage_errors("reading finished KPI changes"):
+            cursor = self._changes.find({"_id": {"$in": sorted(changes)}}, {"_id": 1})
+            return {str(doc["_id"]) async for doc in cursor}
+
+    async def _recover(self, change: str) -> None:
+        """Finish a change a crash left between its contributors and its buckets."""
+        async with storage_errors("reading an unfinished KPI change"):
             cursor = self._contributors.find({"pending": change}, {"delta": 1})
             deltas = [decode(doc.get("delta") or []) async for doc in cursor]
-            total = combine(deltas)
-            if total:
-                await self._apply(change, total)
-            await self._contributors.update_many(
-                {"pending": change}, {"$unset": {"pending": "", "delta": ""}}
-            )
+        await self._complete(change, combine(deltas))
 
-    async def _apply(self, change: str, total: Contribution) -> None:
+    async def _complete(self, change: str, total: Contribution) -> None:
+        async with storage_errors("applying KPI contributions to day buckets"):
+            if total:
+                await self._apply(self._buckets, change, total, parse_bucket_id)
+                await self._apply(self._months, change, month_rollup(total), parse_month_id)
+            await self._changes.update_one({"_id": change}, {"$set": {"at": utcnow()}}, upsert=True)
+
+    async def _apply(
+        self,
+        collection: AsyncCollection[Document],
+        change: str,
+        total: Contribution,
+        parse: Callable[[str], tuple[int, str]],
+    ) -> None:
         operations = []
         for bucket, fields in total.items():
-            day, scope = parse_bucket_id(bucket)
+            day, scope = parse(bucket)
             operations.append(
                 UpdateOne(
                     {"_id": bucket, "applied": {"$ne": change}},
@@ -291,10 +319,22 @@ class MongoKpiStore:
                 )
             )
         try:
-            await self._buckets.bulk_write(operations, ordered=False)
+            await collection.bulk_write(operations, ordered=False)
         except BulkWriteError as exc:
             if not only_duplicates(exc):  # a duplicate: that bucket already has this change
                 raise
+
+    async def months(
+        self, scopes: Sequence[str], firsts: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → first day of the month → the month's summed fields."""
+        if not firsts:
+            return {}
+        return await self._read(
+            self._months,
+            {"scope": {"$in": list(scopes)}, "day": {"$in": list(firsts)}},
+            "reading KPI month buckets",
+        )
 
     async def buckets(
         self, scopes: Sequence[str] | None, first: int, end: int
@@ -303,9 +343,14 @@ class MongoKpiStore:
         query: dict[str, Any] = {"day": {"$gte": first, "$lt": end}}
         if scopes is not None:
             query["scope"] = {"$in": list(scopes)}
+        return await self._read(self._buckets, query, "reading KPI buckets")
+
+    async def _read(
+        self, collection: AsyncCollection[Document], query: Mapping[str, Any], what: str
+    ) -> dict[str, dict[int, Fields]]:
         out: dict[str, dict[int, Fields]] = {}
-        async with storage_errors("reading KPI buckets"):
-            cursor = self._buckets.find(query, {"applied": 0}, batch_size=WHOLE_BATCH)
+        async with storage_errors(what):
+            cursor = collection.find(query, {"applied": 0}, batch_size=WHOLE_BATCH)
             async for doc in cursor:
                 fields: Fields = {}
                 _flatten(doc.get("f") or {}, "", fields)

@@ -106,6 +106,11 @@ class KpiStore(Protocol):
     ) -> dict[str, dict[int, Fields]]:
         """Scope → day number → the bucket's flattened fields, days ``[first, end)``."""
 
+    async def months(
+        self, scopes: Sequence[str], firsts: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → first day of a month → that month's day buckets summed."""
+
     async def scopes(self) -> list[str]: ...
 
 

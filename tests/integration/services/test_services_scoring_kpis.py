@@ -92,7 +92,7 @@ async def _run(
 @given(
     history=deliveries(),
     checks=st.lists(
-        st.tuples(st.integers(-2, 40), st.integers(1, 31), st.sampled_from([None, *CHANNELS])),
+        st.tuples(st.integers(-2, 40), st.integers(1, 62), st.sampled_from([None, *CHANNELS])),
         min_size=1,
         max_size=4,
     ),
