@@ -81,7 +81,8 @@ def resolved_events(count: int, customers: int, seed: int = 3) -> list[CloudEven
             "userId": customer,
             "ingestId": f"i{i}",
             "channel": rng.choice(CHANNELS),
-            "timestamp": (START + timedelta(minutes=rng.randrange(525_600))).isoformat(),
+            # the last 30 days, as a live stream is mostly recent (late events included)
+            "timestamp": (START + timedelta(minutes=rng.randrange(43_200))).isoformat(),
         }
         if kind < 0.2:
             data |= {

@@ -14,12 +14,14 @@ Collections (database ``threadline_scoring``):
 Replacing contributions is exactly-once without transactions: the new
 contribution and the difference to add are first written on the contributor
 (conditional on the version read, tagged with a change id); then each bucket
-gets the change's summed difference in one update that also records the
-change id (an update whose change id the bucket already holds collides on
-``_id`` and changes nothing); then the tag is cleared. A change left tagged by
-a crash is finished by the next reader of any of its contributors. Buckets
-remember their last ``APPLIED_KEPT`` change ids, far more than can be in
-flight between a crash and the restart that finishes them.
+(day, and its month's rollup in ``kpi_months``) gets the change's summed
+difference in one update that also records the change id in ``applied`` (an
+update whose change id the bucket already holds collides on ``_id`` and
+changes nothing); then the change is marked done in ``kpi_changes`` and its
+id pulled from the buckets again, so ``applied`` holds only changes in
+flight. A contributor tagged with a change not marked done (a crash in
+between) is finished by the next reader of any of its contributors, before
+it is changed again.
 """
 
 from __future__ import annotations
@@ -67,7 +69,6 @@ MONTHS = "kpi_months"
 CHANGES = "kpi_changes"
 ALIASES = "customer_aliases"
 ERASED = "erased_customers"
-APPLIED_KEPT = 500
 
 INDEXES: tuple[Index, ...] = (
     Index(FACTS, ascending("customerId")),
@@ -291,11 +292,19 @@ class MongoKpiStore:
         await self._complete(change, combine(deltas))
 
     async def _complete(self, change: str, total: Contribution) -> None:
+        months = month_rollup(total)
         async with storage_errors("applying KPI contributions to day buckets"):
             if total:
                 await self._apply(self._buckets, change, total, parse_bucket_id)
-                await self._apply(self._months, change, month_rollup(total), parse_month_id)
+                await self._apply(self._months, change, months, parse_month_id)
             await self._changes.update_one({"_id": change}, {"$set": {"at": utcnow()}}, upsert=True)
+            # Done: the buckets need not remember it any more (a crash before this line
+            # leaves an id behind, which only costs its bytes).
+            for collection, ids in ((self._buckets, total), (self._months, months)):
+                if ids:
+                    await collection.update_many(
+                        {"_id": {"$in": list(ids)}}, {"$pull": {"applied": change}}
+                    )
 
     async def _apply(
         self,
@@ -312,7 +321,7 @@ class MongoKpiStore:
                     {"_id": bucket, "applied": {"$ne": change}},
                     {
                         "$inc": {f"f.{name}": _stored(value) for name, value in fields.items()},
-                        "$push": {"applied": {"$each": [change], "$slice": -APPLIED_KEPT}},
+                        "$push": {"applied": change},
                         "$setOnInsert": {"day": day, "scope": scope},
                     },
                     upsert=True,
