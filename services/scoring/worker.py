@@ -59,7 +59,10 @@ def events_consumer(ports: ScoringPorts) -> ConsumerSpec:
 async def _resolved(run: Sequence[CloudEvent], ports: ScoringPorts) -> None:
     if not run:
         return
-    await handle_customer_events(run, store=ports.metrics)
+    erased = await ports.kpis.erased(str(e.data.get("customerId")) for e in run)
+    kept = [e for e in run if str(e.data.get("customerId")) not in erased]
+    if kept:  # an erased customer's later events are dropped everywhere
+        await handle_customer_events(kept, store=ports.metrics)
     histories = await handle_resolved(run, store=ports.kpis)
     await announce_crossings(
         histories, models=ports.models, publisher=ports.publisher, config=ports.config
@@ -73,4 +76,6 @@ async def _identity(event: CloudEvent, ports: ScoringPorts) -> None:
     elif kind == "customer.split":
         await handle_split(event.data, store=ports.kpis)
     elif kind == "customer.erased":
-        await handle_erased(event.data, store=ports.kpis)
+        erased = await handle_erased(event.data, store=ports.kpis)
+        await ports.metrics.delete(erased)
+        await ports.models.forget(erased)

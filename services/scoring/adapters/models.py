@@ -11,7 +11,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict
 from datetime import datetime, timedelta
 from typing import Any
@@ -142,6 +142,10 @@ class MongoModelStore:
                 ],
                 ordered=False,
             )
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        async with storage_errors("erasing score states"):
+            await self._states.delete_many({"_id": {"$in": list(customer_ids)}})
 
     # --- snapshots and leases -------------------------------------------------------------
 

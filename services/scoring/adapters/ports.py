@@ -36,6 +36,9 @@ class MetricsStore(Protocol):
         Raises :class:`StaleMetricsError` when another writer got there first.
         """
 
+    async def delete(self, customer_ids: Sequence[str]) -> None:
+        """Forget those customers' metrics (an erasure)."""
+
 
 class StaleContributionError(ScoringError):
     """Another writer replaced a KPI contribution since it was read; retry the batch."""
@@ -131,6 +134,9 @@ class ModelStore(Protocol):
     async def states(self, customer_ids: Iterable[str]) -> dict[str, dict[str, ScoreState]]: ...
 
     async def save_states(self, states: Mapping[str, Mapping[str, ScoreState]]) -> None: ...
+
+    async def forget(self, customer_ids: Sequence[str]) -> None:
+        """Forget those customers' threshold states (an erasure)."""
 
     async def save_snapshot(self, day: str, report: Mapping[str, Any]) -> None: ...
 

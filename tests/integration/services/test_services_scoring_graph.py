@@ -301,3 +301,35 @@ async def test_score_changed_is_published_once_per_crossing(infra, scoring):
     assert all(c["threshold"] == 6.0 for c in changes)
     assert seen[0].type == "io.threadline.score.changed"
     assert seen[0].subject == customer
+
+
+async def test_an_erasure_through_the_consumer_forgets_metrics_facts_and_states(infra, scoring):
+    settings = slice_settings(infra)
+    customer = f"c-{uuid.uuid4().hex[:8]}"
+    survey = resolved(
+        "track",
+        f"{customer}-1",
+        customer,
+        event="Survey Answered",
+        properties={"survey": "nps", "score": 2},
+        timestamp="2026-03-01T09:00:00Z",
+    )
+    erased = CloudEvent(
+        type="io.threadline.customer.erased",
+        source="threadline/profile",
+        data={"customerId": customer, "erasedIds": [customer], "jobId": "j1"},
+        subject=customer,
+    )
+    later = resolved("page", f"{customer}-2", customer, timestamp="2026-03-02T09:00:00Z")
+
+    async with listening(settings) as (bus, _):
+        ports = ScoringPorts(scoring.metrics, scoring.kpis, scoring.models, bus, ScoringConfig())
+        handle = events_consumer(ports).handler
+        await handle([survey])
+        await handle([erased, later])
+
+    scores = (await scoring.ask(ENTITY, id=customer, days=30))["_entities"][0]["scores"]
+    assert scores["nps"] is None
+    assert await scoring.metrics.load([customer]) == {}
+    assert await scoring.models.states([customer]) == {}
+    assert (await scoring.kpis.customer_facts([customer]))[customer] == []

@@ -187,3 +187,34 @@ async def test_identity_coverage_moves_the_integration_index_in_its_direction(in
     assert half.channels[0].components["identityCoverage"] == 0.5
     assert less.value < half.value < more.value
     assert half.target == 80.0
+
+
+class Crash(Exception):
+    pass
+
+
+async def test_a_change_interrupted_before_its_buckets_is_finished_once_by_the_next_reader(
+    infra, monkeypatch
+):
+    async with scratch_database(infra.mongodb_url, INDEXES) as database:
+        store = MongoKpiStore(database)
+        await record_facts([_order("e1", "c1", 0)], store=store)
+        finish = MongoKpiStore._complete
+
+        async def crash(self, change, total):
+            raise Crash
+
+        monkeypatch.setattr(MongoKpiStore, "_complete", crash)
+        with pytest.raises(Crash):
+            await record_facts([_order("e2", "c1", 1)], store=store)
+        monkeypatch.setattr(MongoKpiStore, "_complete", finish)
+
+        await record_facts([_order("e2", "c1", 1)], store=store)  # the retry
+        await record_facts([_order("e2", "c1", 1)], store=store)  # and a duplicate
+
+        report = (await kpis(store, START, START + timedelta(days=7), RATES)).report
+        leftovers = await database["kpi_buckets"].count_documents({"applied.0": {"$exists": True}})
+
+    assert (report.customers, report.orders, report.customers_with_repeat_order) == (1, 2, 1)
+    assert report.revenue == Decimal(20)
+    assert leftovers == 0
