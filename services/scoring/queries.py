@@ -15,9 +15,16 @@ from datetime import datetime
 from services.scoring.adapters.ports import KpiStore
 from services.scoring.domain.currency import ExchangeRates
 from services.scoring.domain.integration import IndexSettings, IntegrationIndex
-from services.scoring.domain.kpi_buckets import ALL, Fields, day_number, day_start
+from services.scoring.domain.kpi_buckets import ALL, Fields, day_number, day_start, segment_scope
 from services.scoring.domain.kpi_ledger import Granularity, bucket_of
-from services.scoring.domain.kpi_query import TrendPoint, days_of, integration, kpi_report, trend
+from services.scoring.domain.kpi_query import (
+    PeriodError,
+    TrendPoint,
+    days_of,
+    integration,
+    kpi_report,
+    trend,
+)
 from services.scoring.domain.kpis import KpiReport
 
 
@@ -34,11 +41,17 @@ async def kpis(
     rates: ExchangeRates,
     *,
     channel: str | None = None,
+    segment_id: str | None = None,
     granularity: Granularity | None = None,
 ) -> KpiAnswer:
-    """KPIs of ``[start, end)`` (whole UTC days) for all channels or one, with an optional trend."""
+    """KPIs of ``[start, end)`` (whole UTC days) for all channels, one channel or one segment's
+    current members, with an optional trend."""
     days = days_of(start, end)
-    scope = channel or ALL
+    if channel is not None and segment_id is not None:
+        raise PeriodError(
+            "kpis answers a channel or a segment, not both; leave out channel or segmentId"
+        )
+    scope = segment_scope(segment_id) if segment_id is not None else channel or ALL
     if granularity is not None:
         # A trend reads every day of the period (and of the one before, for retention).
         found = await store.buckets([scope], days.previous.first, days.end)

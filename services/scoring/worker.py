@@ -17,6 +17,7 @@ from services.scoring.config import ScoringConfig
 from services.scoring.handlers import handle_customer_events
 from services.scoring.handlers.kpis import (
     handle_erased,
+    handle_membership,
     handle_merged,
     handle_resolved,
     handle_split,
@@ -27,7 +28,14 @@ from shared.events import CloudEvent
 
 CONSUMER = "scoring.events"
 RESOLVED = "io.threadline.customer.event."
-BINDINGS = ("customer.event.#", "customer.merged", "customer.split", "customer.erased")
+BINDINGS = (
+    "customer.event.#",
+    "customer.merged",
+    "customer.split",
+    "customer.erased",
+    "segment.entered",
+    "segment.exited",
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -75,6 +83,8 @@ async def _identity(event: CloudEvent, ports: ScoringPorts) -> None:
         await handle_merged(event.data, store=ports.kpis)
     elif kind == "customer.split":
         await handle_split(event.data, store=ports.kpis)
+    elif kind in ("segment.entered", "segment.exited"):
+        await handle_membership(event.data, inside=kind == "segment.entered", store=ports.kpis)
     elif kind == "customer.erased":
         erased = await handle_erased(event.data, store=ports.kpis)
         await ports.metrics.delete(erased)

@@ -56,6 +56,7 @@ from shared.mongo import (
     AsyncCollection,
     AsyncDatabase,
     Document,
+    DuplicateKeyError,
     Index,
     ascending,
     only_duplicates,
@@ -68,6 +69,7 @@ BUCKETS = "kpi_buckets"
 MONTHS = "kpi_months"
 CHANGES = "kpi_changes"
 ALIASES = "customer_aliases"
+MEMBERS = "segment_members"
 ERASED = "erased_customers"
 
 INDEXES: tuple[Index, ...] = (
@@ -78,6 +80,7 @@ INDEXES: tuple[Index, ...] = (
     Index(MONTHS, ascending("scope", "day")),
     Index(CONTRIBUTORS, ascending("pending")),
     Index(ALIASES, ascending("survivor")),
+    Index(MEMBERS, ascending("customerId")),
 )
 
 
@@ -92,6 +95,7 @@ class MongoKpiStore:
         self._months = database[MONTHS]
         self._aliases = database[ALIASES]
         self._erased = database[ERASED]
+        self._members = database[MEMBERS]
 
     # --- identities -------------------------------------------------------------------
 
@@ -140,6 +144,41 @@ class MongoKpiStore:
                 [UpdateOne({"_id": i}, {"$set": {"_id": i}}, upsert=True) for i in ids],
                 ordered=False,
             )
+
+    async def record_membership(
+        self, segment_id: str, customer_id: str, inside: bool, at: datetime
+    ) -> bool:
+        """Record entering or leaving a segment unless a later change is stored already."""
+        async with storage_errors("recording a segment membership"):
+            try:
+                await self._members.update_one(
+                    {"_id": f"{segment_id}|{customer_id}", "at": {"$lt": at}},
+                    {
+                        "$set": {
+                            "segmentId": segment_id,
+                            "customerId": customer_id,
+                            "inside": inside,
+                            "at": at,
+                        }
+                    },
+                    upsert=True,
+                )
+            except DuplicateKeyError:
+                return False  # a later entered/exited is stored: this one is stale
+        return True
+
+    async def segments_of(self, customer_ids: Iterable[str]) -> dict[str, set[str]]:
+        wanted = list(set(customer_ids))
+        found: dict[str, set[str]] = {}
+        if not wanted:
+            return found
+        async with storage_errors("reading segment memberships"):
+            cursor = self._members.find(
+                {"customerId": {"$in": wanted}, "inside": True}, batch_size=WHOLE_BATCH
+            )
+            async for doc in cursor:
+                found.setdefault(str(doc["customerId"]), set()).add(str(doc["segmentId"]))
+        return found
 
     # --- facts ------------------------------------------------------------------------
 

@@ -80,6 +80,14 @@ class KpiStore(Protocol):
 
     async def record_erased(self, ids: Sequence[str]) -> None: ...
 
+    async def record_membership(
+        self, segment_id: str, customer_id: str, inside: bool, at: datetime
+    ) -> bool:
+        """Record a segment.entered/exited unless a later one is stored; False when stale."""
+
+    async def segments_of(self, customer_ids: Iterable[str]) -> dict[str, set[str]]:
+        """The segments each customer is in now (those with none are left out)."""
+
     async def add_facts(self, facts: Sequence[Fact]) -> None:
         """Store facts under their event's customer id; an event id stored before is kept."""
 

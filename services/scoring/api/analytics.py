@@ -213,11 +213,6 @@ async def resolve_kpis(
     trend: str | None = None,
 ) -> KpiReport:
     require_scope(info.context.principal, READ)
-    if segment_id is not None:
-        raise bad_input(
-            "kpis by segmentId is not served yet (segment membership is not consumed by the "
-            "scoring service); leave segmentId out for the whole base"
-        )
     context = info.context
     try:
         answer = await kpis(
@@ -226,6 +221,7 @@ async def resolve_kpis(
             end,
             context.config.rates,
             channel=channel,
+            segment_id=None if segment_id is None else str(segment_id),
             granularity=_granularity(trend),
         )
     except ScoringError as exc:
@@ -278,14 +274,20 @@ async def resolve_integration_impact(
         raise bad_input(exc) from None
 
 
-async def resolve_experience_scores(info: ScoringInfo, start: From, end: To) -> ExperienceScores:
-    """The IES over the company's KPIs of the period; the CPI over the base's mean pAlive,
-    expected purchases and CLV at the current fit and that IES."""
+async def resolve_experience_scores(
+    info: ScoringInfo, start: From, end: To, segment_id: strawberry.ID | None = None
+) -> ExperienceScores:
+    """The IES over the company's (or a segment's) KPIs of the period; the CPI over the base's
+    mean pAlive, expected purchases and CLV at the current fit and that IES (for a segment
+    the base means do not apply: they are listed as missing)."""
     require_scope(info.context.principal, READ)
     context = info.context
+    segment = None if segment_id is None else str(segment_id)
     try:
         days_of(start, end)
-        report = (await kpis(kpi_store(context), start, end, context.config.rates)).report
+        report = (
+            await kpis(kpi_store(context), start, end, context.config.rates, segment_id=segment)
+        ).report
     except ScoringError as exc:
         raise bad_input(exc) from None
     _, ies_model, cpi_model = await context.loaders.models()
@@ -300,7 +302,7 @@ async def resolve_experience_scores(info: ScoringInfo, start: From, end: To) -> 
         },
     )
     latest = await model_store(context).latest_clv()
-    summary = latest[2] if latest else {}
+    summary = latest[2] if latest and segment is None else {}
     cpi = score(
         cpi_model,
         {

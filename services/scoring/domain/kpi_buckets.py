@@ -38,7 +38,7 @@ Fields (dotted paths inside a bucket document):
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Collection, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, timedelta
 from decimal import Decimal
@@ -48,6 +48,7 @@ from services.scoring.domain.kpi_facts import KpiEvent
 from services.scoring.domain.kpis import ticket_traces
 
 ALL = "*"
+SEGMENT = "segment:"
 NONE = -1
 EPOCH = date(1970, 1, 1)
 HANDOFF_WINDOW = timedelta(days=7)
@@ -148,13 +149,20 @@ def _sorted(facts: Iterable[Fact]) -> list[Fact]:
     return sorted(unique.values(), key=lambda f: (f.event.at, f.event.id))
 
 
-def customer_contribution(facts: Iterable[Fact]) -> Contribution:
-    """One customer's counts in every bucket, from all of their facts (any order, duplicates ok)."""
+def segment_scope(segment_id: str) -> str:
+    return f"{SEGMENT}{segment_id}"
+
+
+def customer_contribution(facts: Iterable[Fact], segments: Iterable[str] = ()) -> Contribution:
+    """One customer's counts in every bucket, from all of their facts (any order, duplicates
+    ok); a member of ``segments`` also counts, on all channels, in each segment's scope."""
     ordered = _sorted(facts)
     events = [f.event for f in ordered]
+    groups = sorted(segment_scope(s) for s in set(segments))
     out: Contribution = {}
-    for scope in (ALL, *sorted({e.channel for e in events})):
-        scoped = [e for e in events if scope == ALL or e.channel == scope]
+    for scope in (ALL, *sorted({e.channel for e in events}), *groups):
+        whole = scope == ALL or scope.startswith(SEGMENT)
+        scoped = [e for e in events if whole or e.channel == scope]
         for day, before in _previous_days(day_number(e.at) for e in scoped):
             _add(out, day, scope, f"c.{before}")
         ordered_days = [day_number(e.at) for e in scoped if e.order is not None]
@@ -165,7 +173,7 @@ def customer_contribution(facts: Iterable[Fact]) -> Contribution:
         for e in scoped:
             if e.survey is not None:
                 _add(out, day_number(e.at), scope, f"a.{e.survey.survey}.{e.survey.score}")
-    _tickets(out, events)
+    _tickets(out, events, groups)
     _integration(out, ordered)
     return out
 
@@ -196,9 +204,9 @@ def _second_last(days_of: Iterable[list[int]], until: int) -> int:
     return lasts[-2]
 
 
-def _tickets(out: Contribution, events: Sequence[KpiEvent]) -> None:
+def _tickets(out: Contribution, events: Sequence[KpiEvent], groups: Sequence[str]) -> None:
     for trace in ticket_traces(events).values():
-        for scope in (ALL, trace.channel):
+        for scope in (ALL, trace.channel, *groups):
             if trace.first_response_at is not None:
                 day = day_number(trace.opened_at)
                 _add(out, day, scope, "t.rn")
@@ -230,15 +238,20 @@ def _integration(out: Contribution, ordered: Sequence[Fact]) -> None:
             _add(out, day, channel, f"hk.{first}", keeps)
 
 
-def order_contribution(events: Iterable[KpiEvent]) -> Contribution:
+def order_contribution(
+    events: Iterable[KpiEvent], segments_of: Mapping[str, Collection[str]] | None = None
+) -> Contribution:
     """One order's counts (by ``order_id``, whoever placed it): per scope, each day it has
-    events on, with the revenue of its earliest event that day."""
+    events on, with the revenue of its earliest event that day. In a segment's scope only
+    the events of its members count (``segments_of``: customer id → segment ids)."""
     ordered = sorted({e.id: e for e in events}.values(), key=lambda e: (e.at, e.id))
+    member = segments_of or {}
+    groups = {segment_scope(s): s for e in ordered for s in member.get(e.customer_id, ())}
     out: Contribution = {}
-    for scope in (ALL, *sorted({e.channel for e in ordered})):
+    for scope in (ALL, *sorted({e.channel for e in ordered}), *sorted(groups)):
         earliest: dict[int, KpiEvent] = {}
         for e in ordered:
-            if e.order is not None and (scope == ALL or e.channel == scope):
+            if e.order is not None and _counts_in(e, scope, groups, member):
                 earliest.setdefault(day_number(e.at), e)
         for day, before in _previous_days(earliest):
             _add(out, day, scope, f"o.{before}")
@@ -246,6 +259,19 @@ def order_contribution(events: Iterable[KpiEvent]) -> Contribution:
             if order is not None and order.currency:
                 _add(out, day, scope, f"r.{order.currency}.{before}", order.amount)
     return out
+
+
+def _counts_in(
+    event: KpiEvent,
+    scope: str,
+    groups: Mapping[str, str],
+    member: Mapping[str, Collection[str]],
+) -> bool:
+    if scope == ALL:
+        return True
+    if scope in groups:
+        return groups[scope] in member.get(event.customer_id, ())
+    return event.channel == scope
 
 
 def difference(old: Mapping[str, Fields], new: Mapping[str, Fields]) -> Contribution:

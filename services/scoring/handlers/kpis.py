@@ -27,7 +27,7 @@ from typing import Any
 from services.scoring.adapters.ports import KpiStore, customer_key, order_key
 from services.scoring.domain import ScoringError
 from services.scoring.domain.kpi_buckets import Fact, customer_contribution, order_contribution
-from shared.events import CloudEvent
+from shared.events import CloudEvent, parse_time
 
 
 async def handle_resolved(batch: Sequence[CloudEvent], *, store: KpiStore) -> dict[str, list[Fact]]:
@@ -79,10 +79,15 @@ async def refresh(
     )
     histories = await store.customer_facts(customer_ids)
     order_events = await store.order_facts(order_ids)
+    buyers = {e.customer_id for events in order_events.values() for e in events}
+    members = await store.segments_of({*customer_ids, *buyers})
     changes = [
-        (current[customer_key(c)], customer_contribution(histories[c])) for c in customer_ids
+        (current[customer_key(c)], customer_contribution(histories[c], members.get(c, ())))
+        for c in customer_ids
     ]
-    changes += [(current[order_key(o)], order_contribution(order_events[o])) for o in order_ids]
+    changes += [
+        (current[order_key(o)], order_contribution(order_events[o], members)) for o in order_ids
+    ]
     await store.replace(changes)
     return histories
 
@@ -95,7 +100,8 @@ async def handle_merged(data: Mapping[str, Any], *, store: KpiStore) -> None:
     survivor = (await store.survivors([survivor])).get(survivor, survivor)
     await store.record_merge(merged, survivor)
     await store.move_customers(merged, survivor)
-    await refresh(store, [survivor, *merged])
+    # Orders too: their events' customer changed, which moves them between segment scopes.
+    await refresh(store, [survivor, *merged], await _orders_of(store, [survivor]))
 
 
 async def handle_split(data: Mapping[str, Any], *, store: KpiStore) -> None:
@@ -105,7 +111,7 @@ async def handle_split(data: Mapping[str, Any], *, store: KpiStore) -> None:
     original = (await store.survivors([original])).get(original, original)
     await store.forget_alias(created)
     await store.move_ingests(ingests, created)
-    await refresh(store, [original, created])
+    await refresh(store, [original, created], await _orders_of(store, [original, created]))
 
 
 async def handle_erased(data: Mapping[str, Any], *, store: KpiStore) -> list[str]:
@@ -117,6 +123,32 @@ async def handle_erased(data: Mapping[str, Any], *, store: KpiStore) -> list[str
     orders = await store.delete_customers(ids)
     await refresh(store, ids, orders)
     return ids
+
+
+async def handle_membership(data: Mapping[str, Any], *, inside: bool, store: KpiStore) -> None:
+    """``segment.entered`` / ``segment.exited``: the customer's contributions move into or out
+    of the segment's scope (current membership; a stale change by ``at`` is ignored)."""
+    kind = "segment.entered" if inside else "segment.exited"
+    segment = _text(data, "segmentId", kind)
+    customer = _text(data, "customerId", kind)
+    try:
+        at = parse_time(_text(data, "at", kind))
+    except ValueError as exc:
+        raise ScoringError(f"{kind} event with an invalid at: {exc}") from exc
+    customer = (await store.survivors([customer])).get(customer, customer)
+    if not await store.record_membership(segment, customer, inside, at):
+        return
+    await refresh(store, [customer], await _orders_of(store, [customer]))
+
+
+async def _orders_of(store: KpiStore, customers: Sequence[str]) -> set[str]:
+    histories = await store.customer_facts(customers)
+    return {
+        f.event.order.order_id
+        for facts in histories.values()
+        for f in facts
+        if f.event.order is not None
+    }
 
 
 def _owned_by(fact: Fact, customer_id: str) -> Fact:

@@ -20,7 +20,13 @@ from services.scoring.adapters.kpi_store import INDEXES, MongoKpiStore
 from services.scoring.domain.kpi_buckets import Fact
 from services.scoring.domain.kpi_facts import KpiEvent, Order
 from services.scoring.domain.kpis import Period
-from services.scoring.handlers.kpis import handle_erased, handle_merged, handle_split, record_facts
+from services.scoring.handlers.kpis import (
+    handle_erased,
+    handle_membership,
+    handle_merged,
+    handle_split,
+    record_facts,
+)
 from services.scoring.queries import integration_index, kpis
 from tests.integration.services.services_support import scratch_database
 from tests.unit.scoring.test_scoring_kpis import (
@@ -52,6 +58,9 @@ def deliveries(draw: st.DrawFn) -> tuple[list[KpiEvent], list[Operation]]:
         if draw(st.integers(0, 3)) == 0:
             a, b = draw(st.permutations(CUSTOMERS))[:2]
             operations.append(("merge", (a, b)))
+        if draw(st.integers(0, 2)) == 0:
+            kind = draw(st.sampled_from(["enter", "enter", "exit"]))
+            operations.append((kind, draw(st.sampled_from(CUSTOMERS))))
     return events, operations
 
 
@@ -62,12 +71,19 @@ async def _run(
     events: list[KpiEvent],
 ) -> None:
     owner: dict[str, str] = {}
+    inside: set[str] = set()
     async with scratch_database(url, INDEXES) as database:
         store = MongoKpiStore(database)
-        for kind, argument in operations:
+        for step, (kind, argument) in enumerate(operations):
             if kind == "events":
                 assert isinstance(argument, list)
                 await record_facts([Fact(e) for e in argument], store=store)
+            elif kind in ("enter", "exit"):
+                member = owner.get(str(argument), str(argument))
+                (inside.add if kind == "enter" else inside.discard)(member)
+                change = {"segmentId": "vip", "customerId": member}
+                change["at"] = (START + timedelta(seconds=step)).isoformat()
+                await handle_membership(change, inside=kind == "enter", store=store)
             else:
                 assert isinstance(argument, tuple)
                 source, into = str(argument[0]), str(argument[1])
