@@ -269,7 +269,7 @@ def run(events: int = 4000, customers: int = 100_000, base_events: int = 1_000_0
                     "scoring handler, batches of 200",
                     rate,
                     "events/s",
-                    "journaled bulk upserts",
+                    "journaled bulk upserts, documents/s",
                     ceiling,
                     note="writes per event: facts, contributions, buckets, metrics, states",
                 )

@@ -167,7 +167,13 @@ def trend(
         part = Days(
             max(days.first, day_number(bucket.start)), min(days.end, day_number(bucket.end))
         )
-        points.append(TrendPoint(part, kpi_report(buckets, part, rates)))
+        # Only the days a point reads (its own and the same length before), not the whole map.
+        window = {
+            day: fields
+            for day in range(part.previous.first, part.end)
+            if (fields := buckets.get(day)) is not None
+        }
+        points.append(TrendPoint(part, kpi_report(window, part, rates)))
         moment = bucket.end
     return points
 
