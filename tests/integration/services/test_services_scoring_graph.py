@@ -333,3 +333,41 @@ async def test_an_erasure_through_the_consumer_forgets_metrics_facts_and_states(
     assert await scoring.metrics.load([customer]) == {}
     assert await scoring.models.states([customer]) == {}
     assert (await scoring.kpis.customer_facts([customer]))[customer] == []
+
+
+async def test_integration_impact_compares_groups_with_their_sizes_and_tests(scoring):
+    facts = []
+    for n in range(6):  # integrated: web and store, ordering more
+        for k, channel in enumerate(("web", "store", "web")):
+            order = Order(f"oi{n}-{k}", Decimal(20 + n), "USD") if k else None
+            at = T0 + timedelta(days=n, hours=k)
+            facts.append(Fact(KpiEvent(f"i{n}-{k}", f"i{n}", channel, at, order=order)))
+    for n in range(5):  # single channel, one order each
+        order = Order(f"os{n}", Decimal(10 + n), "USD")
+        at = T0 + timedelta(days=n + 8)
+        facts.append(Fact(KpiEvent(f"s{n}", f"s{n}", "web", at, order=order)))
+    await record_facts(facts, store=scoring.kpis)
+    query = """query($d: DateTime!, $f: DateTime!, $t: DateTime!) {
+      integrationImpact(date: $d, from: $f, to: $t) {
+        integrated { labelA labelB sizeA sizeB
+          comparisons { metric nA nB meanA meanB welchP mannWhitneyP } }
+        beforeAfter { sizeA sizeB kpisA { orders } kpisB { orders } } } }"""
+
+    found = (
+        await scoring.ask(
+            query,
+            d=(T0 + timedelta(days=7)).isoformat(),
+            f=T0.isoformat(),
+            t=(T0 + timedelta(days=14)).isoformat(),
+        )
+    )["integrationImpact"]
+
+    integrated = found["integrated"]
+    assert (integrated["labelA"], integrated["sizeA"]) == ("single_channel", 5)
+    assert (integrated["labelB"], integrated["sizeB"]) == ("integrated", 6)
+    orders = {c["metric"]: c for c in integrated["comparisons"]}["orders"]
+    assert (orders["meanA"], orders["meanB"]) == (1.0, 2.0)
+    assert orders["mannWhitneyP"] is not None
+    assert orders["mannWhitneyP"] < 0.05
+    assert (found["beforeAfter"]["sizeA"], found["beforeAfter"]["sizeB"]) == (6, 5)
+    assert found["beforeAfter"]["kpisA"]["orders"] == 12

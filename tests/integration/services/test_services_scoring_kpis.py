@@ -234,3 +234,27 @@ async def test_a_change_interrupted_before_its_buckets_is_finished_once_by_the_n
     assert (report.customers, report.orders, report.customers_with_repeat_order) == (1, 2, 1)
     assert report.revenue == Decimal(20)
     assert leftovers == 0
+
+
+async def test_continuity_moves_the_integration_index_with_handoffs_that_keep_context(infra):
+    def touch(event_id: str, customer: str, channel: str, hours: int, known: bool) -> Fact:
+        at = START + timedelta(hours=hours)
+        return Fact(KpiEvent(event_id, customer, channel, at), identified=known)
+
+    async with scratch_database(infra.mongodb_url, INDEXES) as database:
+        store = MongoKpiStore(database)
+        day = (START, START + timedelta(days=1))
+        await record_facts(
+            [touch("a1", "a", "web", 1, True), touch("a2", "a", "store", 2, False)], store=store
+        )
+        lost = await integration_index(store, *day)
+        await record_facts(
+            [touch("b1", "b", "web", 1, True), touch("b2", "b", "store", 2, True)], store=store
+        )
+        kept = await integration_index(store, *day)
+
+    web = {c.channel: c for c in kept.channels}["web"]
+    assert web.components["continuity"] == 0.5
+    assert web.components["handoffs"] == 2
+    assert {c.channel: c for c in lost.channels}["web"].components["continuity"] == 0.0
+    assert kept.value > lost.value
