@@ -50,21 +50,21 @@ async def record_facts(facts: Sequence[Fact], *, store: KpiStore) -> dict[str, l
     ]
     await store.add_facts(kept)
     filed = {f.event.customer_id for f in kept}
-    customers = await _settle(store, filed)
+    customers, dropped = await _settle(store, filed)
     orders = {f.event.order.order_id for f in kept if f.event.order is not None}
-    return await refresh(store, customers, orders)
+    return await refresh(store, customers, orders | dropped)
 
 
-async def _settle(store: KpiStore, filed: set[str]) -> set[str]:
-    """Move facts filed under an id merged or erased while the batch ran; the customers left."""
+async def _settle(store: KpiStore, filed: set[str]) -> tuple[set[str], set[str]]:
+    """Move facts filed under an id merged or erased while the batch ran; returns the
+    customers to refresh and the orders whose facts an erasure deleted meanwhile."""
     now = await store.survivors(filed)
     for merged, survivor in now.items():
         await store.move_customers([merged], survivor)
     customers = {now.get(c, c) for c in filed}
     erased = await store.erased(customers)
-    if erased:
-        await store.delete_customers(sorted(erased))
-    return customers | erased
+    dropped = await store.delete_customers(sorted(erased)) if erased else set()
+    return customers | erased, dropped
 
 
 async def refresh(
