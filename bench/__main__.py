@@ -78,6 +78,12 @@ def gateway() -> list[Figure]:
     return figures
 
 
+def scoring() -> list[Figure]:
+    from bench import scoring as module
+
+    return module.run()
+
+
 BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "bus": bus,
     "collection": collection,
@@ -85,6 +91,7 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "gateway": gateway,
     "journey_analytics": journey_analytics,
     "identity": identity,
+    "scoring": scoring,
 }
 
 

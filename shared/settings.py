@@ -138,6 +138,23 @@ class Settings(BaseSettings):
     """How far after its receipt an event's time may lie before it is an anomaly."""
     hygiene_max_lag_days: float = Field(default=90.0, gt=0)
     """How far before its receipt an event's time may lie before it is an anomaly."""
+    # Scoring: reporting currency and rates ("EUR=1.08,GBP=1.27": reporting units per 1 unit),
+    # score.changed thresholds, the CLV refit and daily snapshot schedule (0 turns one off).
+    scoring_reporting_currency: str = "USD"
+    # Defaults are illustrative (late 2026) so the demo's currencies convert: set real ones.
+    scoring_exchange_rates: Annotated[tuple[tuple[str, str], ...], NoDecode] = (
+        ("EUR", "1.08"),
+        ("GBP", "1.27"),
+        ("JPY", "0.0067"),
+        ("BRL", "0.18"),
+        ("CAD", "0.73"),
+        ("AUD", "0.66"),
+    )
+    scoring_churn_risk_threshold: float = Field(default=0.7, gt=0, lt=1)
+    scoring_nps_detractor_threshold: int = Field(default=6, ge=0, le=10)
+    scoring_clv_horizon_days: int = Field(default=365, ge=1)
+    scoring_clv_refit_hours: float = Field(default=24.0, ge=0)
+    scoring_snapshot_check_seconds: float = Field(default=600.0, ge=0)
 
     # Telemetry: OTLP/HTTP traces when an endpoint is set
     otlp_endpoint: str | None = None
@@ -165,6 +182,24 @@ class Settings(BaseSettings):
         if isinstance(value, str):
             return tuple(key.strip() for key in value.split(",") if key.strip())
         return value
+
+    @field_validator("scoring_exchange_rates", mode="before")
+    @classmethod
+    def _split_rates(cls, value: object) -> object:
+        if not isinstance(value, str):
+            return value
+        pairs = []
+        for item in (part.strip() for part in value.split(",")):
+            code, equals, rate = item.partition("=")
+            if not item:
+                continue
+            if not equals or len(code.strip()) != 3:
+                raise ValueError(
+                    f"THREADLINE_SCORING_EXCHANGE_RATES entry {item!r} is not CODE=RATE; write "
+                    "e.g. EUR=1.08,GBP=1.27 (reporting-currency units per 1 unit of CODE)"
+                )
+            pairs.append((code.strip().upper(), rate.strip()))
+        return tuple(pairs)
 
     @field_validator("mongodb_write_concern_w")
     @classmethod

@@ -1,54 +1,124 @@
-"""Wires the scoring service: its subgraph, its consumer, its health.
+"""Wires the scoring service: its subgraph, its consumer, its schedule, its health.
 
-The one place that builds the scoring service's adapters (``MongoMetricsStore``) and
-hands them to the API and the consumer.
+The one place that builds the scoring service's adapters (``MongoMetricsStore``,
+``MongoKpiStore``, ``MongoModelStore``) and its configuration, and hands them to
+the API, the consumer and the scheduled tasks.
 """
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
+import contextlib
+from collections.abc import AsyncIterator, Mapping, Sequence
+from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.scoring import worker
-from services.scoring.adapters.mongo import INDEXES, MongoMetricsStore
+from services.scoring.adapters import kpi_store, models
+from services.scoring.adapters.kpi_store import MongoKpiStore
+from services.scoring.adapters.models import MongoModelStore
+from services.scoring.adapters.mongo import INDEXES as METRICS_INDEXES
+from services.scoring.adapters.mongo import MongoMetricsStore
 from services.scoring.api.graph import ScoringContext, schema
-from shared.auth import Principal
+from services.scoring.config import ScoringConfig, scoring_config
+from services.scoring.schedule import run_schedule
+from shared.auth import Principal, TokenVerifier
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
-from shared.runtime import ServiceWiring
+from shared.runtime import ServiceClients, ServiceWiring, mongo_client
 from shared.settings import Settings
 
 SERVICE = "scoring"
+INDEXES = (*METRICS_INDEXES, *kpi_store.INDEXES, *models.INDEXES)
 
 
 async def _context(request: Request, principal: Principal) -> ScoringContext:
-    return ScoringContext(principal=principal, store=request.state.store)
+    state = request.state
+    return ScoringContext(
+        principal=principal,
+        store=state.store,
+        kpis=state.kpis,
+        models=state.models,
+        config=state.config,
+    )
 
 
-def consumers(database: AsyncDatabase[Document], publisher: Publisher) -> Sequence[ConsumerSpec]:
-    del publisher  # scoring publishes nothing yet (score.changed comes later)
-    return [worker.events_consumer(MongoMetricsStore(database))]
+def _wiring(config: ScoringConfig) -> ServiceWiring:
+    def consumers(
+        database: AsyncDatabase[Document], publisher: Publisher
+    ) -> Sequence[ConsumerSpec]:
+        ports = worker.ScoringPorts(
+            metrics=MongoMetricsStore(database),
+            kpis=MongoKpiStore(database),
+            models=MongoModelStore(database),
+            publisher=publisher,
+            config=config,
+        )
+        return [worker.events_consumer(ports)]
+
+    def state(clients: ServiceClients, _: TokenVerifier | None) -> Mapping[str, Any]:
+        return {
+            "store": MongoMetricsStore(clients.database),
+            "kpis": MongoKpiStore(clients.database),
+            "models": MongoModelStore(clients.database),
+            "config": config,
+        }
+
+    return ServiceWiring(
+        service=SERVICE,
+        schema=schema,
+        context=_context,
+        indexes=INDEXES,
+        state=state,
+        consumers=consumers,
+        port_of=lambda settings: settings.scoring_port,
+    )
 
 
-WIRING = ServiceWiring(
-    service=SERVICE,
-    schema=schema,
-    context=_context,
-    indexes=INDEXES,
-    state=lambda clients, _: {"store": MongoMetricsStore(clients.database)},
-    consumers=consumers,
-    port_of=lambda settings: settings.scoring_port,
-)
+WIRING = _wiring(ScoringConfig())
+"""The wiring with default scoring settings (tests compose its schema and indexes)."""
+
+
+@contextlib.asynccontextmanager
+async def scheduled(settings: Settings, config: ScoringConfig) -> AsyncIterator[None]:
+    """The daily snapshot and CLV refit (``schedule.py``) beside the consumers, own client."""
+    mongo = mongo_client(settings, SERVICE)
+    database = mongo.database(settings.database_name(SERVICE))
+    stop = asyncio.Event()
+    task = asyncio.create_task(
+        run_schedule(MongoKpiStore(database), MongoModelStore(database), config, stop)
+    )
+    try:
+        yield
+    finally:
+        stop.set()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+        await mongo.close()
 
 
 def create_app(settings: Settings, *, with_worker: bool = False) -> Starlette:
-    """The scoring subgraph at ``/graphql``; clients open in the lifespan."""
-    return WIRING.app(settings, with_worker=with_worker)
+    """The scoring subgraph at ``/graphql``; clients open in the lifespan. With the worker,
+    the consumers and the scheduled tasks run in the same process."""
+    config = scoring_config(settings)
+    app = _wiring(config).app(settings, with_worker=with_worker)
+    if not with_worker:
+        return app
+    serve = app.router.lifespan_context
+
+    @contextlib.asynccontextmanager
+    async def lifespan(application: Starlette) -> AsyncIterator[Any]:
+        async with serve(application) as state, scheduled(settings, config):
+            yield state
+
+    app.router.lifespan_context = lifespan
+    return app
 
 
 async def run_worker(settings: Settings, stop: asyncio.Event) -> None:
-    """The ``scoring.events`` consumer with health on ``scoring_port + 100``."""
-    await WIRING.run_worker(settings, stop)
+    """The ``scoring.events`` consumer and the scheduled tasks, health on ``scoring_port + 100``."""
+    config = scoring_config(settings)
+    async with scheduled(settings, config):
+        await _wiring(config).run_worker(settings, stop)

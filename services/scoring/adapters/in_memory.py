@@ -18,6 +18,10 @@ class InMemoryMetricsStore:
     async def load(self, customer_ids: Sequence[str]) -> dict[str, CustomerMetrics]:
         return {cid: self.docs[cid] for cid in customer_ids if cid in self.docs}
 
+    async def delete(self, customer_ids: Sequence[str]) -> None:
+        for customer_id in customer_ids:
+            self.docs.pop(customer_id, None)
+
     async def save(self, metrics: Sequence[CustomerMetrics]) -> None:
         stale = []
         for item in metrics:

@@ -38,6 +38,10 @@ class MongoMetricsStore:
             )
             return {str(doc["_id"]): metrics_from_document(doc) async for doc in cursor}
 
+    async def delete(self, customer_ids: Sequence[str]) -> None:
+        async with storage_errors("erasing customer metrics"):
+            await self._metrics.delete_many({"_id": {"$in": list(customer_ids)}})
+
     async def save(self, metrics: Sequence[CustomerMetrics]) -> None:
         if not metrics:
             return

@@ -1,82 +1,17 @@
-"""The scoring subgraph: extends ``Customer`` with ``scores``.
-
-Only metrics computed from stored events appear; the composite scores (IES,
-CPI, CLV, churn risk) arrive with the full scoring issue.
-"""
+"""The scoring subgraph: ``Customer.scores``, company KPIs, the integration index and impact,
+and the models behind the scores (DESIGN.md §5 names)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 import strawberry
-from strawberry.types import Info
 
-from services.scoring.adapters.ports import MetricsStore
-from services.scoring.api.loaders import ScoringLoaders
-from services.scoring.domain.explain import explanations
+from services.scoring.api import analytics, models
+from services.scoring.api.context import READ, ScoringContext, ScoringInfo
+from services.scoring.api.scores import CustomerScores
 from services.scoring.domain.metrics import CustomerMetrics
-from shared.auth import Principal
 from shared.subgraph import require_scope
 
-READ = "customers:read"
-
-
-@dataclass(frozen=True, slots=True)
-class ScoringContext:
-    """Per request: who asks, the store to answer from, and the request's loaders."""
-
-    principal: Principal
-    store: MetricsStore
-    loaders: ScoringLoaders = field(init=False)
-
-    def __post_init__(self) -> None:
-        # Built with the context, so once per request: batches and caches end with it.
-        object.__setattr__(self, "loaders", ScoringLoaders(self.store))
-
-
-ScoringInfo = Info[ScoringContext, None]
-
-
-@strawberry.type
-class Money:
-    amount: str = strawberry.field(description="A decimal string, never a float.")
-    currency: str
-
-
-@strawberry.type
-class ChannelCount:
-    channel: str
-    count: int
-
-
-@strawberry.type
-class CustomerScores:
-    nps: int | None
-    csat: float | None
-    ces: float | None
-    orders: int
-    revenue: list[Money]
-    events_by_channel: list[ChannelCount]
-    explanations: list[str]
-
-    @classmethod
-    def of(cls, metrics: CustomerMetrics) -> CustomerScores:
-        surveys = metrics.surveys
-        return cls(
-            nps=int(surveys["nps"].score) if "nps" in surveys else None,
-            csat=float(surveys["csat"].score) if "csat" in surveys else None,
-            ces=float(surveys["ces"].score) if "ces" in surveys else None,
-            orders=metrics.orders,
-            revenue=[
-                Money(amount=str(amount), currency=currency)
-                for currency, amount in sorted(metrics.revenue.items())
-            ],
-            events_by_channel=[
-                ChannelCount(channel=channel, count=count)
-                for channel, count in sorted(metrics.events_by_channel.items())
-            ],
-            explanations=explanations(metrics),
-        )
+__all__ = ["READ", "Customer", "CustomerScores", "ScoringContext", "schema"]
 
 
 @strawberry.federation.type(keys=["id"])
@@ -85,9 +20,13 @@ class Customer:
 
     @strawberry.field
     async def scores(self, info: ScoringInfo) -> CustomerScores:
-        stored = await info.context.loaders.metrics.load(str(self.id))
+        loaders = info.context.loaders
+        stored = await loaders.metrics.load(str(self.id))
+        facts = await loaders.facts.load(str(self.id))
         metrics = stored or CustomerMetrics(customer_id=str(self.id))
-        return CustomerScores.of(metrics)
+        return CustomerScores.of(
+            str(self.id), metrics, facts, await loaders.models(), info.context.config
+        )
 
     @classmethod
     def resolve_reference(cls, info: ScoringInfo, id: strawberry.ID) -> Customer:
@@ -95,4 +34,38 @@ class Customer:
         return cls(id=id)
 
 
-schema = strawberry.federation.Schema(types=[Customer])
+@strawberry.type
+class Query:
+    kpis: analytics.KpiReport = strawberry.field(
+        resolver=analytics.resolve_kpis,
+        description="KPIs of [from, to) (whole UTC days); trend: day, week or month.",
+    )
+    integration_index: analytics.IntegrationIndex = strawberry.field(
+        resolver=analytics.resolve_integration_index
+    )
+    integration_impact: analytics.IntegrationImpact = strawberry.field(
+        resolver=analytics.resolve_integration_impact
+    )
+    experience_scores: analytics.ExperienceScores = strawberry.field(
+        resolver=analytics.resolve_experience_scores
+    )
+    clv_model: models.ClvModel | None = strawberry.field(resolver=models.resolve_clv_model)
+    composite_models: list[models.CompositeModelType] = strawberry.field(
+        resolver=models.resolve_composite_models
+    )
+
+
+@strawberry.type
+class Mutation:
+    fit_clv_model: models.ClvModel = strawberry.field(
+        resolver=models.resolve_fit_clv_model,
+        description="Fit BG/NBD + Gamma-Gamma on purchases up to asOf (default now); scope admin.",
+    )
+    define_composite_model: models.CompositeModelType = strawberry.field(
+        resolver=models.resolve_define_composite_model,
+        description="Define a new version of the ies or cpi model (weights positive, summing "
+        "to 1); it becomes current. Scope admin.",
+    )
+
+
+schema = strawberry.federation.Schema(query=Query, mutation=Mutation, types=[Customer])

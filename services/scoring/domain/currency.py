@@ -28,6 +28,9 @@ class ExchangeRates:
                     f"({self.reporting} per 1 {code})"
                 )
 
+    def covers(self, currency: str) -> bool:
+        return currency == self.reporting or currency in self.rates
+
     def rate(self, currency: str) -> Decimal:
         if currency == self.reporting:
             return Decimal(1)

@@ -128,6 +128,21 @@ def before_and_after(
     return _groups("before", active_before, "after", active_after, before, after, rates)
 
 
+def before_and_after_periods(
+    histories: Mapping[str, Sequence[KpiEvent]],
+    period: Period,
+    cutover: datetime,
+    rates: ExchangeRates,
+) -> GroupImpact:
+    """``[period.start, cutover)`` (a) against ``[cutover, period.end)`` (b), each side's
+    group the customers active in it."""
+    before = Period(period.start, cutover)
+    after = Period(cutover, period.end)
+    active_before = {c: e for c, e in histories.items() if any(x.at in before for x in e)}
+    active_after = {c: e for c, e in histories.items() if any(x.at in after for x in e)}
+    return _groups("before", active_before, "after", active_after, before, after, rates)
+
+
 def _groups(
     label_a: str,
     a: Mapping[str, Sequence[KpiEvent]],

@@ -104,28 +104,51 @@ def integration_index(
             handoffs[channel] = handoffs.get(channel, 0) + 1
             kept[channel] = kept.get(channel, 0) + int(keeps)
     hours = resolution_hours or {}
-    channels = []
-    for channel in sorted(touched):
-        parts: dict[str, float | None] = {
-            "identityCoverage": known[channel] / touched[channel],
-            "continuity": kept[channel] / handoffs[channel] if handoffs.get(channel) else None,
-            "serviceParity": _parity(hours.get(channel), overall_resolution_hours),
-        }
-        channels.append(
-            ChannelIntegration(
-                channel=channel,
-                score=_score(parts, config.weights),
-                components={
-                    **parts,
-                    "touches": touched[channel],
-                    "identifiedTouches": known[channel],
-                    "handoffs": handoffs.get(channel, 0),
-                    "handoffsWithContext": kept.get(channel, 0),
-                },
-            )
+    channels = [
+        channel_integration(
+            channel,
+            touches=touched[channel],
+            identified=known[channel],
+            handoffs=handoffs.get(channel, 0),
+            kept=kept.get(channel, 0),
+            channel_hours=hours.get(channel),
+            overall_hours=overall_resolution_hours,
+            weights=config.weights,
         )
+        for channel in sorted(touched)
+    ]
     value = sum(c.score for c in channels) / len(channels) if channels else 0.0
     return IntegrationIndex(value=value, target=TARGET, channels=tuple(channels))
+
+
+def channel_integration(
+    channel: str,
+    *,
+    touches: int,
+    identified: int,
+    handoffs: int,
+    kept: int,
+    channel_hours: float | None,
+    overall_hours: float | None,
+    weights: Mapping[str, float],
+) -> ChannelIntegration:
+    """One channel's score from its counts (the same rule whether counted here or stored)."""
+    parts: dict[str, float | None] = {
+        "identityCoverage": identified / touches,
+        "continuity": kept / handoffs if handoffs else None,
+        "serviceParity": _parity(channel_hours, overall_hours),
+    }
+    return ChannelIntegration(
+        channel=channel,
+        score=_score(parts, weights),
+        components={
+            **parts,
+            "touches": touches,
+            "identifiedTouches": identified,
+            "handoffs": handoffs,
+            "handoffsWithContext": kept,
+        },
+    )
 
 
 def _parity(channel_hours: float | None, overall_hours: float | None) -> float | None:

@@ -231,6 +231,24 @@ class KpiReport:
     responded_tickets: int
 
 
+@dataclass(frozen=True, slots=True)
+class KpiTotals:
+    """The sums every KPI is a ratio of, however they were counted (``report``, ``kpi_query``)."""
+
+    customers: int
+    converted: int
+    repeaters: int
+    retained: int
+    orders: int
+    revenue_by_currency: Mapping[str, Decimal]
+    answers: Mapping[AnswerRef, int]
+    first_responses: int
+    first_response_us: int
+    resolved: int
+    resolution_us: int
+    first_contact_resolved: int
+
+
 def report(
     counts: KpiCounts, rates: ExchangeRates, previous_customers: int | None = None
 ) -> KpiReport:
@@ -242,45 +260,67 @@ def report(
     for _, _, _, amount, currency in earliest.values():
         if currency:
             by_currency[currency] = by_currency.get(currency, Decimal(0)) + amount
+    totals = KpiTotals(
+        customers=counts.customers,
+        converted=counts.converted,
+        repeaters=counts.repeaters,
+        retained=counts.retained,
+        orders=len(earliest),
+        revenue_by_currency=by_currency,
+        answers=counts.answers,
+        first_responses=counts.first_responses,
+        first_response_us=counts.first_response_us,
+        resolved=counts.resolved,
+        resolution_us=counts.resolution_us,
+        first_contact_resolved=counts.first_contact_resolved,
+    )
+    return report_of(totals, rates, previous_customers)
+
+
+def report_of(
+    totals: KpiTotals, rates: ExchangeRates, previous_customers: int | None = None
+) -> KpiReport:
+    """The KPIs of ``totals``: one set of formulas for every way of counting."""
+    by_currency = dict(totals.revenue_by_currency)
     revenue = rates.convert(by_currency)
-    orders = len(earliest)
+    orders = totals.orders
     answered = dict.fromkeys(("nps", "csat", "ces"), 0)
     promoters = detractors = satisfied = effort = 0
-    for (kind, score), n in counts.answers.items():
+    for (kind, score), n in totals.answers.items():
         answered[kind] += n
         promoters += n if kind == "nps" and score >= 9 else 0
         detractors += n if kind == "nps" and score <= 6 else 0
         satisfied += n if kind == "csat" and score >= 4 else 0
         effort += n * score if kind == "ces" else 0
-    retention = _ratio(counts.retained, previous_customers or 0)
+    retention = _ratio(totals.retained, previous_customers or 0)
     return KpiReport(
         currency=rates.reporting,
-        customers=counts.customers,
+        customers=totals.customers,
         orders=orders,
         revenue=revenue,
         revenue_by_currency=by_currency,
         aov=revenue / orders if orders else None,
-        conversion_rate=_ratio(counts.converted, counts.customers),
-        repeat_purchase_rate=_ratio(counts.repeaters, counts.converted),
-        purchase_frequency=_ratio(orders, counts.converted),
+        conversion_rate=_ratio(totals.converted, totals.customers),
+        repeat_purchase_rate=_ratio(totals.repeaters, totals.converted),
+        purchase_frequency=_ratio(orders, totals.converted),
         retention_rate=retention,
         churn_rate=None if retention is None else 1 - retention,
         nps=_percent(promoters - detractors, answered["nps"]),
         csat=_percent(satisfied, answered["csat"]),
         ces=_ratio(effort, answered["ces"]),
-        first_contact_resolution=_ratio(counts.first_contact_resolved, counts.resolved),
-        avg_resolution_hours=_hours(counts.resolution_us, counts.resolved),
-        avg_first_response_hours=_hours(counts.first_response_us, counts.first_responses),
-        customers_with_order=counts.converted,
-        customers_with_repeat_order=counts.repeaters,
+        first_contact_resolution=_ratio(totals.first_contact_resolved, totals.resolved),
+        avg_resolution_hours=_hours(totals.resolution_us, totals.resolved),
+        avg_first_response_hours=_hours(totals.first_response_us, totals.first_responses),
+        customers_with_order=totals.converted,
+        customers_with_repeat_order=totals.repeaters,
         previous_customers=previous_customers,
-        retained_customers=counts.retained,
+        retained_customers=totals.retained,
         answers=answered,
         promoters=promoters,
         detractors=detractors,
         satisfied=satisfied,
-        resolved_tickets=counts.resolved,
-        responded_tickets=counts.first_responses,
+        resolved_tickets=totals.resolved,
+        responded_tickets=totals.first_responses,
     )
 
 
