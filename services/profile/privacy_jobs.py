@@ -164,12 +164,14 @@ async def _unsuppress(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
 
 async def _capture(runtime: PrivacyRuntime, job: PrivacyJob) -> PrivacyJob:
     await _existing(runtime, job.customer_id)
-    # The customer's own id; ids merged into it are re-keyed onto it by identity
-    # resolution, so their identifiers and events are the customer's by now.
+    # The customer's own id and every id merged into it: their identifiers and events
+    # were moved onto the customer by the merges, but the merged-away documents (and the
+    # data journey and scoring keep under those ids) go too.
+    merged = await runtime.profile.merged_ids(job.customer_id)
     return replace(
         job,
         hashes=tuple(await _hashes(runtime, job.customer_id)),
-        erased_ids=(job.customer_id,),
+        erased_ids=(job.customer_id, *merged),
     )
 
 

@@ -33,7 +33,7 @@ class InMemoryProfileStore:
     event_docs: dict[str, StoredEvent] = field(default_factory=dict)
     consent_docs: dict[tuple[str, str], ConsentEntry] = field(default_factory=dict)
     merged_into: dict[str, str] = field(default_factory=dict)
-    merged_ids: dict[str, set[str]] = field(default_factory=dict)
+    merged_sets: dict[str, set[str]] = field(default_factory=dict)
     log_docs: dict[str, MergeLogEntry] = field(default_factory=dict)
     unannounced_plans: dict[str, MergePlan] = field(default_factory=dict)
     apart: dict[str, set[str]] = field(default_factory=dict)
@@ -100,7 +100,7 @@ class InMemoryProfileStore:
             cid: OwnerProfile(
                 customer_id=cid,
                 identities={r.identity: r.first_seen for r in await self.identities(cid)},
-                merges=len(self.merged_ids.get(cid, ())),
+                merges=len(self.merged_sets.get(cid, ())),
                 apart=frozenset(self.apart.get(cid, ())),
                 first_seen=self.customer_docs[cid].first_seen
                 if cid in self.customer_docs
@@ -123,8 +123,8 @@ class InMemoryProfileStore:
             self.merged_into[loser] = plan.survivor
             survivor = self.customer_docs[plan.survivor]
             self.customer_docs[plan.survivor] = fold(survivor, self.customer_docs[loser])
-            ids = self.merged_ids.setdefault(plan.survivor, set())
-            ids |= {loser, *self.merged_ids.get(loser, ())}
+            ids = self.merged_sets.setdefault(plan.survivor, set())
+            ids |= {loser, *self.merged_sets.get(loser, ())}
             self.apart.setdefault(plan.survivor, set()).update(self.apart.get(loser, ()))
             self._move(loser, plan.survivor)
 
@@ -153,8 +153,11 @@ class InMemoryProfileStore:
         for entry in entries:
             self.log_docs.setdefault(entry.id, entry)
 
+    async def merged_ids(self, customer_id: str) -> list[str]:
+        return sorted(self.merged_sets.get(customer_id, ()))
+
     async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
-        ids = {customer_id, *self.merged_ids.get(customer_id, ())}
+        ids = {customer_id, *self.merged_sets.get(customer_id, ())}
         found = [e for e in self.log_docs.values() if e.customer_id in ids]
         return sorted(found, key=lambda e: (-e.at.timestamp(), e.id))[:limit]
 

@@ -350,6 +350,11 @@ class MongoProfileStore:
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
         await self._fence.record(entries)
 
+    async def merged_ids(self, customer_id: str) -> list[str]:
+        async with storage_errors("reading the customers merged into one"):
+            doc = await self._customers.find_one({"_id": customer_id}, {"mergedIds": 1})
+        return sorted(str(m) for m in (doc or {}).get("mergedIds") or ())
+
     async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
         return await self._fence.merge_log(customer_id, limit)
 

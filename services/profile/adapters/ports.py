@@ -170,6 +170,9 @@ class ProfileStore(Protocol):
     async def record(self, entries: Sequence[MergeLogEntry]) -> None:
         """Add merge-log entries; an entry recorded before (same id) is kept as it was."""
 
+    async def merged_ids(self, customer_id: str) -> list[str]:
+        """Every customer ever merged into this one (directly or through others)."""
+
     async def merge_log(self, customer_id: str, limit: int = 100) -> list[MergeLogEntry]:
         """The merge log of a customer and of every customer merged into it, newest first."""
 

@@ -245,6 +245,26 @@ async def test_a_deleted_customers_identifiers_do_not_bring_the_person_back():
     assert dropped("erased") == before + 2
 
 
+async def test_deleting_a_merged_customer_erases_every_id_merged_into_it():
+    profile = Profile()
+    await profile.ingest(identify("m1"))
+    known = set(profile.store.customer_docs)
+    await profile.ingest(segment("track", "m2", anonymousId="anon-9", event="X", timestamp=at(9)))
+    [anonymous_id] = set(profile.store.customer_docs) - known
+    # The same person signs in on the second device: the two customers merge.
+    await profile.ingest(identify("m3", hour=11, anonymousId="anon-9"))
+    [merged] = profile.published("customer.merged")
+    survivor = merged.data["customerId"]
+    assert merged.data["mergedIds"] == [anonymous_id]
+
+    await profile.job("delete", survivor)
+
+    [erased] = profile.published("customer.erased")
+    assert sorted(erased.data["erasedIds"]) == sorted([survivor, anonymous_id])
+    assert not profile.store.customer_docs  # the merged-away document (old traits) too
+    assert not profile.store.event_docs
+
+
 async def test_an_erased_persons_old_device_signing_up_anew_links_only_the_new_identifiers():
     profile = Profile()
     await profile.ingest(identify("m1"))
