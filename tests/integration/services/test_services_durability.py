@@ -126,7 +126,9 @@ async def test_writes_the_database_cannot_acknowledge_as_asked_fail_instead_of_p
             event = StoredEvent(
                 id="e1", customer_id="c1", kind="track", timestamp=T0, channel="web", data={}
             )
-            with pytest.raises(StorageError, match="saving sightings, customers and events failed"):
+            with pytest.raises(
+                StorageError, match="saving sightings, events and the merge log failed"
+            ):
                 await profile.save(ProfileWrites(events=(event,)))
     finally:
         await unsatisfiable.close()
