@@ -56,6 +56,9 @@ def slice_settings(infra: Any, **overrides: Any) -> Settings:
         "profile_port": free_port(),
         "journey_port": free_port(),
         "scoring_port": free_port(),
+        # The reconciliation scans the whole (shared) profile database: only the tests
+        # of it turn it on.
+        "hygiene_interval_seconds": 0,
         **overrides,
     }
     return Settings(**values)
