@@ -6,6 +6,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import Annotated, Literal
 
+import phonenumbers
 from pydantic import Field, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
@@ -35,6 +36,10 @@ class Settings(BaseSettings):
     jwks_url: str | None = None
     jwt_issuer: str = "threadline"
     jwt_audience: str | None = None
+    default_phone_region: str | None = None
+    """ISO 3166 alpha-2 region (``DE``) where national phone numbers are read when an event
+    names no country or locale, and in queries (``customerByIdentity``); unset: such
+    numbers need their ``+country`` prefix."""
     pii_traits: Annotated[tuple[str, ...], NoDecode] = ()
     """Trait names masked as PII besides those recognised by name and shape (comma-separated)."""
     privacy_salt: str | None = None
@@ -211,6 +216,19 @@ class Settings(BaseSettings):
                 "or more"
             )
         return value
+
+    @field_validator("default_phone_region")
+    @classmethod
+    def _region(cls, value: str | None) -> str | None:
+        if value is None or not value.strip():
+            return None
+        region = value.strip().upper()
+        if not phonenumbers.country_code_for_region(region):
+            raise ValueError(
+                f"THREADLINE_DEFAULT_PHONE_REGION={value!r} is no region phone numbers know; "
+                "use an ISO 3166 alpha-2 code such as DE, US or GB"
+            )
+        return region
 
     @cached_property
     def identifier_salt(self) -> str:

@@ -142,6 +142,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
             publisher=request.state.publisher,
             segments=segments,
             hygiene=request.state.hygiene,
+            default_region=settings.default_phone_region,
         )
 
     def state(clients: ServiceClients, verifier: TokenVerifier | None) -> Mapping[str, Any]:
@@ -160,6 +161,7 @@ def _wiring(settings: Settings) -> ServiceWiring:
                 max_event_bytes=settings.max_event_bytes,
                 max_batch_bytes=settings.max_batch_bytes,
                 parking=clients.bus,
+                default_region=settings.default_phone_region,
             ),
         }
 

@@ -38,8 +38,14 @@ class Problems:
 
 
 def person_traits(
-    traits: dict[str, Any], context: Mapping[str, Any], path: str, problems: Problems
+    traits: dict[str, Any],
+    context: Mapping[str, Any],
+    path: str,
+    problems: Problems,
+    default_region: str | None = None,
 ) -> dict[str, Any]:
+    """The traits with email and phone canonical; a national phone number is read in the
+    event's country or locale, else in ``default_region`` (``THREADLINE_DEFAULT_PHONE_REGION``)."""
     email = traits.get("email")
     phone = traits.get("phone")
     if email is None and phone is None:
@@ -55,7 +61,7 @@ def person_traits(
         country = traits.get("country")
         if country is None and isinstance(address, dict):
             country = address.get("country")
-        region = canonical.region_of(context.get("locale"), country)
+        region = canonical.region_of(context.get("locale"), country) or default_region
         try:
             traits["phone"] = canonical.phone(phone, region)
         except CanonicalError as exc:

@@ -80,6 +80,8 @@ class Receipt:
     source: str
     sent_at: Any = None
     context: Mapping[str, Any] | None = None
+    default_region: str | None = None
+    """Where national phone numbers are read when an event names no country or locale."""
     received_text: str = field(init=False, repr=False, compare=False)
     shared_sent: tuple[datetime | None, str | None] = field(init=False, repr=False, compare=False)
     """The batch's ``sentAt`` parsed, or the reason it cannot be (None, None when absent)."""
@@ -157,7 +159,7 @@ def normalize(
     properties = _object(message, "properties", problems)
     event, event_name, name = _names(message, kind, problems)
     original_raw, original, sent_at, when = _times(message, receipt, problems)
-    traits, context = _traits(kind, traits, context, problems)
+    traits, context = _traits(kind, traits, context, problems, receipt.default_region)
 
     money = None
     if properties:
@@ -299,7 +301,11 @@ def _times(
 
 
 def _traits(
-    kind: str, traits: dict[str, Any], context: dict[str, Any], problems: Problems
+    kind: str,
+    traits: dict[str, Any],
+    context: dict[str, Any],
+    problems: Problems,
+    default_region: str | None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """``traits`` and ``context`` with the person traits in them normalized.
 
@@ -307,10 +313,12 @@ def _traits(
     any call may carry the user's traits in context.traits: normalize both.
     """
     if kind == "identify" and traits:
-        traits = fields.person_traits(traits, context, "traits", problems)
+        traits = fields.person_traits(traits, context, "traits", problems, default_region)
     context_traits = context.get("traits")
     if isinstance(context_traits, dict):
-        normalized = fields.person_traits(context_traits, context, "context.traits", problems)
+        normalized = fields.person_traits(
+            context_traits, context, "context.traits", problems, default_region
+        )
         if normalized is not context_traits:
             context = {**context, "traits": normalized}
     elif context_traits is not None:

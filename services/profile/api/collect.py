@@ -79,7 +79,13 @@ async def _single(collector: Collector, request: Request, kind: str) -> Response
     message.pop("writeKey", None)
     received_at = collector.clock()
     try:
-        event = normalize(message, Receipt(received_at=received_at, source=source), kind=kind)
+        event = normalize(
+            message,
+            Receipt(
+                received_at=received_at, source=source, default_region=collector.default_region
+            ),
+            kind=kind,
+        )
     except ValidationError as exc:
         entry = quarantine_entry(source, message, exc.problems, received_at, kind=kind)
         await collector.quarantine.add([entry])
@@ -101,7 +107,11 @@ async def _batch(collector: Collector, request: Request) -> Response:
     received_at = collector.clock()
     shared = {"sentAt": envelope.sentAt, "context": envelope.context}
     receipt = Receipt(
-        received_at=received_at, source=source, sent_at=envelope.sentAt, context=envelope.context
+        received_at=received_at,
+        source=source,
+        sent_at=envelope.sentAt,
+        context=envelope.context,
+        default_region=collector.default_region,
     )
     # A body within the per-event limit cannot hold an oversized event: skip re-encoding.
     check_sizes = len(body) > collector.max_event_bytes

@@ -59,6 +59,8 @@ class ProfileContext:
     request_id: str | None = None
     pii_reads: PiiReadLog = field(init=False)
     segments: graph_segments.SegmentAccess | None = None
+    default_region: str | None = None
+    """``THREADLINE_DEFAULT_PHONE_REGION``: where a queried national phone number is read."""
 
     def __post_init__(self) -> None:
         # Built with the context, so once per request: batches and caches end with it.
@@ -215,7 +217,7 @@ class Query(PrivacyQuery, HygieneQuery):
         """
         require_scope(info.context.principal, READ)
         try:
-            identity = canonical_identity(type, value)
+            identity = canonical_identity(type, value, region=info.context.default_region)
         except InvalidIdentityError as exc:
             raise GraphQLError(
                 f"customerByIdentity: {exc}", extensions={"code": "BAD_USER_INPUT"}

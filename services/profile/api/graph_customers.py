@@ -60,7 +60,7 @@ async def customers(
         raise RuntimeError("the customer directory is not wired; see services.profile.bootstrap")
     size = page_size(first)
     start = decode_cursor(after) if after else None
-    query = search_of(search, access.search_traits)
+    query = search_of(search, access.search_traits, info.context.default_region)
     page = await access.directory.search(query, size, start)
     states = await info.context.loaders.customer.load_many(page.customer_ids)
     edges = [
@@ -77,14 +77,16 @@ async def customers(
     )
 
 
-def search_of(text: str | None, traits: tuple[str, ...]) -> CustomerSearch:
+def search_of(
+    text: str | None, traits: tuple[str, ...], region: str | None = None
+) -> CustomerSearch:
     text = (text or "").strip()
     if not text:
         return CustomerSearch()
     identities: list[Identity] = []
     for kind in SEARCHED_TYPES:
         try:
-            identities.append(canonical_identity(kind, text))
+            identities.append(canonical_identity(kind, text, region=region))
         except InvalidIdentityError:
             continue  # not a value of that type (a name is no phone number)
     return CustomerSearch(identities=tuple(dict.fromkeys(identities)), prefix=text, traits=traits)

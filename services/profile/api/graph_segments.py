@@ -79,6 +79,9 @@ class SegmentContext(Protocol):
     @property
     def loaders(self) -> ProfileLoaders: ...
 
+    @property
+    def default_region(self) -> str | None: ...
+
 
 SegmentInfo = Info[SegmentContext, None]
 LazyCustomer = Annotated["Customer", strawberry.lazy("services.profile.api.graph")]

@@ -45,6 +45,8 @@ class Collector:
     max_batch_bytes: int = 500 * 1024
     clock: Callable[[], datetime] = field(default=lambda: datetime.now(UTC))
     parking: Consumers | None = None
+    default_region: str | None = None
+    """``THREADLINE_DEFAULT_PHONE_REGION``: where national phone numbers are read."""
     _sources: dict[str, str] = field(default_factory=dict)
 
     def source_of(self, write_key: str) -> str:

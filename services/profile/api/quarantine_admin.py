@@ -92,7 +92,7 @@ async def _replay(collector: Collector, request: Request) -> Response:
     failed: list[dict[str, Any]] = []
     for entry in entries:
         try:
-            event = _renormalize(entry, collector.max_event_bytes)
+            event = _renormalize(entry, collector.max_event_bytes, collector.default_region)
         except ValidationError as exc:
             await collector.quarantine.record_failure(entry.id, exc.problems)
             failed.append({"id": entry.id, "errors": exc.problems})
@@ -105,7 +105,9 @@ async def _replay(collector: Collector, request: Request) -> Response:
     return json_response({"replayed": passed, "failed": failed, "missing": missing})
 
 
-def _renormalize(entry: QuarantinedEvent, max_event_bytes: int) -> NormalizedEvent:
+def _renormalize(
+    entry: QuarantinedEvent, max_event_bytes: int, default_region: str | None
+) -> NormalizedEvent:
     if len(entry.payload.encode()) > max_event_bytes:
         raise ValidationError(
             {"payload": f"event is larger than {max_event_bytes // 1024} KB; it cannot be accepted"}
@@ -116,5 +118,6 @@ def _renormalize(entry: QuarantinedEvent, max_event_bytes: int) -> NormalizedEve
         source=entry.source,
         sent_at=shared.get("sentAt"),
         context=shared.get("context"),
+        default_region=default_region,
     )
     return normalize(orjson.loads(entry.payload), receipt, kind=entry.kind)

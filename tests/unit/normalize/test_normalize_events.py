@@ -115,6 +115,17 @@ def test_identify_normalizes_traits_phone_with_country_and_email() -> None:
     assert Identity("anonymous_id", "a-1") in identities_of(event)
 
 
+def test_a_national_phone_is_read_in_the_default_region_when_the_event_names_none() -> None:
+    message = {"type": "identify", "userId": "u", "traits": {"phone": "030 1234567"}}
+    german = Receipt(received_at=RECEIVED, source="src12345", default_region="DE")
+
+    assert normalize(message, german)["traits"]["phone"] == "+49301234567"
+    assert "no +country prefix" in problems(message)["traits.phone"]
+    # The event's own country or locale still wins over the deployment's default.
+    british = {**message, "traits": {"phone": "020 7946 0018"}, "context": {"locale": "en-GB"}}
+    assert normalize(british, german)["traits"]["phone"] == "+442079460018"
+
+
 def test_phone_region_comes_from_the_locale() -> None:
     event = normalize(
         {

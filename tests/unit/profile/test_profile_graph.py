@@ -352,3 +352,31 @@ async def test_customer_by_identity_names_what_is_wrong_with_a_value(profile):
     assert "phone" in error["message"]
     assert "not a phone number" in error["message"]
     assert error["extensions"]["code"] == "BAD_USER_INPUT"
+
+
+async def test_a_national_phone_number_is_read_in_the_deployments_default_region():
+    """THREADLINE_DEFAULT_PHONE_REGION: a query for ``030 1234567`` in Germany finds the
+    customer stored as +49301234567; without the setting the same query asks for the
+    +country form."""
+    store = InMemoryProfileStore()
+    await handle_ingested(
+        [
+            segment(
+                "identify", "m1", userId="u-1", traits={"phone": "+49301234567"}, timestamp=at(10)
+            )
+        ],
+        store=store,
+        publisher=InMemoryBus(),
+    )
+    german = profile_app(store, default_region="DE")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=german), base_url="http://profile"
+    ) as client:
+        found = await _by_identity(client, "phone", "030 1234567")
+    async with httpx.AsyncClient(
+        transport=httpx.ASGITransport(app=profile_app(store)), base_url="http://profile"
+    ) as client:
+        refused = await _by_identity(client, "phone", "030 1234567")
+
+    assert found == {"data": {"customerByIdentity": {"id": next(iter(store.customer_docs))}}}
+    assert "+country" in refused["errors"][0]["message"]

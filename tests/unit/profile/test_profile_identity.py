@@ -119,3 +119,15 @@ def test_id_types_take_their_design_names_and_keep_values_as_sent(kind, value, e
 def test_values_that_are_no_identity_are_refused_naming_the_problem(kind, value, problem):
     with pytest.raises(InvalidIdentityError, match=problem):
         canonical_identity(kind, value)
+
+
+def test_the_default_phone_region_is_a_region_phone_numbers_know(monkeypatch):
+    from pydantic import ValidationError as SettingsError
+
+    from shared.settings import Settings
+
+    monkeypatch.setenv("THREADLINE_DEFAULT_PHONE_REGION", " de ")
+    assert Settings().default_phone_region == "DE"
+    monkeypatch.setenv("THREADLINE_DEFAULT_PHONE_REGION", "Germany")
+    with pytest.raises(SettingsError, match="ISO 3166 alpha-2"):
+        Settings()
