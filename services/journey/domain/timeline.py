@@ -7,13 +7,11 @@ between requests.
 
 from __future__ import annotations
 
-import base64
-import binascii
 from dataclasses import dataclass
 from datetime import datetime
 
 from services.journey.domain import InvalidCursorError, JourneyError
-from shared.events import format_time, parse_time
+from shared.cursors import parse_time_id_cursor, time_id_cursor
 
 MAX_PAGE = 100
 
@@ -26,18 +24,13 @@ class Position:
     id: str
 
     def cursor(self) -> str:
-        raw = f"{format_time(self.timestamp)}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return time_id_cursor(self.timestamp, self.id)
 
 
 def decode_cursor(cursor: str) -> Position:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, sep, ident = raw.partition("|")
-        if not sep or not ident:
-            raise ValueError("no separator")
-        return Position(parse_time(when), ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        return Position(*parse_time_id_cursor(cursor))
+    except ValueError as exc:
         raise InvalidCursorError(
             f"cursor {cursor!r} is not one this timeline issued; pass a `cursor` or "
             "`endCursor` from a previous page, or omit `after` to start from the newest"

@@ -20,8 +20,6 @@ Screening an ingested event (:func:`screen`):
 
 from __future__ import annotations
 
-import base64
-import binascii
 import hashlib
 import hmac
 import json
@@ -34,7 +32,8 @@ from typing import Any, Literal
 from services.profile.domain import ProfileError
 from services.profile.domain.identity import Identity
 from services.profile.domain.pii import PiiPolicy
-from shared.events import format_time, parse_time
+from shared.cursors import parse_time_id_cursor, time_id_cursor
+from shared.events import format_time
 
 JobKind = Literal["suppress", "unsuppress", "delete", "anonymize", "export"]
 JobStatus = Literal["pending", "running", "done", "failed"]
@@ -294,18 +293,13 @@ class PiiRead:
         return AuditPosition(self.at, self.id)
 
     def cursor(self) -> str:
-        raw = f"{format_time(self.at)}|{self.id}".encode()
-        return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+        return time_id_cursor(self.at, self.id)
 
 
 def decode_audit_cursor(cursor: str) -> AuditPosition:
     try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, sep, ident = raw.partition("|")
-        if not sep or not ident:
-            raise ValueError("no separator")
-        return AuditPosition(parse_time(when), ident)
-    except (ValueError, binascii.Error, UnicodeDecodeError) as exc:
+        return AuditPosition(*parse_time_id_cursor(cursor))
+    except ValueError as exc:
         raise InvalidAuditCursorError(
             f"cursor {cursor!r} is not one the PII audit log issued; pass the `endCursor` "
             "of a previous page, or omit `after` to start from the newest entry"

@@ -36,23 +36,9 @@ from typing import Any
 
 from services.profile.domain import ProfileError
 from services.profile.domain.identity import TYPE_ALIASES
+from shared.normalize.canonical import CHANNELS as CHANNELS
 from shared.normalize.canonical import CanonicalError, snake_case
 
-CHANNELS = frozenset(
-    {
-        "web",
-        "mobile_app",
-        "store",
-        "call_center",
-        "email",
-        "sms",
-        "chat",
-        "social",
-        "kiosk",
-        "partner",
-        "other",
-    }
-)
 CONSENT_STATUSES = frozenset({"granted", "denied", "revoked", "unknown"})
 COMPARISONS = ("eq", "ne", "gt", "gte", "lt", "lte")
 TRAIT_OPERATORS = (*COMPARISONS, "in", "exists", "contains", "startsWith")
