@@ -12,14 +12,21 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 
 from services.profile.adapters.ports import MergeConflictError, ProfileStore
 from services.profile.domain import ProfileError
 from services.profile.domain.customer import IngestedEvent
 from services.profile.domain.identity import Identity, identities_of
-from services.profile.domain.merging import MergePlan, events_to_split, log_entry, rebuild
+from services.profile.domain.merging import (
+    MergePlan,
+    events_to_split,
+    log_entry,
+    rebuild,
+    said_in,
+)
+from services.profile.domain.traits import fold_traits
 from shared.bus.ports import Publisher
 from shared.events import CloudEvent, derived_id, format_time
 
@@ -156,6 +163,9 @@ async def split_customer(
     leaving = (*leaving, *along)
     chosen = set(moved)
     new = rebuild(new_id, [IngestedEvent.from_data(e.id, e.data) for e in stored if e.id in chosen])
+    # Stored events keep no personal traits (privacy): those come from the statements the
+    # original kept, each naming its event.
+    new = replace(new, traits=fold_traits(new.traits, said_in(original.traits, chosen)))
     await store.split(original.id, new, leaving, moved)
     cause = f"operator:{operator}"
     await store.record(

@@ -13,7 +13,7 @@ derives from what caused it, so recording it again after a crash is a no-op.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
@@ -21,7 +21,7 @@ from typing import Any, Literal
 from services.profile.domain.consent import fold_consents
 from services.profile.domain.customer import Customer, IngestedEvent, apply_event
 from services.profile.domain.identity import ANONYMOUS_ID, Identity
-from services.profile.domain.traits import fold_traits
+from services.profile.domain.traits import TraitState, fold_traits
 from shared.events import derived_id
 
 LogKind = Literal["merged", "refused", "linked", "split"]
@@ -140,6 +140,17 @@ def events_to_split(
     stay -= set(along)
     moved = [event_id for event_id, ids in carried if ids & leave and not ids & stay]
     return moved, along
+
+
+def said_in(traits: Mapping[str, TraitState], event_ids: set[str]) -> dict[str, TraitState]:
+    """What ``traits`` kept of the statements made by the events ``event_ids``: the part
+    of a customer's traits that leaves with those events in a split."""
+    found: dict[str, TraitState] = {}
+    for name, state in traits.items():
+        ops = [op for op in state.ops if op.event_id in event_ids]
+        if ops:
+            found[name] = TraitState.of(ops, state.strategy)
+    return found
 
 
 def rebuild(customer_id: str, events: Iterable[IngestedEvent]) -> Customer:

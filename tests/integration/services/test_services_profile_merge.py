@@ -260,6 +260,9 @@ async def test_operator_merges_customers_and_splits_identifiers_off_with_their_h
     )
     traits = new["customer"]["traits"]
     assert traits["callReason"] == "refund"  # rebuilt from the call that moved with them
+    # Personal traits too, although stored events keep none: from the statements the
+    # customer kept about them, which name their events.
+    assert traits["phone"] == PHONE
     assert "firstName" not in traits  # the login stayed with the original customer
     assert new["customer"]["channels"] == ["call_center"]
     assert [e["kind"] for e in new["customer"]["mergeLog"]] == ["split"]
