@@ -19,6 +19,7 @@ from typing import Any
 import aio_pika
 import pamqp.exceptions
 from aio_pika.abc import AbstractExchange, AbstractRobustChannel, AbstractRobustConnection
+from aio_pika.connection import make_url
 from aio_pika.exceptions import AMQPError, ChannelInvalidStateError
 from opentelemetry import propagate, trace
 from opentelemetry.trace import SpanKind, Status, StatusCode
@@ -101,14 +102,18 @@ class Bus:
         ``BusError`` after it); ``reconnect_interval`` is the pause between
         reconnection attempts once connected.
         """
+        # What aio_pika.connect_robust does, keeping hold of the connection so that a failed
+        # attempt is closed here (dropped unclosed, it schedules its close when collected,
+        # possibly outside any event loop).
+        connection = aio_pika.RobustConnection(
+            make_url(settings.amqp_url, reconnect_interval=reconnect_interval),
+            client_properties={"connection_name": source},
+            reconnect_interval=reconnect_interval,
+        )
         try:
-            connection = await aio_pika.connect_robust(
-                settings.amqp_url,
-                timeout=broker_timeout,
-                reconnect_interval=reconnect_interval,
-                client_properties={"connection_name": source},
-            )
+            await connection.connect(timeout=broker_timeout)
         except _BROKER_ERRORS as exc:
+            await connection.close()
             raise BusError(
                 f"cannot connect to RabbitMQ at {_redacted(settings.amqp_url)}: {exc}; "
                 "is the broker running and THREADLINE_AMQP_URL right?"
