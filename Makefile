@@ -50,7 +50,7 @@ typecheck: $(STAMP)
 
 ## test: everything, with the coverage floor of pyproject's [tool.coverage.report]
 test: install npm-tools lint typecheck
-	$(BIN)/pytest --cov --cov-report=term:skip-covered
+	$(BIN)/pytest --cov --cov-report=term:skip-covered --durations=30
 
 ## The tiers on their own. unit needs no servers; integration and e2e start their own.
 unit: $(STAMP) kubectl npm-tools
