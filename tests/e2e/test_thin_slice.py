@@ -161,8 +161,12 @@ def test_events_collected_over_v1_come_out_resolved_through_the_gateway(
         return found
 
     def processed(customer: dict[str, Any]) -> bool:
-        counts = sum(entry["count"] for entry in customer["scores"]["eventsByChannel"])
-        return bool(customer["timeline"]["totalCount"] == 4 and counts == 4)
+        scores = customer["scores"]
+        counts = sum(entry["count"] for entry in scores["eventsByChannel"])
+        # Events per channel come from the metrics, saved a moment before the KPI facts
+        # that nps, orders and revenue are read from: wait for both.
+        facts = scores["nps"] is not None and scores["orders"] == 1
+        return bool(customer["timeline"]["totalCount"] == 4 and counts == 4 and facts)
 
     customer = poll(fetch, processed, stack)
 

@@ -60,6 +60,10 @@ class KpiReport:
     purchase_frequency: float | None = strawberry.field(
         description="orders / customers with an order."
     )
+    historical_clv: float | None = strawberry.field(
+        description="Historical CLV: revenue of the period in `currency` / customers with at "
+        "least one order in the period (null without one)."
+    )
     retention_rate: float | None = strawberry.field(
         description="Customers active in the period before (same length) and in this one / "
         "customers active in the period before."
@@ -90,6 +94,7 @@ class KpiReport:
             avg_resolution_hours=report.avg_resolution_hours,
             avg_first_response_hours=report.avg_first_response_hours,
             purchase_frequency=report.purchase_frequency,
+            historical_clv=None if report.historical_clv is None else float(report.historical_clv),
             retention_rate=report.retention_rate,
             churn_rate=report.churn_rate,
             revenue_by_currency=[

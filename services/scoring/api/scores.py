@@ -8,22 +8,37 @@ customer's orders up to now, null before the first fit or without an order;
 ``cpi`` the CPI model over pAlive, expected purchases, CLV and IES.
 ``explanations`` lists every IES and CPI component with its model and
 version; the contributions of one model add up to its score.
+``orders`` / ``revenue`` are the customer's distinct order ids and each order's
+earliest amount per currency (``domain/customer_orders.py``, the KPIs' rules);
+``kpis(from, to)`` is ``Query.kpis``'s report over this customer's events alone.
 """
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
+from services.scoring.api.context import bad_input
 from services.scoring.config import ScoringConfig
+from services.scoring.domain import ScoringError
 from services.scoring.domain.composite import CompositeScore
+from services.scoring.domain.customer_orders import order_totals
 from services.scoring.domain.customer_scores import CustomerScores as ScoresValue
 from services.scoring.domain.explain import explanations as metric_lines
 from services.scoring.domain.kpi_buckets import Fact
+from services.scoring.domain.kpis import KpiReport as ReportValue
+from services.scoring.domain.kpis import Period, kpis_for
 from services.scoring.domain.metrics import CustomerMetrics
 from services.scoring.handlers.scores import Models, customer_scores_of, unconverted
 from shared.events import utcnow
+
+if TYPE_CHECKING:  # analytics imports this module: the type is resolved lazily
+    from services.scoring.api.analytics import KpiReport
+
+LazyKpiReport = Annotated["KpiReport", strawberry.lazy("services.scoring.api.analytics")]
 
 
 @strawberry.type
@@ -98,6 +113,17 @@ def _unconverted_notes(facts: Sequence[Fact], config: ScoringConfig) -> list[str
     ]
 
 
+def resolve_customer_kpis(
+    root: CustomerScores,
+    start: Annotated[datetime, strawberry.argument(name="from")],
+    end: Annotated[datetime, strawberry.argument(name="to")],
+) -> LazyKpiReport | None:
+    from services.scoring.api.analytics import KpiReport  # here: analytics imports this module
+
+    facts, config = root._facts, root._config
+    return KpiReport.of(customer_kpis(root._value.customer_id, facts, start, end, config))
+
+
 @strawberry.type
 class CustomerScores:
     nps: int | None = strawberry.field(description="Latest NPS answer, 0-10.")
@@ -117,6 +143,12 @@ class CustomerScores:
     revenue: list[Money]
     events_by_channel: list[ChannelCount]
     notes: list[str] = strawberry.field(description="The stored metrics in words.")
+    kpis: LazyKpiReport | None = strawberry.field(
+        resolver=resolve_customer_kpis,
+        description="This customer's KPIs of [from, to) (any instants): Query.kpis's "
+        "definitions over the customer's own events (customers is 1 when they were active). "
+        "Null, with an error, when an order's currency has no exchange rate.",
+    )
     _facts: strawberry.Private[Sequence[Fact]]
     _models: strawberry.Private[Models]
     _config: strawberry.Private[ScoringConfig]
@@ -151,6 +183,7 @@ class CustomerScores:
     ) -> CustomerScores:
         value = customer_scores_of(customer_id, facts, config=config, as_of=utcnow(), models=models)
         clv = value.clv
+        bought = order_totals(f.event for f in facts)
         return cls(
             nps=value.nps,
             csat=None if value.csat is None else float(value.csat),
@@ -163,18 +196,33 @@ class CustomerScores:
             ies_detail=CompositeAnswer.of(value.ies),
             cpi_detail=CompositeAnswer.of(value.cpi),
             explanations=components_of(value.ies) + components_of(value.cpi),
-            orders=metrics.orders,
+            orders=bought.orders,
             revenue=[
                 Money(amount=str(amount), currency=currency)
-                for currency, amount in sorted(metrics.revenue.items())
+                for currency, amount in sorted(bought.revenue.items())
             ],
             events_by_channel=[
                 ChannelCount(channel=channel, count=count)
                 for channel, count in sorted(metrics.events_by_channel.items())
             ],
-            notes=metric_lines(metrics) + _unconverted_notes(facts, config),
+            notes=metric_lines(metrics, bought) + _unconverted_notes(facts, config),
             _facts=facts,
             _models=models,
             _config=config,
             _value=value,
         )
+
+
+def customer_kpis(
+    customer_id: str, facts: Sequence[Fact], start: datetime, end: datetime, config: ScoringConfig
+) -> ReportValue:
+    """One customer's KPIs of ``[start, end)`` (``kpis_for`` over their facts)."""
+    if not start < end:
+        raise bad_input(
+            f"kpis: from {start.isoformat()} is not before to {end.isoformat()}; pass a "
+            "period [from, to) with from < to"
+        )
+    try:
+        return kpis_for({customer_id: [f.event for f in facts]}, Period(start, end), config.rates)
+    except ScoringError as exc:
+        raise bad_input(f"kpis: {exc}") from None

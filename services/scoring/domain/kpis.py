@@ -12,6 +12,8 @@ Definitions beyond DESIGN.md's (``customers``, ``orders``, ``revenue``,
 - an order's revenue is that of its earliest ``Order Completed`` event in the
   period (by event time, then event id), so a resent order counts once;
 - ``purchase_frequency`` = orders / customers with an order;
+- ``historical_clv`` = revenue (in the reporting currency) / customers with an
+  order: the average revenue a purchasing customer brought in the period;
 - ``retention_rate`` = customers active in the previous period (same length,
   just before; the previous calendar bucket for trends) who are active in this
   one / customers active in the previous period; ``churn_rate`` = 1 - retention;
@@ -211,6 +213,7 @@ class KpiReport:
     conversion_rate: float | None
     repeat_purchase_rate: float | None
     purchase_frequency: float | None
+    historical_clv: Decimal | None
     retention_rate: float | None
     churn_rate: float | None
     nps: float | None
@@ -252,20 +255,13 @@ class KpiTotals:
 def report(
     counts: KpiCounts, rates: ExchangeRates, previous_customers: int | None = None
 ) -> KpiReport:
-    earliest: dict[str, OrderRef] = {}
-    for ref, n in counts.orders.items():
-        if n > 0 and (ref[0] not in earliest or ref[1:3] < earliest[ref[0]][1:3]):
-            earliest[ref[0]] = ref
-    by_currency: dict[str, Decimal] = {}
-    for _, _, _, amount, currency in earliest.values():
-        if currency:
-            by_currency[currency] = by_currency.get(currency, Decimal(0)) + amount
+    orders, by_currency = order_revenue(ref for ref, n in counts.orders.items() if n > 0)
     totals = KpiTotals(
         customers=counts.customers,
         converted=counts.converted,
         repeaters=counts.repeaters,
         retained=counts.retained,
-        orders=len(earliest),
+        orders=orders,
         revenue_by_currency=by_currency,
         answers=counts.answers,
         first_responses=counts.first_responses,
@@ -275,6 +271,20 @@ def report(
         first_contact_resolved=counts.first_contact_resolved,
     )
     return report_of(totals, rates, previous_customers)
+
+
+def order_revenue(refs: Iterable[OrderRef]) -> tuple[int, dict[str, Decimal]]:
+    """Distinct order ids and their revenue per currency: each order's earliest event (by
+    event time, then event id) counts; an order without a currency counts for no revenue."""
+    earliest: dict[str, OrderRef] = {}
+    for ref in refs:
+        if ref[0] not in earliest or ref[1:3] < earliest[ref[0]][1:3]:
+            earliest[ref[0]] = ref
+    by_currency: dict[str, Decimal] = {}
+    for _, _, _, amount, currency in earliest.values():
+        if currency:
+            by_currency[currency] = by_currency.get(currency, Decimal(0)) + amount
+    return len(earliest), by_currency
 
 
 def report_of(
@@ -303,6 +313,7 @@ def report_of(
         conversion_rate=_ratio(totals.converted, totals.customers),
         repeat_purchase_rate=_ratio(totals.repeaters, totals.converted),
         purchase_frequency=_ratio(orders, totals.converted),
+        historical_clv=revenue / totals.converted if totals.converted else None,
         retention_rate=retention,
         churn_rate=None if retention is None else 1 - retention,
         nps=_percent(promoters - detractors, answered["nps"]),

@@ -17,6 +17,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import Any
 
 import httpx
@@ -32,8 +33,12 @@ from services.profile import bootstrap as profile
 from services.profile.adapters.mongo import MongoProfileStore
 from services.profile.handlers import handle_ingested
 from services.scoring import bootstrap as scoring
+from services.scoring.adapters.kpi_store import MongoKpiStore
 from services.scoring.adapters.mongo import MongoMetricsStore
+from services.scoring.domain.kpi_buckets import Fact
+from services.scoring.domain.kpi_facts import KpiEvent, Order
 from services.scoring.domain.metrics import CustomerMetrics
+from services.scoring.handlers.kpis import record_facts
 from shared.auth import issue_token
 from shared.bus.in_memory import InMemoryBus
 from shared.mongo import Mongo
@@ -81,9 +86,19 @@ async def seed(settings: Settings, mongo: Mongo) -> list[str]:
             for k in range(3)
         ]
     )  # fmt: skip
-    await MongoMetricsStore(mongo.database(settings.database_name("scoring"))).save(
-        [CustomerMetrics(cid, {"web": 3}, orders=n % 4, version=1) for n, cid in enumerate(ids)]
+    scoring_database = mongo.database(settings.database_name("scoring"))
+    await MongoMetricsStore(scoring_database).save(
+        [CustomerMetrics(cid, {"web": 3}, version=1) for cid in ids]
     )
+    await record_facts(  # scores' orders are read from the KPI facts
+        [
+            Fact(KpiEvent(f"{cid}-o{k}", cid, "web", T0 + timedelta(minutes=k),
+                          order=Order(f"{cid}-o{k}", Decimal(10), "USD")))
+            for n, cid in enumerate(ids)
+            for k in range(n % 4)
+        ],
+        store=MongoKpiStore(scoring_database),
+    )  # fmt: skip
     return ids
 
 

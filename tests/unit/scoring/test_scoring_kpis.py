@@ -32,7 +32,10 @@ class Expected:
     revenue: Decimal
     conversion_rate: float | None
     repeat_purchase_rate: float | None
+    purchase_frequency: float | None
+    historical_clv: Decimal | None
     retention_rate: float | None
+    churn_rate: float | None
     nps: float | None
     csat: float | None
     ces: float | None
@@ -69,13 +72,18 @@ def oracle(
     repeaters = sum(1 for ids in order_ids_of.values() if len(ids) >= 2)
     mine = [e for e in unique if only is None or who(e) in only]
     responses, resolutions = _ticket_times(_ticket_steps(mine, who), channel, period)
+    revenue = _revenue(first_event_of_order.values())
+    retention = _ratio(len(customers & before), len(before))
     return Expected(
         customers=len(customers),
         orders=len(first_event_of_order),
-        revenue=_revenue(first_event_of_order.values()),
+        revenue=revenue,
         conversion_rate=_ratio(converted, len(customers)),
         repeat_purchase_rate=_ratio(repeaters, converted),
-        retention_rate=_ratio(len(customers & before), len(before)),
+        purchase_frequency=_ratio(len(first_event_of_order), converted),
+        historical_clv=revenue / converted if converted else None,
+        retention_rate=retention,
+        churn_rate=None if retention is None else 1 - retention,
         nps=_nps(nps),
         csat=100 * sum(s >= 4 for s in csat) / len(csat) if csat else None,
         ces=_ratio(sum(ces), len(ces)),
@@ -179,10 +187,13 @@ def assert_matches(report: KpiReport, expected: Expected) -> None:
     assert report.orders == expected.orders
     assert report.revenue == expected.revenue
     assert report.aov == (expected.revenue / expected.orders if expected.orders else None)
+    assert report.historical_clv == expected.historical_clv
     for name in (
         "conversion_rate",
         "repeat_purchase_rate",
+        "purchase_frequency",
         "retention_rate",
+        "churn_rate",
         "nps",
         "csat",
         "ces",

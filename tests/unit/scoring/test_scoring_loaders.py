@@ -11,7 +11,7 @@ from shared.auth import Principal
 
 READER = Principal(subject="reader", scopes=frozenset({"customers:read"}))
 SCORES = """query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer {
-  id scores { orders } } } }"""
+  id scores { eventsByChannel { count } } } } }"""
 
 
 class CountingStore(InMemoryMetricsStore):
@@ -26,7 +26,12 @@ class CountingStore(InMemoryMetricsStore):
 
 async def test_scores_of_many_customers_are_one_store_read():
     store = CountingStore()
-    store.docs.update({f"c{n}": CustomerMetrics(f"c{n}", orders=n, version=1) for n in range(30)})
+    store.docs.update(
+        {
+            f"c{n}": CustomerMetrics(f"c{n}", events_by_channel={"web": n + 1}, version=1)
+            for n in range(30)
+        }
+    )
     ids = [f"c{n}" for n in range(30)] + ["new", "c3"]
 
     result = await schema.execute(
@@ -39,5 +44,5 @@ async def test_scores_of_many_customers_are_one_store_read():
     assert result.data is not None
     assert len(store.loads) == 1
     assert sorted(store.loads[0]) == sorted(set(ids))
-    orders = [entity["scores"]["orders"] for entity in result.data["_entities"]]
-    assert orders == [*range(30), 0, 3]
+    counts = [entity["scores"]["eventsByChannel"] for entity in result.data["_entities"]]
+    assert counts == [*([{"count": n + 1}] for n in range(30)), [], [{"count": 4}]]

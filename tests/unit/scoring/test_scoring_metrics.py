@@ -8,6 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from services.scoring.domain import ScoringError
+from services.scoring.domain.customer_orders import OrderTotals
 from services.scoring.domain.explain import explanations
 from services.scoring.domain.metrics import (
     APPLIED_MEMORY,
@@ -132,12 +133,15 @@ def test_explanations_describe_only_computed_values():
         CustomerMetrics("c1"), [order("o1", "12.50", "EUR"), survey("s1", "nps", 9, 10)]
     )
 
-    assert explanations(metrics) == [
+    # Orders and revenue are counted from the KPI facts (domain/customer_orders.py).
+    bought = OrderTotals(1, {"EUR": Decimal("12.50")})
+
+    assert explanations(metrics, bought) == [
         "2 events observed (other 1, web 1).",
         "1 orders completed, revenue 12.50 EUR.",
         "Latest NPS answer 9 given 2026-03-01.",
     ]
-    assert explanations(CustomerMetrics("c1")) == []
+    assert explanations(CustomerMetrics("c1"), OrderTotals()) == []
 
 
 event_pool = [
