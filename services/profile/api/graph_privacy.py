@@ -7,8 +7,9 @@ return it ``pending``; the profile worker runs it (``services.profile.privacy_jo
 ``privacyJob(id)`` / ``privacyJobs(customerId, first)`` follow it to ``done`` or
 ``failed``.
 
-A resolver that answers personal data in clear (``Customer.identities`` and
-``Customer.traits`` for callers with ``pii:read``, ``Customer.profileExport``,
+A resolver that answers personal data in clear (``Customer.identities``,
+``Customer.traits``, ``Customer.traitProvenance`` and ``Customer.mergeLog`` for
+callers with ``pii:read``, ``Customer.profileExport``,
 ``PrivacyJob.report``) first awaits :meth:`PiiReadLog.record`: the reads of one
 request are batched (a DataLoader) into one audit entry — who, when, which
 customers, which fields, the request id — written before any of them is answered.
