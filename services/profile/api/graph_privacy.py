@@ -19,7 +19,6 @@ A read that cannot be audited fails instead of answering.
 from __future__ import annotations
 
 import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -36,6 +35,7 @@ from services.profile.domain.privacy import JobKind, PiiRead, decode_audit_curso
 from services.profile.domain.privacy import PrivacyJob as JobState
 from services.profile.privacy_jobs import PrivacyRuntime, profile_export, request_job
 from shared.auth import Principal
+from shared.pii_audit import request_id_of as request_id_of  # where the profile took it from
 from shared.subgraph import require_scope
 
 ADMIN = "admin"
@@ -94,17 +94,6 @@ class PrivacyContext(Protocol):
 
 
 PrivacyInfo = Info[PrivacyContext, None]
-
-
-def request_id_of(headers: Mapping[str, str]) -> str:
-    """The request's id for the audit log: ``X-Request-Id``, else the W3C trace id, else new."""
-    given = headers.get("x-request-id", "").strip()
-    if given:
-        return given[:128]
-    parts = headers.get("traceparent", "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    return uuid.uuid4().hex
 
 
 @strawberry.type
@@ -276,7 +265,12 @@ def _page(first: int) -> int:
 async def profile_export_field(root: Any, info: PrivacyInfo) -> JSON:
     """The profile's part of the customer's data-subject access report (identities, traits
     with provenance, consents, stored events); needs ``admin`` and ``pii:read``. The
-    journey and scoring subgraphs add ``journeyExport`` and ``scoringExport``."""
+    journey and scoring subgraphs complete the report on the same ``Customer`` with
+    ``journeyExport`` (touchpoints, journeys, frictions) and ``scoringExport`` (KPI
+    facts, metrics, threshold states, scores), under the same scopes; each service
+    records those reads in a PII audit log of its own database (``shared.pii_audit``),
+    named with the same request id, since only the profile's is served by
+    ``piiAuditLog``."""
     require_scope(info.context.principal, ADMIN)
     require_scope(info.context.principal, PII)
     customer_id = str(root.id)
