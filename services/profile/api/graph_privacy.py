@@ -18,13 +18,11 @@ A read that cannot be audited fails instead of answering.
 
 from __future__ import annotations
 
-import uuid
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -35,6 +33,7 @@ from services.profile.domain.privacy import JobKind, PiiRead, decode_audit_curso
 from services.profile.domain.privacy import PrivacyJob as JobState
 from services.profile.privacy_jobs import PrivacyRuntime, profile_export, request_job
 from shared.auth import Principal
+from shared.pii_audit import PiiReadEntry, PiiReadRecorder
 from shared.pii_audit import request_id_of as request_id_of  # where the profile took it from
 from shared.subgraph import require_scope
 
@@ -48,36 +47,36 @@ def _now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-class PiiReadLog:
+class _PrivacyStoreAudit:
+    """The profile's audit log (the privacy store's, which ``piiAuditLog`` serves) as the
+    sink of :class:`shared.pii_audit.PiiReadRecorder`."""
+
+    def __init__(self, store: PrivacyStore) -> None:
+        self._store = store
+
+    async def record_read(self, entry: PiiReadEntry) -> None:
+        await self._store.record_read(
+            PiiRead(
+                id=entry.id,
+                at=entry.at,
+                principal=entry.principal,
+                customer_ids=entry.customer_ids,
+                fields=entry.fields,
+                request_id=entry.request_id,
+            )
+        )
+
+
+class PiiReadLog(PiiReadRecorder):
     """The per-request audit of clear reads; ``store`` None means none is kept (only in
     tests that wire no privacy store: ``bootstrap`` always wires one)."""
 
     def __init__(
         self, store: PrivacyStore | None, principal: Principal, request_id: str | None
     ) -> None:
-        self._store = store
-        self._principal = principal
-        self._request_id = request_id
-        self._loader = DataLoader[tuple[str, str], None](load_fn=self._write)
-
-    async def record(self, customer_id: str, field: str) -> None:
-        """Returns once the read of ``field`` of ``customer_id`` is in the audit log."""
-        if self._store is not None:
-            await self._loader.load((customer_id, field))
-
-    async def _write(self, keys: list[tuple[str, str]]) -> list[None]:
-        assert self._store is not None
-        await self._store.record_read(
-            PiiRead(
-                id=uuid.uuid4().hex,
-                at=_now(),
-                principal=self._principal.subject,
-                customer_ids=tuple(sorted({customer for customer, _ in keys})),
-                fields=tuple(sorted({field for _, field in keys})),
-                request_id=self._request_id,
-            )
+        super().__init__(
+            _PrivacyStoreAudit(store) if store is not None else None, principal, request_id
         )
-        return [None] * len(keys)
 
 
 class PrivacyContext(Protocol):
