@@ -10,7 +10,8 @@ every subgraph's entry).
 
 :class:`PiiReadRecorder` batches one request's reads (a DataLoader) into one
 :class:`PiiReadEntry`, written before any of them is answered: a read that cannot be
-audited fails instead of answering.
+audited fails instead of answering. The profile's ``PiiReadLog`` is this recorder
+writing into its privacy store.
 """
 
 from __future__ import annotations
