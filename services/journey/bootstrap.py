@@ -27,6 +27,7 @@ from services.journey.handlers import JourneyPorts
 from shared.auth import Principal
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
+from shared.pii_audit import MongoPiiAudit, request_id_of
 from shared.runtime import ServiceClients, ServiceWiring, service_clients
 from shared.settings import Settings
 
@@ -52,6 +53,8 @@ async def _context(request: Request, principal: Principal) -> JourneyContext:
         catalog=request.state.catalog,
         analytics=request.state.analytics,
         segments=request.state.segments,
+        audit=request.state.audit,
+        request_id=request_id_of(request.headers),
     )
 
 
@@ -65,6 +68,7 @@ def _state(clients: ServiceClients, _: object) -> Mapping[str, Any]:
         "catalog": MongoCatalogStore(clients.database),
         "analytics": MongoAnalyticsStore(clients.database),
         "segments": MongoSegmentStore(clients.database),
+        "audit": MongoPiiAudit(clients.database),
     }
 
 

@@ -27,6 +27,7 @@ from services.scoring.schedule import run_schedule
 from shared.auth import Principal, TokenVerifier
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.mongo import AsyncDatabase, Document
+from shared.pii_audit import MongoPiiAudit, request_id_of
 from shared.runtime import ServiceClients, ServiceWiring, mongo_client
 from shared.settings import Settings
 
@@ -42,6 +43,8 @@ async def _context(request: Request, principal: Principal) -> ScoringContext:
         kpis=state.kpis,
         models=state.models,
         config=state.config,
+        audit=state.audit,
+        request_id=request_id_of(request.headers),
     )
 
 
@@ -63,6 +66,7 @@ def _wiring(config: ScoringConfig) -> ServiceWiring:
             "store": MongoMetricsStore(clients.database),
             "kpis": MongoKpiStore(clients.database),
             "models": MongoModelStore(clients.database),
+            "audit": MongoPiiAudit(clients.database),
             "config": config,
         }
 

@@ -16,9 +16,11 @@ from services.journey.adapters.ports import (
 from services.journey.api.loaders import JourneyLoaders
 from services.journey.domain import JourneyError
 from shared.auth import Principal
+from shared.pii_audit import PiiAuditSink, PiiReadRecorder
 
 READ = "customers:read"
 ADMIN = "admin"
+PII = "pii:read"
 
 
 @dataclass(frozen=True, slots=True)
@@ -26,7 +28,8 @@ class JourneyContext:
     """Per request: who asks, the stores to answer from, and the request's loaders.
 
     ``catalog`` and ``analytics`` are optional so that entity-only contexts (tests of
-    the ``_entities`` batching) need only the store.
+    the ``_entities`` batching) need only the store. ``audit`` is where reads of
+    personal data in clear (``journeyExport``) are recorded, ``request_id`` what they name.
     """
 
     principal: Principal
@@ -34,11 +37,16 @@ class JourneyContext:
     catalog: CatalogStore | None = None
     analytics: AnalyticsStore | None = None
     segments: SegmentStore | None = None
+    audit: PiiAuditSink | None = None
+    request_id: str | None = None
     loaders: JourneyLoaders = field(init=False)
+    pii_reads: PiiReadRecorder = field(init=False)
 
     def __post_init__(self) -> None:
         # Built with the context, so once per request: batches and caches end with it.
         object.__setattr__(self, "loaders", JourneyLoaders(self.store))
+        reads = PiiReadRecorder(self.audit, self.principal, self.request_id)
+        object.__setattr__(self, "pii_reads", reads)
 
     def need_catalog(self) -> CatalogStore:
         if self.catalog is None:

@@ -18,7 +18,7 @@ from services.journey.adapters.ports import (
     TimelinePage,
     position,
 )
-from services.journey.api import analytics, definitions
+from services.journey.api import analytics, definitions, export
 from services.journey.api.context import READ, JourneyContext, JourneyInfo, bad_input
 from services.journey.api.loaders import TimelineRequest
 from services.journey.domain import JourneyError
@@ -272,6 +272,15 @@ class Customer:
             )
             for f in await info.context.loaders.frictions.load(str(self.id))
         ]
+
+    @strawberry.field
+    async def journey_export(
+        self, info: JourneyInfo, first: int = export.DEFAULT_EXPORT_PAGE, after: str | None = None
+    ) -> JSON:
+        """The journey part of the customer's data-subject access report (scopes admin and
+        pii:read; audited): touchpoints with their properties a page at a time (follow
+        ``touchpointsPage.endCursor`` with ``after``), journeys with stage history, frictions."""
+        return JSON(await export.journey_export(info, str(self.id), first, after))
 
     @classmethod
     def resolve_reference(cls, info: JourneyInfo, id: strawberry.ID) -> Customer:

@@ -15,6 +15,7 @@ from graphql import GraphQLError
 from strawberry.types import Info
 
 from services.profile.adapters.ports import ProfileStore
+from services.profile.api.graph_privacy import PiiReadLog
 from services.profile.domain import InvalidIdentityError, ProfileError
 from services.profile.domain.identity import Identity, canonical_identity
 from services.profile.domain.merging import MergeLogEntry as LogEntryState
@@ -38,6 +39,8 @@ class IdentityContext(Protocol):
     def pii(self) -> PiiPolicy: ...
     @property
     def publisher(self) -> Publisher | None: ...
+    @property
+    def pii_reads(self) -> PiiReadLog: ...
 
 
 @strawberry.type
@@ -87,7 +90,8 @@ class MergeLogEntry:
 
 
 async def merge_log(context: IdentityContext, customer_id: str, first: int) -> list[MergeLogEntry]:
-    """The customer's merge log, newest first; identity values masked without pii:read."""
+    """The customer's merge log, newest first; identity values masked without pii:read,
+    and audited (``Customer.mergeLog``) with it."""
     require_scope(context.principal, READ)
     if not 1 <= first <= 500:
         raise GraphQLError(
@@ -95,6 +99,8 @@ async def merge_log(context: IdentityContext, customer_id: str, first: int) -> l
             extensions={"code": "BAD_USER_INPUT"},
         )
     policy = None if context.principal.has(PII) else context.pii
+    if policy is None:
+        await context.pii_reads.record(customer_id, "Customer.mergeLog")
     entries = await context.store.merge_log(customer_id, first)
     return [MergeLogEntry.of(entry, policy) for entry in entries]
 

@@ -7,8 +7,9 @@ return it ``pending``; the profile worker runs it (``services.profile.privacy_jo
 ``privacyJob(id)`` / ``privacyJobs(customerId, first)`` follow it to ``done`` or
 ``failed``.
 
-A resolver that answers personal data in clear (``Customer.identities`` and
-``Customer.traits`` for callers with ``pii:read``, ``Customer.profileExport``,
+A resolver that answers personal data in clear (``Customer.identities``,
+``Customer.traits``, ``Customer.traitProvenance`` and ``Customer.mergeLog`` for
+callers with ``pii:read``, ``Customer.profileExport``,
 ``PrivacyJob.report``) first awaits :meth:`PiiReadLog.record`: the reads of one
 request are batched (a DataLoader) into one audit entry — who, when, which
 customers, which fields, the request id — written before any of them is answered.
@@ -17,14 +18,11 @@ A read that cannot be audited fails instead of answering.
 
 from __future__ import annotations
 
-import uuid
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
 import strawberry
 from graphql import GraphQLError
-from strawberry.dataloader import DataLoader
 from strawberry.scalars import JSON
 from strawberry.types import Info
 
@@ -35,6 +33,8 @@ from services.profile.domain.privacy import JobKind, PiiRead, decode_audit_curso
 from services.profile.domain.privacy import PrivacyJob as JobState
 from services.profile.privacy_jobs import PrivacyRuntime, profile_export, request_job
 from shared.auth import Principal
+from shared.pii_audit import PiiReadEntry, PiiReadRecorder
+from shared.pii_audit import request_id_of as request_id_of  # where the profile took it from
 from shared.subgraph import require_scope
 
 ADMIN = "admin"
@@ -47,36 +47,36 @@ def _now() -> datetime:
     return moment.replace(microsecond=moment.microsecond // 1000 * 1000)
 
 
-class PiiReadLog:
+class _PrivacyStoreAudit:
+    """The profile's audit log (the privacy store's, which ``piiAuditLog`` serves) as the
+    sink of :class:`shared.pii_audit.PiiReadRecorder`."""
+
+    def __init__(self, store: PrivacyStore) -> None:
+        self._store = store
+
+    async def record_read(self, entry: PiiReadEntry) -> None:
+        await self._store.record_read(
+            PiiRead(
+                id=entry.id,
+                at=entry.at,
+                principal=entry.principal,
+                customer_ids=entry.customer_ids,
+                fields=entry.fields,
+                request_id=entry.request_id,
+            )
+        )
+
+
+class PiiReadLog(PiiReadRecorder):
     """The per-request audit of clear reads; ``store`` None means none is kept (only in
     tests that wire no privacy store: ``bootstrap`` always wires one)."""
 
     def __init__(
         self, store: PrivacyStore | None, principal: Principal, request_id: str | None
     ) -> None:
-        self._store = store
-        self._principal = principal
-        self._request_id = request_id
-        self._loader = DataLoader[tuple[str, str], None](load_fn=self._write)
-
-    async def record(self, customer_id: str, field: str) -> None:
-        """Returns once the read of ``field`` of ``customer_id`` is in the audit log."""
-        if self._store is not None:
-            await self._loader.load((customer_id, field))
-
-    async def _write(self, keys: list[tuple[str, str]]) -> list[None]:
-        assert self._store is not None
-        await self._store.record_read(
-            PiiRead(
-                id=uuid.uuid4().hex,
-                at=_now(),
-                principal=self._principal.subject,
-                customer_ids=tuple(sorted({customer for customer, _ in keys})),
-                fields=tuple(sorted({field for _, field in keys})),
-                request_id=self._request_id,
-            )
+        super().__init__(
+            _PrivacyStoreAudit(store) if store is not None else None, principal, request_id
         )
-        return [None] * len(keys)
 
 
 class PrivacyContext(Protocol):
@@ -93,17 +93,6 @@ class PrivacyContext(Protocol):
 
 
 PrivacyInfo = Info[PrivacyContext, None]
-
-
-def request_id_of(headers: Mapping[str, str]) -> str:
-    """The request's id for the audit log: ``X-Request-Id``, else the W3C trace id, else new."""
-    given = headers.get("x-request-id", "").strip()
-    if given:
-        return given[:128]
-    parts = headers.get("traceparent", "").split("-")
-    if len(parts) == 4 and len(parts[1]) == 32:
-        return parts[1]
-    return uuid.uuid4().hex
 
 
 @strawberry.type
@@ -275,7 +264,12 @@ def _page(first: int) -> int:
 async def profile_export_field(root: Any, info: PrivacyInfo) -> JSON:
     """The profile's part of the customer's data-subject access report (identities, traits
     with provenance, consents, stored events); needs ``admin`` and ``pii:read``. The
-    journey and scoring subgraphs add ``journeyExport`` and ``scoringExport``."""
+    journey and scoring subgraphs complete the report on the same ``Customer`` with
+    ``journeyExport`` (touchpoints, journeys, frictions) and ``scoringExport`` (KPI
+    facts, metrics, threshold states, scores), under the same scopes; each service
+    records those reads in a PII audit log of its own database (``shared.pii_audit``),
+    named with the same request id, since only the profile's is served by
+    ``piiAuditLog``."""
     require_scope(info.context.principal, ADMIN)
     require_scope(info.context.principal, PII)
     customer_id = str(root.id)

@@ -4,8 +4,9 @@ and the models behind the scores (DESIGN.md §5 names)."""
 from __future__ import annotations
 
 import strawberry
+from strawberry.scalars import JSON
 
-from services.scoring.api import analytics, models
+from services.scoring.api import analytics, export, models
 from services.scoring.api.context import READ, ScoringContext, ScoringInfo
 from services.scoring.api.scores import CustomerScores
 from services.scoring.domain.metrics import CustomerMetrics
@@ -27,6 +28,12 @@ class Customer:
         return CustomerScores.of(
             str(self.id), metrics, facts, await loaders.models(), info.context.config
         )
+
+    @strawberry.field
+    async def scoring_export(self, info: ScoringInfo) -> JSON:
+        """The scoring part of the customer's data-subject access report (scopes admin and
+        pii:read; audited): KPI facts, metrics, threshold states, scores."""
+        return JSON(await export.scoring_export(info, str(self.id)))
 
     @classmethod
     def resolve_reference(cls, info: ScoringInfo, id: strawberry.ID) -> Customer:

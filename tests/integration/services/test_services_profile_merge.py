@@ -172,6 +172,67 @@ async def test_contacts_first_seen_apart_merge_when_an_event_links_them(profile)
     ]
 
 
+CONSENTS = """query($id: ID!) { customer(id: $id) { id
+  consents { purpose channel status eventId }
+  consentHistory { purpose channel status eventId } } }"""
+
+
+def with_consent(
+    touch: dict[str, CloudEvent], run: str, login: dict[str, bool], call: dict[str, bool]
+) -> dict[str, CloudEvent]:
+    """``journey(run)`` whose login and call carry ``context.consent.categoryPreferences``."""
+    loyalty = {"id": f"L-{run}", "type": "loyalty_id", "collection": "users", "encoding": "none"}
+    consent = {"consent": {"categoryPreferences": login}}
+    said = {"consent": {"categoryPreferences": call}}
+    return {
+        **touch,
+        "login": segment("identify", f"{run}-login", anonymousId=f"anon-{run}",
+                         userId=f"user-{run}", traits={"email": f"jo.{run}@example.org"},
+                         context={"channel": "web", **consent}, timestamp=at(10)),
+        "call": segment("track", f"{run}-call", anonymousId=f"call-{run}",
+                        event="Support Ticket Opened", properties={"ticket_id": f"t-{run}"},
+                        context={"channel": "call_center", "traits": {"phone": "+49 30 1234567"},
+                                 "externalIds": [loyalty], **said}, timestamp=at(12)),
+    }  # fmt: skip
+
+
+async def test_a_merge_keeps_both_sides_consents_and_their_whole_history_on_the_survivor(profile):
+    run = unique("c")
+    # The known side said yes to marketing at 10:00; the caller said no at 12:00 and gave
+    # analytics: after the merge the latest statement per purpose is the survivor's state.
+    touch = with_consent(
+        journey(run),
+        run,
+        login={"marketing": True, "personalization": False},
+        call={"marketing": False, "analytics": True},
+    )
+    login, call = touch["login"], touch["call"]
+    await profile.handle(touch["browse"], call, login)
+    caller = await profile.owner(f"phone:{PHONE}")
+    known = await profile.owner(f"user_id:user-{run}")
+    assert caller != known
+
+    await profile.handle(touch["store"])
+
+    assert await profile.customer_ids() == {known}
+    data = await profile.graph(CONSENTS, id=caller)
+    customer = data["customer"]
+    assert customer["id"] == known
+    state = {c["purpose"]: (c["status"], c["eventId"]) for c in customer["consents"]}
+    assert state == {
+        "marketing": ("denied", call.id),
+        "analytics": ("granted", call.id),
+        "personalization": ("denied", login.id),
+    }
+    assert [(c["purpose"], c["status"], c["eventId"]) for c in customer["consentHistory"]] == [
+        ("marketing", "granted", login.id),
+        ("personalization", "denied", login.id),
+        ("analytics", "granted", call.id),
+        ("marketing", "denied", call.id),
+    ]
+    assert [c["channel"] for c in customer["consentHistory"]] == [None] * 4
+
+
 async def test_two_people_on_one_kiosk_stay_two_with_the_refused_link_logged(profile):
     kiosk = unique("kiosk")
     ann = segment("identify", f"{kiosk}-ann", anonymousId=kiosk, userId=f"ann-{kiosk}",

@@ -32,6 +32,7 @@ from shared.bus.rabbitmq import Bus
 from shared.errors import StorageError
 from shared.events import CloudEvent
 from shared.mongo import AsyncDatabase, Document, Mongo
+from shared.pii_audit import AUDIT_COLLECTION
 from shared.settings import Settings
 from tests.integration.collect.collect_wiring import Received, tap
 from tests.integration.services.services_support import (
@@ -316,12 +317,18 @@ async def test_a_delete_job_interrupted_between_steps_resumes_to_completion(infr
 async def test_the_gateway_serves_the_report_and_the_privacy_mutations(infra):
     settings = slice_settings(infra)
     user = f"user-{uuid.uuid4().hex[:8]}"
-    admin = {"authorization": f"Bearer {issue_token(JWT_SECRET, ['admin'], subject='dpo')}"}
+    trace = uuid.uuid4().hex
+    admin = {
+        "authorization": f"Bearer {issue_token(JWT_SECRET, ['admin'], subject='dpo')}",
+        # One trace for the whole request: each subgraph's audit entry names its id.
+        "traceparent": f"00-{trace}-{uuid.uuid4().hex[:16]}-01",
+    }
     async with running_slice(settings) as (graph, bus):
         await bus.publish([identify(user, f"{uuid.uuid4().hex[:8]}@example.com")])
         found = await eventually(
             partial(_by_user, graph, user), "the customer in the profile subgraph"
         )
+        await eventually(partial(_reached, graph, found), "the event in journey and scoring")
         urls = {name: f"{url}/graphql" for name, url in graph.urls.items()}
         supergraph = await compose_local(urls, slice_token("customers:read"), wait_seconds=10)
         engine = FederationEngine(supergraph, urls)
@@ -342,7 +349,9 @@ async def test_the_gateway_serves_the_report_and_the_privacy_mutations(infra):
                 return data
 
             report = await through_gateway(
-                "query($id: ID!) { customer(id: $id) { id profileExport } }", id=found
+                "query($id: ID!) { customer(id: $id) { id profileExport journeyExport "
+                "scoringExport } }",
+                id=found,
             )
             requested = await through_gateway(
                 "mutation($id: ID!) { deleteCustomer(id: $id) { id kind status } }", id=found
@@ -361,6 +370,9 @@ async def test_the_gateway_serves_the_report_and_the_privacy_mutations(infra):
 
             # Left running, the job would finish in another test's worker (shared queues).
             assert await eventually(job_finished, "the delete job") == "done"
+        own_logs = {
+            name: await _own_audit(settings, name, found) for name in ("journey", "scoring")
+        }
 
     export = report["customer"]["profileExport"]
     assert export["customer"]["traits"]["firstName"]["value"] == "Jo"
@@ -369,7 +381,52 @@ async def test_the_gateway_serves_the_report_and_the_privacy_mutations(infra):
     [entry] = [e for e in audit["piiAuditLog"]["entries"] if found in e["customerIds"]]
     assert entry["principal"] == "dpo"
     assert entry["fields"] == ["Customer.profileExport"]
-    assert entry["requestId"]  # the trace id the gateway propagated
+    assert entry["requestId"] == trace  # the trace id the gateway propagated
+    journey_part = report["customer"]["journeyExport"]
+    assert journey_part["customerId"] == found
+    assert [t["kind"] for t in journey_part["touchpoints"]] == ["identify"]
+    assert journey_part["touchpointsPage"]["total"] == 1
+    scoring_part = report["customer"]["scoringExport"]
+    assert scoring_part["customerId"] == found
+    assert sum(scoring_part["metrics"]["events_by_channel"].values()) == 1
+    # Journey and scoring audit the same request in their own logs, under the same id.
+    for name, entries in own_logs.items():
+        field = f"Customer.{name}Export"
+        assert [
+            (e["principal"], e["customerIds"], e["fields"], e["requestId"]) for e in entries
+        ] == [("dpo", [found], [field], entry["requestId"])], name
+
+
+async def _reached(graph: Any, customer_id: str) -> bool | None:
+    """Whether the identify reached the journey's timeline and the scoring's metrics."""
+    entity = [{"__typename": "Customer", "id": customer_id}]
+    reader = slice_token("customers:read")
+    journey = await graph.query(
+        "journey",
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer {"
+        " timeline { totalCount } } } }",
+        {"r": entity},
+        reader,
+    )
+    scoring = await graph.query(
+        "scoring",
+        "query($r: [_Any!]!) { _entities(representations: $r) { ... on Customer {"
+        " scores { eventsByChannel { count } } } } }",
+        {"r": entity},
+        reader,
+    )
+    seen = journey["_entities"][0]["timeline"]["totalCount"] == 1
+    counted = scoring["_entities"][0]["scores"]["eventsByChannel"]
+    return True if seen and counted else None
+
+
+async def _own_audit(settings: Settings, service: str, customer_id: str) -> list[Document]:
+    mongo = Mongo(settings.mongodb_url)
+    try:
+        audit = mongo.database(settings.database_name(service))[AUDIT_COLLECTION]
+        return [doc async for doc in audit.find({"customerIds": customer_id})]
+    finally:
+        await mongo.close()
 
 
 async def _by_user(graph: Any, user: str) -> str | None:

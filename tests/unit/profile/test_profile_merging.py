@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given
 from hypothesis import strategies as st
 
+from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity
 from services.profile.domain.merging import events_to_split, fold
@@ -71,6 +72,46 @@ def test_folding_keeps_each_traits_latest_value_whatever_the_order_of_merges(par
     firsts = [p.first_seen for p in parts if p.first_seen is not None]
     assert forward.first_seen == (min(firsts) if firsts else None)
     assert fold(forward, parts[0]) == forward  # folding again changes nothing
+
+
+# Consent statements as events make them: a key (purpose, or a channel given for marketing),
+# a status, a time (two share one, so the event id breaks the tie) and a source.
+consent_statements = st.builds(
+    ConsentState,
+    purpose=st.sampled_from(["analytics", "marketing", "sale_sharing"]),
+    status=st.sampled_from(["granted", "denied", "revoked"]),
+    updated_at=st.integers(0, 3).map(lambda h: T0 + timedelta(hours=h)),
+    source=st.sampled_from(["web", "crm"]),
+    event_id=st.sampled_from(["e1", "e2", "e3"]),
+    channel=st.none() | st.sampled_from(["email", "sms"]),
+)
+consenting_customers = st.builds(
+    Customer,
+    id=st.sampled_from(["c1", "c2", "c3"]),
+    consents=st.lists(consent_statements, max_size=4).map(
+        lambda statements: {s.key: s for s in sorted(statements, key=ConsentState.order)}
+    ),
+)
+
+
+@given(st.lists(consenting_customers, min_size=1, max_size=4))
+def test_folding_keeps_each_consents_latest_statement_whatever_the_order_of_merges(parts):
+    survivor = Customer(id="root")
+    forward, backward = survivor, survivor
+    for part in parts:
+        forward = fold(forward, part)
+    for part in reversed(parts):
+        backward = fold(backward, part)
+
+    # The oracle: per key (purpose, or channel), the statement latest in (event time, event
+    # id, then the rest), over every statement any of the merged customers holds.
+    latest: dict[str, ConsentState] = {}
+    for part in parts:
+        for statement in part.consents.values():
+            if statement.key not in latest or statement.order() > latest[statement.key].order():
+                latest[statement.key] = statement
+    assert forward.consents == backward.consents == latest
+    assert fold(forward, parts[-1]) == forward  # folding again changes nothing
 
 
 def test_a_split_takes_the_events_of_the_leaving_identifiers_and_their_own_session_ids():

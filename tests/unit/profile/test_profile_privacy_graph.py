@@ -240,3 +240,86 @@ async def test_a_clear_read_that_cannot_be_audited_is_not_answered(graph):
     assert answer["data"]["customer"] is None
     assert {e["extensions"]["code"] for e in answer["errors"]} == {"STORAGE_UNAVAILABLE"}
     assert "jo@example.com" not in str(answer)
+
+
+async def test_trait_provenance_in_clear_is_audited_and_masked_is_not(graph):
+    profile, post = graph
+    first = await jo(profile)
+    query = "query($id: ID!) { customer(id: $id) { traitProvenance { name value } } }"
+
+    masked = await post(query, bearer("customers:read"), id=first)
+    assert "jo@example.com" not in str(masked)
+    assert not profile.privacy.audit_docs
+
+    clear = await post(query, bearer("customers:read", "pii:read", request_id="prov-1"), id=first)
+
+    values = {t["name"]: t["value"] for t in clear["data"]["customer"]["traitProvenance"]}
+    assert values["email"] == "jo@example.com"
+    [entry] = profile.privacy.audit_docs.values()
+    assert entry.customer_ids == (first,)
+    assert entry.fields == ("Customer.traitProvenance",)
+    assert entry.request_id == "prov-1"
+
+
+async def merged_browsing(profile: Profile) -> None:
+    """jo's anonymous browsing, then a login that merges it into jo: a merge log entry
+    naming jo's email."""
+    await profile.ingest(
+        segment("page", "m3", anonymousId="anon-9", timestamp=at(11), name="Home"),
+        segment("identify", "m4", anonymousId="anon-9", timestamp=at(12),
+                traits={"email": "jo@example.com"}),
+    )  # fmt: skip
+
+
+async def test_merge_log_in_clear_is_audited_and_masked_is_not(graph):
+    profile, post = graph
+    first = await jo(profile)
+    await merged_browsing(profile)
+    query = "query($id: ID!) { customer(id: $id) { mergeLog { kind identities { value } } } }"
+
+    masked = await post(query, bearer("customers:read"), id=first)
+    assert masked["data"]["customer"]["mergeLog"], "the fixture's customer has a merge log"
+    assert "jo@example.com" not in str(masked)
+    assert not profile.privacy.audit_docs
+
+    clear = await post(query, bearer("customers:read", "pii:read", request_id="log-1"), id=first)
+
+    assert "jo@example.com" in str(clear["data"]["customer"]["mergeLog"])
+    [entry] = profile.privacy.audit_docs.values()
+    assert entry.customer_ids == (first,)
+    assert entry.fields == ("Customer.mergeLog",)
+    assert entry.request_id == "log-1"
+
+
+async def test_provenance_and_merge_logs_of_many_customers_are_one_audit_entry(graph):
+    profile, post = graph
+    ids = customer_ids(profile)
+    query = """query($r: [_Any!]!) { _entities(representations: $r) {
+      ... on Customer { id traitProvenance { value } mergeLog { kind } } } }"""
+
+    await post(
+        query,
+        bearer("customers:read", "pii:read"),
+        r=[{"__typename": "Customer", "id": cid} for cid in ids],
+    )
+
+    [entry] = profile.privacy.audit_docs.values()
+    assert list(entry.customer_ids) == ids
+    assert entry.fields == ("Customer.mergeLog", "Customer.traitProvenance")
+
+
+async def test_a_merge_log_read_that_cannot_be_audited_is_not_answered(graph):
+    profile, post = graph
+    first = await jo(profile)
+    await merged_browsing(profile)
+
+    async def audit_down(entry: Any) -> None:
+        raise StorageError("writing the PII audit log failed: connection refused")
+
+    profile.privacy.record_read = audit_down
+    query = """query($id: ID!) { customer(id: $id) { id traitProvenance { value }
+      mergeLog { identities { value } } } }"""
+    answer = await post(query, bearer("customers:read", "pii:read"), id=first)
+
+    assert answer["data"]["customer"] is None
+    assert "jo@example.com" not in str(answer)
