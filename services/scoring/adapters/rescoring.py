@@ -51,7 +51,10 @@ class MongoRescoringStore:
             query["customerId"] = {"$gt": after}
         found: dict[str, list[KpiEvent]] = {}
         async with storage_errors("reading purchase histories for re-scoring"):
-            cursor = self._facts.find(query, _ORDER_FIELDS, sort=[("customerId", 1)])
+            # Hinted: a planner may otherwise scan and sort every fact for each page.
+            cursor = self._facts.find(
+                query, _ORDER_FIELDS, sort=[("customerId", 1)], hint=ORDERS_BY_CUSTOMER
+            )
             try:
                 async for doc in cursor:
                     customer = str(doc["customerId"])

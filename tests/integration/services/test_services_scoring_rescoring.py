@@ -270,3 +270,76 @@ async def test_move_states_keeps_the_survivors_own_state_and_fills_the_rest(worl
     assert await models.states(["a", "b"]) == {
         "b": {"churnRisk": ScoreState("below", 0.1), "nps": ScoreState("below", 3.0)}
     }
+
+
+async def test_purchase_histories_come_page_by_page_each_customer_whole_and_once(world):
+    bought = purchases(25)
+    visit = Fact(KpiEvent("v1", "c3", "web", T0))  # no order: not a purchase
+    await record_facts([*bought, visit], store=world.kpis)
+    until = T0 + 100 * DAY
+    store = world.rescoring.store
+
+    pages: list[dict[str, list[KpiEvent]]] = []
+    after = None
+    while page := await store.purchase_histories(after=after, until=until, customers=4):
+        pages.append(page)
+        after = max(page)
+
+    expected: dict[str, set[str]] = {}
+    for fact in bought:
+        if fact.event.at <= until:
+            expected.setdefault(fact.event.customer_id, set()).add(fact.event.id)
+    seen = [customer for page in pages for customer in page]
+    assert sorted(seen) == seen
+    assert len(seen) == len(set(seen))
+    assert all(len(page) <= 4 for page in pages)
+    assert {c: {e.id for e in events} for p in pages for c, events in p.items()} == expected
+
+
+async def test_a_split_off_quiet_buyer_is_announced_at_risk_and_the_original_is_not(world):
+    original = f"shared-{uuid.uuid4().hex[:8]}"
+    quiet = regular_buyer(original)  # the person who will be split off
+    last = quiet[-1].event.at
+    await record_facts(purchases(40), store=world.kpis)
+    await fit_clv_model(world.kpis, world.models, config=CONFIG, as_of=last + DAY, now=last + DAY)
+    model = await latest_model(world)
+    at_risk = first_day_at_risk(original, quiet, model, last)
+    staying = [  # the one who stays keeps buying every week until then
+        Fact(
+            KpiEvent(
+                f"{original}-s{n}",
+                original,
+                "store",
+                T0 + timedelta(days=3 + 7 * n),
+                order=Order(f"{original}-so{n}", Decimal(20), "USD"),
+            ),
+            ingest_id=f"{original}-si{n}",
+        )
+        for n in range((at_risk - T0).days // 7)
+    ]
+    await record_facts([*quiet, *staying], store=world.kpis)
+    await rescore(world.rescoring, world.models, config=CONFIG, now=at_risk - DAY)
+    handle = events_consumer(
+        ScoringPorts(world.metrics, world.kpis, world.models, world.bus, CONFIG)
+    ).handler
+    new = f"split-{uuid.uuid4().hex[:8]}"
+    split = CloudEvent(
+        type="io.threadline.customer.split",
+        source="threadline/profile",
+        data={
+            "customerId": original,
+            "newCustomerId": new,
+            "ingestIds": [f.ingest_id for f in quiet],
+        },
+        subject=original,
+    )
+
+    await handle([split])
+    await rescore(world.rescoring, world.models, config=CONFIG, now=at_risk)
+    split_off = await world.changes_of(new, 1)
+
+    assert [(c.data["score"], c.data["direction"]) for c in split_off] == [("churnRisk", "above")]
+    assert split_off[0].data["previous"] is None
+    assert await world.changes_of(original, 0) == []
+    states = await world.models.states([original, new])
+    assert states[original]["churnRisk"].side == "below"
