@@ -1,8 +1,8 @@
 """Wires the scoring service: its subgraph, its consumer, its schedule, its health.
 
 The one place that builds the scoring service's adapters (``MongoMetricsStore``,
-``MongoKpiStore``, ``MongoModelStore``) and its configuration, and hands them to
-the API, the consumer and the scheduled tasks.
+``MongoKpiStore``, ``MongoModelStore``, ``MongoRescoringStore``) and its
+configuration, and hands them to the API, the consumer and the scheduled tasks.
 """
 
 from __future__ import annotations
@@ -16,23 +16,26 @@ from starlette.applications import Starlette
 from starlette.requests import Request
 
 from services.scoring import worker
-from services.scoring.adapters import kpi_store, models
+from services.scoring.adapters import kpi_store, models, rescoring
 from services.scoring.adapters.kpi_store import MongoKpiStore
 from services.scoring.adapters.models import MongoModelStore
 from services.scoring.adapters.mongo import INDEXES as METRICS_INDEXES
 from services.scoring.adapters.mongo import MongoMetricsStore
+from services.scoring.adapters.rescoring import MongoRescoringStore
 from services.scoring.api.graph import ScoringContext, schema
 from services.scoring.config import ScoringConfig, scoring_config
+from services.scoring.handlers.rescoring import Rescoring
 from services.scoring.schedule import run_schedule
 from shared.auth import Principal, TokenVerifier
 from shared.bus.ports import ConsumerSpec, Publisher
+from shared.bus.rabbitmq import Bus
 from shared.mongo import AsyncDatabase, Document
 from shared.pii_audit import MongoPiiAudit, request_id_of
 from shared.runtime import ServiceClients, ServiceWiring, mongo_client
 from shared.settings import Settings
 
 SERVICE = "scoring"
-INDEXES = (*METRICS_INDEXES, *kpi_store.INDEXES, *models.INDEXES)
+INDEXES = (*METRICS_INDEXES, *kpi_store.INDEXES, *models.INDEXES, *rescoring.INDEXES)
 
 
 async def _context(request: Request, principal: Principal) -> ScoringContext:
@@ -87,19 +90,32 @@ WIRING = _wiring(ScoringConfig())
 
 @contextlib.asynccontextmanager
 async def scheduled(settings: Settings, config: ScoringConfig) -> AsyncIterator[None]:
-    """The daily snapshot and CLV refit (``schedule.py``) beside the consumers, own client."""
+    """The daily snapshot, CLV refit and re-scoring (``schedule.py``) beside the consumers,
+    own clients (the re-scoring pass publishes ``score.changed``)."""
     mongo = mongo_client(settings, SERVICE)
-    database = mongo.database(settings.database_name(SERVICE))
-    stop = asyncio.Event()
-    task = asyncio.create_task(
-        run_schedule(MongoKpiStore(database), MongoModelStore(database), config, stop)
-    )
     try:
-        yield
+        database = mongo.database(settings.database_name(SERVICE))
+        bus = await Bus.connect(settings, source=f"threadline/{SERVICE}")
+        try:
+            stop = asyncio.Event()
+            task = asyncio.create_task(
+                run_schedule(
+                    MongoKpiStore(database),
+                    MongoModelStore(database),
+                    config,
+                    stop,
+                    rescoring=Rescoring(MongoRescoringStore(database), bus),
+                )
+            )
+            try:
+                yield
+            finally:
+                stop.set()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
+        finally:
+            await bus.close()
     finally:
-        stop.set()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
         await mongo.close()
 
 

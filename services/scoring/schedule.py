@@ -1,11 +1,14 @@
-"""Scheduled work of the scoring worker: the daily KPI snapshot and the CLV refit.
+"""Scheduled work of the scoring worker: the daily KPI snapshot, the CLV refit, re-scoring.
 
 Every ``snapshot_check_seconds`` a worker process looks at what is due:
-yesterday's company KPI snapshot when it is missing, and a CLV refit when the
-current model is older than ``clv_refit_hours`` (or there is none). Several
+yesterday's company KPI snapshot when it is missing, a CLV refit when the
+current model is older than ``clv_refit_hours`` (or there is none), and the
+re-scoring pass (``handlers/rescoring.py``) once per UTC day and once per CLV
+model version (a refit, scheduled or asked for through ``fitClvModel``). Several
 processes may run it: each task is taken under a lease in the database, and
 what it writes is idempotent (a snapshot is an upsert by day; a refit stores
-the next version), so a second runner changes nothing or adds a version.
+the next version; a pass publishes derived ids and is recorded done after its
+last page), so a second runner changes nothing or adds a version.
 """
 
 from __future__ import annotations
@@ -14,12 +17,14 @@ import asyncio
 import contextlib
 import logging
 import uuid
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from services.scoring.adapters.ports import KpiStore, ModelStore
 from services.scoring.config import ScoringConfig
 from services.scoring.domain import ScoringError
 from services.scoring.domain.kpi_buckets import day_number, day_start
+from services.scoring.handlers.rescoring import Rescoring, rescore
 from services.scoring.handlers.scores import fit_clv_model
 from services.scoring.queries import integration_index, kpis
 from shared.errors import StorageError
@@ -30,9 +35,15 @@ LEASE = timedelta(minutes=10)
 
 
 async def run_due(
-    store: KpiStore, models: ModelStore, config: ScoringConfig, *, holder: str, now: datetime
+    store: KpiStore,
+    models: ModelStore,
+    config: ScoringConfig,
+    *,
+    holder: str,
+    now: datetime,
+    rescoring: Rescoring | None = None,
 ) -> list[str]:
-    """Run what is due at ``now``; returns the tasks run."""
+    """Run what is due at ``now``; returns the tasks run (no re-scoring without ``rescoring``)."""
     done = []
     yesterday = day_start(day_number(now) - 1)
     name = yesterday.date().isoformat()
@@ -66,7 +77,29 @@ async def run_due(
             done.append("clv-refit")
         except ScoringError as exc:
             log.warning("scheduled CLV refit skipped: %s", exc)
+    if rescoring is not None:
+        done += await _rescore_due(rescoring, models, config, holder=holder, now=now)
     return done
+
+
+async def _rescore_due(
+    rescoring: Rescoring, models: ModelStore, config: ScoringConfig, *, holder: str, now: datetime
+) -> list[str]:
+    """One pass for today and the current model version, unless both have had theirs."""
+    latest = await models.latest_clv()
+    if latest is None:
+        return []  # no model, no churn risk to re-evaluate
+    keys = [f"day:{now.date().isoformat()}", f"clv:{latest[0]}"]
+    due = sorted(set(keys) - await rescoring.store.passes_done(keys))
+    if not due or not await models.acquire("rescore", holder, now, LEASE):
+        return []
+    try:
+        await rescore(rescoring, models, config=config, now=now)
+    except ScoringError as exc:
+        log.warning("scheduled re-scoring skipped: %s", exc)
+        return []
+    await rescoring.store.mark_done(due, now)
+    return [f"rescore:{key}" for key in due]
 
 
 async def _refit_due(models: ModelStore, config: ScoringConfig, now: datetime) -> bool:
@@ -75,7 +108,13 @@ async def _refit_due(models: ModelStore, config: ScoringConfig, now: datetime) -
 
 
 async def run_schedule(
-    store: KpiStore, models: ModelStore, config: ScoringConfig, stop: asyncio.Event
+    store: KpiStore,
+    models: ModelStore,
+    config: ScoringConfig,
+    stop: asyncio.Event,
+    *,
+    rescoring: Rescoring | None = None,
+    clock: Callable[[], datetime] = utcnow,
 ) -> None:
     """Run due tasks every ``snapshot_check_seconds`` until ``stop`` (0: never)."""
     if config.snapshot_check_seconds <= 0:
@@ -83,7 +122,7 @@ async def run_schedule(
     holder = uuid.uuid4().hex
     while not stop.is_set():
         try:
-            await run_due(store, models, config, holder=holder, now=utcnow())
+            await run_due(store, models, config, holder=holder, now=clock(), rescoring=rescoring)
         except (StorageError, ScoringError) as exc:
             log.warning("scheduled scoring tasks failed, retrying later: %s", exc)
         with contextlib.suppress(TimeoutError):

@@ -3,8 +3,9 @@
 Resolved events (``customer.event.#``) update each customer's metrics, the KPI
 facts, contributions and buckets, and announce threshold crossings
 (``score.changed``); ``customer.merged`` / ``split`` / ``erased`` re-key or
-remove contributions. A batch is handled in its order: runs of resolved events
-between identity changes, each identity change on its own.
+remove contributions (a merge moves the crossing states too, ``handlers/states.py``).
+A batch is handled in its order: runs of resolved events between identity
+changes, each identity change on its own.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from services.scoring.handlers.kpis import (
     handle_split,
 )
 from services.scoring.handlers.scores import announce_crossings
+from services.scoring.handlers.states import move_merged_states
 from shared.bus.ports import ConsumerSpec, Publisher
 from shared.events import CloudEvent
 
@@ -81,6 +83,7 @@ async def _identity(event: CloudEvent, ports: ScoringPorts) -> None:
     kind = event.routing_key
     if kind == "customer.merged":
         await handle_merged(event.data, store=ports.kpis)
+        await move_merged_states(event.data, kpis=ports.kpis, models=ports.models)
     elif kind == "customer.split":
         await handle_split(event.data, store=ports.kpis)
     elif kind in ("segment.entered", "segment.exited"):

@@ -147,6 +147,21 @@ class MongoModelStore:
         async with storage_errors("erasing score states"):
             await self._states.delete_many({"_id": {"$in": list(customer_ids)}})
 
+    async def move_states(self, sources: Sequence[str], target: str) -> None:
+        """Fill ``target``'s missing scores from the first source with one, then drop the
+        sources (a crash in between is finished by a repeat: the target has them by then)."""
+        moved = [s for s in dict.fromkeys(sources) if s != target]
+        if not moved:
+            return
+        found = await self.states([*moved, target])
+        taken = dict(found.get(target, {}))
+        for source in moved:
+            for score, state in found.get(source, {}).items():
+                taken.setdefault(score, state)
+        added = {k: v for k, v in taken.items() if k not in found.get(target, {})}
+        await self.save_states({target: added} if added else {})
+        await self.forget(moved)
+
     # --- snapshots and leases -------------------------------------------------------------
 
     async def save_snapshot(self, day: str, report: Mapping[str, Any]) -> None:

@@ -146,6 +146,11 @@ class ModelStore(Protocol):
     async def forget(self, customer_ids: Sequence[str]) -> None:
         """Forget those customers' threshold states (an erasure)."""
 
+    async def move_states(self, sources: Sequence[str], target: str) -> None:
+        """Re-key merged customers' threshold states to ``target`` (a merge): each score
+        ``target`` has no state for takes the first source's that has one; the sources'
+        states are removed. Repeating it changes nothing."""
+
     async def save_snapshot(self, day: str, report: Mapping[str, Any]) -> None: ...
 
     async def snapshots(self, first: str, end: str) -> list[dict[str, Any]]: ...
@@ -153,3 +158,21 @@ class ModelStore(Protocol):
     async def has_snapshot(self, day: str) -> bool: ...
 
     async def acquire(self, task: str, holder: str, now: datetime, ttl: timedelta) -> bool: ...
+
+
+class RescoringStore(Protocol):
+    """The purchasing customers page by page, and which re-scoring passes have run.
+
+    ``MongoRescoringStore`` (``adapters/rescoring.py``) is the implementation.
+    """
+
+    async def purchase_histories(
+        self, *, after: str | None, until: datetime, customers: int
+    ) -> dict[str, list[KpiEvent]]:
+        """The order facts up to ``until`` of the first ``customers`` customers whose id sorts
+        after ``after`` (every customer with an order, in id order, one read per page)."""
+
+    async def passes_done(self, keys: Iterable[str]) -> set[str]:
+        """Those of ``keys`` whose pass has completed."""
+
+    async def mark_done(self, keys: Sequence[str], at: datetime) -> None: ...
