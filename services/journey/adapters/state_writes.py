@@ -48,37 +48,45 @@ def unchanged(stored: Document | None, document: Document) -> bool:
     return bool(decode(encode(document), codec_options=_AS_STORED) == stored)
 
 
-def progress_writes(found: Projection, names: Mapping[str, str], stored: Stored) -> list[Any]:
+def progress_documents(found: Projection, names: Mapping[str, str]) -> list[Document]:
+    """The ``journey_progress`` documents of the customer's journeys with a current stage."""
     cid = found.customer_id
-    mine = stored.progress.get(cid, {})
-    ids = []
-    writes: list[Any] = []
+    documents = []
     for progress in found.progresses:
         current = progress.current
         if current is None:
             continue
-        ident = progress_id(cid, progress.journey_id)
-        ids.append(ident)
         threads = [t for t in found.threads if t.journey_id == progress.journey_id]
-        document = {
-            "_id": ident,
-            "customerId": cid,
-            "journeyId": progress.journey_id,
-            "journeyVersion": progress.version,
-            "name": names.get(progress.journey_id, progress.journey_id),
-            "stage": current.stage,
-            "enteredAt": current.entered_at,
-            "updatedAt": found.last_activity or current.entered_at,
-            "history": [visit_document(v) for v in progress.visits],
-            "handoffs": [handoff_document(h) for thread in threads for h in thread.handoffs],
-            "threads": [
-                {"cycle": t.cycle, "channels": list(t.channels), "breaks": t.breaks}
-                for t in threads
-            ],
-        }
-        if not unchanged(mine.get(ident), document):
-            writes.append(ReplaceOne({"_id": ident}, document, upsert=True))
-    return writes + _stale(cid, mine, ids)
+        documents.append(
+            {
+                "_id": progress_id(cid, progress.journey_id),
+                "customerId": cid,
+                "journeyId": progress.journey_id,
+                "journeyVersion": progress.version,
+                "name": names.get(progress.journey_id, progress.journey_id),
+                "stage": current.stage,
+                "enteredAt": current.entered_at,
+                "updatedAt": found.last_activity or current.entered_at,
+                "history": [visit_document(v) for v in progress.visits],
+                "handoffs": [handoff_document(h) for thread in threads for h in thread.handoffs],
+                "threads": [
+                    {"cycle": t.cycle, "channels": list(t.channels), "breaks": t.breaks}
+                    for t in threads
+                ],
+            }
+        )
+    return documents
+
+
+def progress_writes(found: Projection, names: Mapping[str, str], stored: Stored) -> list[Any]:
+    mine = stored.progress.get(found.customer_id, {})
+    documents = progress_documents(found, names)
+    writes: list[Any] = [
+        ReplaceOne({"_id": doc["_id"]}, doc, upsert=True)
+        for doc in documents
+        if not unchanged(mine.get(doc["_id"]), doc)
+    ]
+    return writes + _stale(found.customer_id, mine, [doc["_id"] for doc in documents])
 
 
 def friction_writes(found: Projection, stored: Stored) -> list[Any]:
