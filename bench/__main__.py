@@ -43,6 +43,12 @@ def journey_analytics() -> list[Figure]:
     return module.run()
 
 
+def journey() -> list[Figure]:
+    from bench import journey as module
+
+    return module.run()
+
+
 def identity() -> list[Figure]:
     from bench import identity as module
 
@@ -89,6 +95,7 @@ BENCHMARKS: dict[str, Callable[[], list[Figure]]] = {
     "collection": collection,
     "end_to_end": end_to_end,
     "gateway": gateway,
+    "journey": journey,
     "journey_analytics": journey_analytics,
     "identity": identity,
     "scoring": scoring,

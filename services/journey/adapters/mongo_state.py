@@ -13,7 +13,7 @@ from collections.abc import Mapping, Sequence
 from datetime import datetime, timedelta
 from typing import Any
 
-from pymongo import DeleteMany, ReplaceOne, ReturnDocument, UpdateOne
+from pymongo import ReturnDocument, UpdateOne
 
 from services.journey.adapters.mongo import (
     CUSTOMERS,
@@ -21,18 +21,17 @@ from services.journey.adapters.mongo import (
     FRICTIONS,
     PROGRESS,
     STAGE_TIMES,
-    handoff_document,
-    visit_document,
     visit_from_document,
 )
-from services.journey.domain.projection import Known, Placed, Projection
+from services.journey.adapters.state_writes import (
+    Stored,
+    customer_write,
+    friction_writes,
+    progress_writes,
+)
+from services.journey.domain.projection import Known, Projection
 from services.journey.domain.stages import Progress
-from shared.events import derived_id
 from shared.mongo import WHOLE_BATCH, AsyncDatabase, Document, storage_errors
-
-
-def progress_id(customer_id: str, journey_id: str) -> str:
-    return derived_id("progress", customer_id, journey_id)
 
 
 class MongoStateStore:
@@ -65,13 +64,14 @@ class MongoStateStore:
         }
 
     async def save(self, projections: Sequence[Projection], names: Mapping[str, str]) -> None:
+        stored = await self._stored([found.customer_id for found in projections])
         progress_ops: list[Any] = []
         friction_ops: list[Any] = []
         fired_ops: list[Any] = []
         customer_ops: list[Any] = []
         for found in projections:
-            progress_ops.extend(_progress_writes(found, names))
-            friction_ops.extend(_friction_writes(found))
+            progress_ops.extend(progress_writes(found, names, stored))
+            friction_ops.extend(friction_writes(found, stored))
             fired_ops.extend(
                 UpdateOne(
                     {"_id": fired.occurrence},
@@ -86,7 +86,9 @@ class MongoStateStore:
                 )
                 for fired in found.triggered
             )
-            customer_ops.append(_customer_write(found))
+            write = customer_write(found, stored)
+            if write is not None:
+                customer_ops.append(write)
         async with storage_errors("saving journey state"):
             for collection, ops in (
                 (self._progress, progress_ops),
@@ -96,6 +98,20 @@ class MongoStateStore:
             ):
                 if ops:
                     await collection.bulk_write(ops, ordered=False)
+
+    async def _stored(self, customer_ids: Sequence[str]) -> Stored:
+        """What ``save`` compares with: a write that changes nothing is left out."""
+        ids = list(dict.fromkeys(customer_ids))
+        progress: dict[str, dict[str, Document]] = {cid: {} for cid in ids}
+        frictions: dict[str, dict[str, Document]] = {cid: {} for cid in ids}
+        match = {"customerId": {"$in": ids}}
+        async with storage_errors("reading journey state"):
+            for collection, found in ((self._progress, progress), (self._frictions, frictions)):
+                async for doc in collection.find(match, batch_size=WHOLE_BATCH):
+                    found.setdefault(str(doc["customerId"]), {})[str(doc["_id"])] = doc
+            cursor = self._customers.find({"_id": {"$in": ids}}, batch_size=WHOLE_BATCH)
+            customers = {str(doc["_id"]): doc async for doc in cursor}
+        return Stored(progress, frictions, customers)
 
     async def claim_due(self, now: datetime, lease: float, limit: int) -> list[str]:
         claimed: list[str] = []
@@ -150,75 +166,3 @@ def _progress(doc: Document) -> Progress:
     journey_id = str(doc["journeyId"])
     visits = tuple(visit_from_document(journey_id, v) for v in doc.get("history") or ())
     return Progress(str(doc["customerId"]), journey_id, int(doc.get("journeyVersion") or 1), visits)
-
-
-def _progress_writes(found: Projection, names: Mapping[str, str]) -> list[Any]:
-    cid = found.customer_id
-    ids = []
-    writes: list[Any] = []
-    for progress in found.progresses:
-        current = progress.current
-        if current is None:
-            continue
-        ident = progress_id(cid, progress.journey_id)
-        ids.append(ident)
-        mine = [t for t in found.threads if t.journey_id == progress.journey_id]
-        handoffs = [handoff_document(h) for thread in mine for h in thread.handoffs]
-        threads = [
-            {"cycle": t.cycle, "channels": list(t.channels), "breaks": t.breaks} for t in mine
-        ]
-        writes.append(
-            ReplaceOne(
-                {"_id": ident},
-                {
-                    "customerId": cid,
-                    "journeyId": progress.journey_id,
-                    "journeyVersion": progress.version,
-                    "name": names.get(progress.journey_id, progress.journey_id),
-                    "stage": current.stage,
-                    "enteredAt": current.entered_at,
-                    "updatedAt": found.last_activity or current.entered_at,
-                    "history": [visit_document(v) for v in progress.visits],
-                    "handoffs": handoffs,
-                    "threads": threads,
-                },
-                upsert=True,
-            )
-        )
-    writes.append(DeleteMany({"customerId": cid, "_id": {"$nin": ids}}))
-    return writes
-
-
-def _friction_writes(found: Projection) -> list[Any]:
-    writes: list[Any] = [
-        ReplaceOne({"_id": placed.friction.id}, friction_document(placed), upsert=True)
-        for placed in found.frictions
-    ]
-    ids = [placed.friction.id for placed in found.frictions]
-    writes.append(DeleteMany({"customerId": found.customer_id, "_id": {"$nin": ids}}))
-    return writes
-
-
-def friction_document(placed: Placed) -> Document:
-    friction = placed.friction
-    return {
-        "customerId": friction.customer_id,
-        "kind": friction.kind,
-        "description": friction.kind.replace("_", " "),
-        "detectedAt": friction.detected_at,
-        "touchpointIds": list(friction.evidence),
-        "stage": placed.stage,
-        "journeyId": placed.journey_id,
-        "channel": friction.channel,
-    }
-
-
-def _customer_write(found: Projection) -> UpdateOne:
-    update: dict[str, Any] = {"$unset": {"leaseUntil": ""}}
-    values: dict[str, Any] = {"lastActivity": found.last_activity}
-    if found.due_at is None:
-        update["$unset"]["dueAt"] = ""
-    else:
-        values["dueAt"] = found.due_at
-    update["$set"] = values
-    return UpdateOne({"_id": found.customer_id}, update, upsert=True)
