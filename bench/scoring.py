@@ -30,7 +30,7 @@ from pymongo import UpdateOne
 
 from bench.end_to_end import db_upsert_rate
 from bench.harness import Figure, print_figures
-from services.scoring.adapters.kpi_store import BUCKETS, INDEXES, MongoKpiStore
+from services.scoring.adapters.kpi_store import BUCKETS, INDEXES, MONTHS, MongoKpiStore
 from services.scoring.adapters.models import MongoModelStore
 from services.scoring.adapters.mongo import MongoMetricsStore
 from services.scoring.config import ScoringConfig
@@ -42,8 +42,10 @@ from services.scoring.domain.kpi_buckets import (
     Fact,
     combine,
     customer_contribution,
+    month_rollup,
     order_contribution,
     parse_bucket_id,
+    parse_month_id,
 )
 from services.scoring.domain.kpi_facts import KpiEvent, Order, SurveyScore, TicketUpdate
 from services.scoring.queries import kpis
@@ -177,20 +179,12 @@ async def kpi_query(url: str, customers: int, events: int) -> list[Figure]:
         database = mongo.database("threadline_bench_kpis")
         await mongo.client.drop_database(database.name)
         await mongo.ensure_indexes(database.name, INDEXES)
-        operations = []
-        for bucket, fields in total.items():
-            day, scope = parse_bucket_id(bucket)
-            values = {
-                f"f.{k}": Decimal128(v) if isinstance(v, Decimal) else v for k, v in fields.items()
-            }
-            operations.append(
-                UpdateOne(
-                    {"_id": bucket},
-                    {"$set": {"day": day, "scope": scope}, "$inc": values},
-                    upsert=True,
-                )
-            )
-        await database[BUCKETS].bulk_write(operations, ordered=False)
+        # The day buckets and their month rollups, as the store keeps both.
+        for collection, buckets, parse in (
+            (BUCKETS, total, parse_bucket_id),
+            (MONTHS, month_rollup(total), parse_month_id),
+        ):
+            await database[collection].bulk_write(_upserts(buckets, parse), ordered=False)
         store = MongoKpiStore(database)
         year = (START, START + timedelta(days=365))
         month = (START + timedelta(days=181), START + timedelta(days=212))
@@ -226,6 +220,21 @@ async def kpi_query(url: str, customers: int, events: int) -> list[Figure]:
     finally:
         await mongo.close()
     return figures
+
+
+def _upserts(buckets: Contribution, parse: Callable[[str], tuple[int, str]]) -> list[UpdateOne]:
+    operations = []
+    for bucket, fields in buckets.items():
+        day, scope = parse(bucket)
+        values = {
+            f"f.{k}": Decimal128(v) if isinstance(v, Decimal) else v for k, v in fields.items()
+        }
+        operations.append(
+            UpdateOne(
+                {"_id": bucket}, {"$set": {"day": day, "scope": scope}, "$inc": values}, upsert=True
+            )
+        )
+    return operations
 
 
 async def _median_ms(call: Callable[[], Awaitable[Any]], runs: int = 15) -> float:

@@ -384,6 +384,18 @@ class MongoKpiStore:
             "reading KPI month buckets",
         )
 
+    async def days(
+        self, scopes: Sequence[str], numbers: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → day → flattened fields of the day buckets of the days listed."""
+        if not numbers:
+            return {}
+        return await self._read(
+            self._buckets,
+            {"scope": {"$in": list(scopes)}, "day": {"$in": list(numbers)}},
+            "reading KPI buckets",
+        )
+
     async def buckets(
         self, scopes: Sequence[str] | None, first: int, end: int
     ) -> dict[str, dict[int, Fields]]:
