@@ -29,6 +29,7 @@ from services.scoring.domain.kpi_buckets import (
 from services.scoring.domain.kpi_cover import cover, summed
 from services.scoring.domain.kpi_ledger import Granularity, bucket_of
 from services.scoring.domain.kpi_query import (
+    PREVIOUS_FIELDS,
     Days,
     PeriodError,
     TrendPoint,
@@ -76,24 +77,31 @@ async def _with_trend(
     store: KpiBuckets, scope: str, days: Days, granularity: Granularity, rates: ExchangeRates
 ) -> KpiAnswer:
     parts = trend_parts(days, granularity)
-    found = await read_windows(store, scope, [days, *parts])
+    period, before = await read_windows(store, scope, [days, *parts])
 
     def report(part: Days) -> KpiReport:
-        return summed_report(found[part], found[part.previous], part, rates)
+        return summed_report(period[part], before[part.previous], part, rates)
 
     return KpiAnswer(report(days), [TrendPoint(p, report(p)) for p in parts])
 
 
+Summed = dict[Days, Mapping[str, Number]]
+
+
 async def read_windows(
     store: KpiBuckets, scope: str, periods: Sequence[Days]
-) -> dict[Days, Mapping[str, Number]]:
-    """Each period's, and each period before one's, fields summed, read in two queries."""
+) -> tuple[Summed, Summed]:
+    """Each period's fields summed, and those of the period before each that a report reads
+    (``PREVIOUS_FIELDS``), from the fewest buckets (``kpi_cover``) in two queries."""
     covers = {w: cover(w) for p in periods for w in (p, p.previous)}
     firsts = sorted({m for c in covers.values() for m in c.months})
     numbers = sorted({d for c in covers.values() for d in (*c.days, *c.minus)})
     months = (await store.months([scope], firsts)).get(scope, {})
     found = (await store.days([scope], numbers)).get(scope, {}) if numbers else {}
-    return {window: summed(c, months, found) for window, c in covers.items()}
+    return (
+        {p: summed(covers[p], months, found) for p in periods},
+        {p.previous: summed(covers[p.previous], months, found, PREVIOUS_FIELDS) for p in periods},
+    )
 
 
 async def read_period(store: KpiBuckets, scope: str, first: int, end: int) -> dict[int, Fields]:

@@ -423,11 +423,16 @@ class MongoKpiStore:
 
 
 def _flatten(node: Mapping[str, Any], prefix: str, out: Fields) -> None:
+    # A month rollup holds thousands of counts: exact type checks first (the decoder
+    # gives plain ints and dicts), the general ones only for what is left.
     for name, value in node.items():
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind is int:
+            out[prefix + name] = value
+        elif kind is dict or isinstance(value, Mapping):
             _flatten(value, f"{prefix}{name}.", out)
         else:
-            out[f"{prefix}{name}"] = _number(value)
+            out[prefix + name] = _number(value)
 
 
 def _number(value: Any) -> Number:

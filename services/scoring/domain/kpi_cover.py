@@ -62,9 +62,10 @@ def cover(days: Days) -> Cover:
     return Cover(tuple(months), tuple(added), tuple(minus))
 
 
-def summed(cover: Cover, months: Buckets, days: Buckets) -> Mapping[str, Number]:
-    """The fields of the covered days summed (a bucket not stored is empty)."""
-    if cover.reads == 1 and not cover.minus:
+def summed(cover: Cover, months: Buckets, days: Buckets, prefix: str = "") -> Mapping[str, Number]:
+    """The fields (those named ``prefix…``) of the covered days summed; a bucket not stored
+    is empty."""
+    if cover.reads == 1 and not cover.minus and not prefix:
         # One bucket as it is (read only): a point that is a whole month copies nothing.
         only = months.get(cover.months[0]) if cover.months else days.get(cover.days[0])
         return only or {}
@@ -76,5 +77,6 @@ def summed(cover: Cover, months: Buckets, days: Buckets) -> Mapping[str, Number]
     ):
         for number in numbers:
             for name, value in (source.get(number) or {}).items():
-                out[name] = out.get(name, 0) + sign * value
+                if name.startswith(prefix):
+                    out[name] = out.get(name, 0) + sign * value
     return out

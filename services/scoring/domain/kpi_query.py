@@ -32,6 +32,10 @@ Buckets = Mapping[int, Mapping[str, Number]]
 """One scope's buckets: day number → flattened fields (``c.-1`` → 3, ``r.EUR.-1`` → 10.5 …)."""
 
 
+PREVIOUS_FIELDS = "c."
+"""The only fields a report reads from the days before its period (who was active then)."""
+
+
 class PeriodError(ScoringError):
     """A period the buckets cannot answer."""
 
@@ -79,7 +83,9 @@ def totals(buckets: Buckets, days: Days) -> tuple[KpiTotals, int]:
     for day, fields in buckets.items():
         if before <= day < first:
             previous += sum(
-                int(v) for k, v in fields.items() if k.startswith("c.") and int(k[2:]) < before
+                int(v)
+                for k, v in fields.items()
+                if k.startswith(PREVIOUS_FIELDS) and int(k[2:]) < before
             )
     return (
         KpiTotals(
