@@ -198,8 +198,9 @@ def trend_parts(days: Days, granularity: Granularity) -> list[Days]:
 def summed_report(
     period: Mapping[str, Number], previous: Mapping[str, Number], days: Days, rates: ExchangeRates
 ) -> KpiReport:
-    """``kpi_report`` from the fields of the period's days and of the days before it, each
-    summed: the rules only ask which of the two a day is in, so the sums give the same report."""
+    """``kpi_report`` from the fields of the period's days and of the days before it (only
+    ``PREVIOUS_FIELDS`` are read from those), each summed: the rules only ask which of the two
+    a day is in, so the sums give the same report."""
     return kpi_report({days.first: period, days.previous.first: previous}, days, rates)
 
 
