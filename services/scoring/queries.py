@@ -11,7 +11,7 @@ a few dozen days.
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -21,12 +21,11 @@ from services.scoring.domain.integration import IndexSettings, IntegrationIndex
 from services.scoring.domain.kpi_buckets import (
     ALL,
     Fields,
-    Number,
     day_number,
     day_start,
     segment_scope,
 )
-from services.scoring.domain.kpi_cover import cover, summed
+from services.scoring.domain.kpi_cover import Cover, cover, pieces, summed
 from services.scoring.domain.kpi_ledger import Granularity, bucket_of
 from services.scoring.domain.kpi_query import (
     PREVIOUS_FIELDS,
@@ -77,31 +76,30 @@ async def _with_trend(
     store: KpiBuckets, scope: str, days: Days, granularity: Granularity, rates: ExchangeRates
 ) -> KpiAnswer:
     parts = trend_parts(days, granularity)
-    period, before = await read_windows(store, scope, [days, *parts])
+    covers = {w: cover(w) for p in (days, *parts) for w in (p, p.previous)}
+    months, found = await read_covers(store, scope, covers.values())
 
     def report(part: Days) -> KpiReport:
-        return summed_report(period[part], before[part.previous], part, rates)
+        before = summed(covers[part.previous], months, found, PREVIOUS_FIELDS)
+        stored = pieces(covers[part], months, found)
+        if stored is not None and len(stored) > 1:
+            # kpi_report sums several buckets as it reads them: no summed copy first.
+            return kpi_report({**stored, part.previous.first: before}, part, rates)
+        return summed_report(summed(covers[part], months, found), before, part, rates)
 
     return KpiAnswer(report(days), [TrendPoint(p, report(p)) for p in parts])
 
 
-Summed = dict[Days, Mapping[str, Number]]
-
-
-async def read_windows(
-    store: KpiBuckets, scope: str, periods: Sequence[Days]
-) -> tuple[Summed, Summed]:
-    """Each period's fields summed, and those of the period before each that a report reads
-    (``PREVIOUS_FIELDS``), from the fewest buckets (``kpi_cover``) in two queries."""
-    covers = {w: cover(w) for p in periods for w in (p, p.previous)}
-    firsts = sorted({m for c in covers.values() for m in c.months})
-    numbers = sorted({d for c in covers.values() for d in (*c.days, *c.minus)})
+async def read_covers(
+    store: KpiBuckets, scope: str, covers: Iterable[Cover]
+) -> tuple[dict[int, Fields], dict[int, Fields]]:
+    """(month rollups, day buckets) that ``covers`` name, read in two queries."""
+    wanted = list(covers)
+    firsts = sorted({m for c in wanted for m in c.months})
+    numbers = sorted({d for c in wanted for d in (*c.days, *c.minus)})
     months = (await store.months([scope], firsts)).get(scope, {})
     found = (await store.days([scope], numbers)).get(scope, {}) if numbers else {}
-    return (
-        {p: summed(covers[p], months, found) for p in periods},
-        {p.previous: summed(covers[p.previous], months, found, PREVIOUS_FIELDS) for p in periods},
-    )
+    return months, found
 
 
 async def read_period(store: KpiBuckets, scope: str, first: int, end: int) -> dict[int, Fields]:

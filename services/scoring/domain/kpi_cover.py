@@ -62,6 +62,16 @@ def cover(days: Days) -> Cover:
     return Cover(tuple(months), tuple(added), tuple(minus))
 
 
+def pieces(cover: Cover, months: Buckets, days: Buckets) -> dict[int, Mapping[str, Number]] | None:
+    """The covered buckets as stored (a rollup keyed by its month's first day, inside the
+    covered days), for ``kpi_report`` to sum as it reads them; None when days are taken away."""
+    if cover.minus:
+        return None
+    out = {first: months[first] for first in cover.months if first in months}
+    out.update((day, days[day]) for day in cover.days if day in days)
+    return out
+
+
 def summed(cover: Cover, months: Buckets, days: Buckets, prefix: str = "") -> Mapping[str, Number]:
     """The fields (those named ``prefix…``) of the covered days summed; a bucket not stored
     is empty."""
