@@ -14,7 +14,6 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
-from functools import lru_cache
 
 from services.scoring.domain import ScoringError
 from services.scoring.domain.currency import ExchangeRates
@@ -116,38 +115,23 @@ def _period_fields(
     answers: dict[AnswerRef, int],
 ) -> None:
     for name, value in fields.items():
-        head, text, low, high = _entry(name)
+        head, _, rest = name.partition(".")
         if head in _DISTINCT:
-            _distinct(head, low, int(value), (first, before), sums)
+            _distinct(head, int(rest), int(value), (first, before), sums)
         elif head == "r":
-            if low < first and value:
-                revenue[text] = revenue.get(text, Decimal(0)) + Decimal(value)
+            currency, _, low_text = rest.partition(".")
+            if int(low_text) < first and value:
+                revenue[currency] = revenue.get(currency, Decimal(0)) + Decimal(value)
         elif head == "rp":
-            if low < first <= high:
+            low_text, _, high = rest.partition("_")
+            if int(low_text) < first <= int(high):
                 _inc(sums, "repeaters", int(value))
         elif head == "a" and value:
-            key = (text, low)
+            survey, _, score = rest.partition(".")
+            key = (survey, int(score))
             answers[key] = answers.get(key, 0) + int(value)
         elif head == "t":
             _inc(sums, name, int(value))
-
-
-@lru_cache(maxsize=1 << 16)
-def _entry(name: str) -> tuple[str, str, int, int]:
-    """A field name parsed once (a trend reads the same names in every point): ``c.<p>`` →
-    ``("c", "", p, 0)``, ``r.<currency>.<p>`` → ``("r", currency, p, 0)``, ``rp.<b>_<a>`` →
-    ``("rp", "", b, a)``, ``a.<survey>.<score>`` → ``("a", survey, score, 0)``; other heads
-    ``(head, rest, 0, 0)``."""
-    head, _, rest = name.partition(".")
-    if head in _DISTINCT:
-        return head, "", int(rest), 0
-    if head in ("r", "a"):
-        text, _, number = rest.partition(".")
-        return head, text, int(number), 0
-    if head == "rp":
-        low, _, high = rest.partition("_")
-        return head, "", int(low), int(high)
-    return head, rest, 0, 0
 
 
 _DISTINCT = {"c": "customers", "cv": "converted", "o": "orders"}
