@@ -384,6 +384,18 @@ class MongoKpiStore:
             "reading KPI month buckets",
         )
 
+    async def days(
+        self, scopes: Sequence[str], numbers: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → day → flattened fields of the day buckets of the days listed."""
+        if not numbers:
+            return {}
+        return await self._read(
+            self._buckets,
+            {"scope": {"$in": list(scopes)}, "day": {"$in": list(numbers)}},
+            "reading KPI buckets",
+        )
+
     async def buckets(
         self, scopes: Sequence[str] | None, first: int, end: int
     ) -> dict[str, dict[int, Fields]]:
@@ -411,11 +423,16 @@ class MongoKpiStore:
 
 
 def _flatten(node: Mapping[str, Any], prefix: str, out: Fields) -> None:
+    # A month rollup holds thousands of counts: exact type checks first (the decoder
+    # gives plain ints and dicts), the general ones only for what is left.
     for name, value in node.items():
-        if isinstance(value, Mapping):
+        kind = type(value)
+        if kind is int:
+            out[prefix + name] = value
+        elif kind is dict or isinstance(value, Mapping):
             _flatten(value, f"{prefix}{name}.", out)
         else:
-            out[f"{prefix}{name}"] = _number(value)
+            out[prefix + name] = _number(value)
 
 
 def _number(value: Any) -> Number:

@@ -61,7 +61,29 @@ def order_key(order_id: str) -> str:
     return f"o:{order_id}"
 
 
-class KpiStore(Protocol):
+class KpiBuckets(Protocol):
+    """The day buckets and their month rollups, read (what KPI queries need).
+
+    ``InMemoryKpiBuckets`` (``adapters/in_memory.py``) is its twin for unit tests.
+    """
+
+    async def buckets(
+        self, scopes: Sequence[str] | None, first: int, end: int
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → day number → the bucket's flattened fields, days ``[first, end)``."""
+
+    async def months(
+        self, scopes: Sequence[str], firsts: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → first day of a month → that month's day buckets summed."""
+
+    async def days(
+        self, scopes: Sequence[str], numbers: Sequence[int]
+    ) -> dict[str, dict[int, Fields]]:
+        """Scope → day number → the bucket's flattened fields, of the days listed."""
+
+
+class KpiStore(KpiBuckets, Protocol):
     """Facts per event, contributions per customer and order, and the day buckets they sum to.
 
     ``MongoKpiStore`` (``adapters/kpi_store.py``) documents how a replacement reaches
@@ -111,16 +133,6 @@ class KpiStore(Protocol):
 
     async def replace(self, changes: Sequence[tuple[Contributor, Contribution]]) -> None:
         """Replace contributions; raises :class:`StaleContributionError` when one was stale."""
-
-    async def buckets(
-        self, scopes: Sequence[str] | None, first: int, end: int
-    ) -> dict[str, dict[int, Fields]]:
-        """Scope → day number → the bucket's flattened fields, days ``[first, end)``."""
-
-    async def months(
-        self, scopes: Sequence[str], firsts: Sequence[int]
-    ) -> dict[str, dict[int, Fields]]:
-        """Scope → first day of a month → that month's day buckets summed."""
 
     async def scopes(self) -> list[str]: ...
 

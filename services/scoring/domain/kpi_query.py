@@ -32,6 +32,10 @@ Buckets = Mapping[int, Mapping[str, Number]]
 """One scope's buckets: day number → flattened fields (``c.-1`` → 3, ``r.EUR.-1`` → 10.5 …)."""
 
 
+PREVIOUS_FIELDS = "c."
+"""The only fields a report reads from the days before its period (who was active then)."""
+
+
 class PeriodError(ScoringError):
     """A period the buckets cannot answer."""
 
@@ -79,7 +83,9 @@ def totals(buckets: Buckets, days: Days) -> tuple[KpiTotals, int]:
     for day, fields in buckets.items():
         if before <= day < first:
             previous += sum(
-                int(v) for k, v in fields.items() if k.startswith("c.") and int(k[2:]) < before
+                int(v)
+                for k, v in fields.items()
+                if k.startswith(PREVIOUS_FIELDS) and int(k[2:]) < before
             )
     return (
         KpiTotals(
@@ -159,14 +165,13 @@ class TrendPoint:
 def trend(
     buckets: Buckets, days: Days, granularity: Granularity, rates: ExchangeRates
 ) -> list[TrendPoint]:
-    """One report per calendar day, ISO week or month overlapping the period, clipped to it."""
+    """One report per calendar day, ISO week or month overlapping the period, clipped to it.
+
+    The definition, from day buckets; ``queries.kpis`` answers the same from fewer
+    buckets (``kpi_cover``) and is tested against this.
+    """
     points = []
-    moment = day_start(days.first)
-    while day_number(moment) < days.end:
-        bucket = bucket_of(moment, granularity)
-        part = Days(
-            max(days.first, day_number(bucket.start)), min(days.end, day_number(bucket.end))
-        )
+    for part in trend_parts(days, granularity):
         # Only the days a point reads (its own and the same length before), not the whole map.
         window = {
             day: fields
@@ -174,8 +179,29 @@ def trend(
             if (fields := buckets.get(day)) is not None
         }
         points.append(TrendPoint(part, kpi_report(window, part, rates)))
-        moment = bucket.end
     return points
+
+
+def trend_parts(days: Days, granularity: Granularity) -> list[Days]:
+    """The calendar days, ISO weeks or months overlapping the period, clipped to it."""
+    parts = []
+    moment = day_start(days.first)
+    while day_number(moment) < days.end:
+        bucket = bucket_of(moment, granularity)
+        parts.append(
+            Days(max(days.first, day_number(bucket.start)), min(days.end, day_number(bucket.end)))
+        )
+        moment = bucket.end
+    return parts
+
+
+def summed_report(
+    period: Mapping[str, Number], previous: Mapping[str, Number], days: Days, rates: ExchangeRates
+) -> KpiReport:
+    """``kpi_report`` from the fields of the period's days and of the days before it (only
+    ``PREVIOUS_FIELDS`` are read from those), each summed: the rules only ask which of the two
+    a day is in, so the sums give the same report."""
+    return kpi_report({days.first: period, days.previous.first: previous}, days, rates)
 
 
 def integration(
