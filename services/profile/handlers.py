@@ -28,7 +28,12 @@ from services.profile.domain import ProfileError
 from services.profile.domain.consent import ConsentState, consent_summary
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import Identity, IdentityRecord
-from services.profile.domain.identity_slots import IdentitySlot, slots_for, slotted_types
+from services.profile.domain.identity_slots import (
+    IdentitySlot,
+    merge_slots,
+    slots_for,
+    slotted_types,
+)
 from services.profile.domain.merging import MergeLogEntry, MergePlan, log_entry
 from services.profile.domain.resolution import OwnerProfile, Resolution, resolve
 from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
@@ -281,6 +286,17 @@ def _decide(
             reason=_merge_reason(resolution),
             at=event.timestamp,
             identities=resolution.linked_by,
+            slots=tuple(
+                merge_slots(
+                    rules,
+                    resolution.customer_id,
+                    {
+                        cid: state.profile(cid).identities
+                        for cid in (resolution.customer_id, *resolution.merged)
+                    },
+                    event.id,
+                )
+            ),
         )
     customer_id = resolution.customer_id
     _record_links(state, event, resolution, rules)

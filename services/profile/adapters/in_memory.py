@@ -56,9 +56,8 @@ class InMemoryProfileStore:
     def _conflicts(self, writes: ProfileWrites) -> list[Identity]:
         """Identities claimed by others, and those whose limit slot another holder has."""
         taken = [r.identity for r in writes.new_identities if r.identity in self.identity_docs]
-        return taken + [
-            s.identity for s in writes.slots if self.slot_holders.get(s.key, s.holder) != s.holder
-        ]
+        lost = [s for s in writes.slots if self.slot_holders.get(s.key, s.holder) != s.holder]
+        return taken + [s.identity for s in lost if s.identity is not None]
 
     def _claim(self, writes: ProfileWrites) -> None:
         for record in writes.new_identities:

@@ -58,9 +58,15 @@ class SlotClaims:
                 doc = await self._slots.find_one({"_id": slot.key}, {"holder": 1})
             if doc is None or doc.get("holder") != slot.holder:
                 await self.release(inserted)
-                raise IdentityConflictError([slot.identity])
+                raise IdentityConflictError([slot.identity] if slot.identity else [])
             pending = pending[failed + 1 :]  # ours already: a replay
         return inserted
+
+    async def forget(self, customer_id: str) -> None:
+        """Drop a customer's slots, once identifiers left it (a split): its remaining
+        ones are counted afresh by the next attachment, from what it holds then."""
+        async with storage_errors("releasing the identity slots of a split customer"):
+            await self._slots.delete_many({"customerId": customer_id})
 
     async def _insert(self, slots: Sequence[IdentitySlot]) -> int | None:
         """Insert in order; the index of the first slot already taken, or ``None``."""

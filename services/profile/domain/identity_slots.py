@@ -22,11 +22,16 @@ A slot is no identity: the store keeps slots apart from identities, so they
 never show up in the graph, lookups, exports or a merge's fold. ``holder`` is
 derived from the attaching event and identifier (no personal data), so a
 replayed batch recognises the slot it claimed before.
+
+A merge claims slots too (:func:`merge_slots`): the places its losers' limited
+identifiers take in the survivor (a login deciding on the survivor's count
+before the merge collides with them), and a *seal* on each loser at its own
+count (a login deciding on a loser that is being merged collides with that).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 
 from services.profile.domain.identity import Identity
@@ -42,7 +47,8 @@ class IdentitySlot:
     type: str
     ordinal: int
     holder: str
-    identity: Identity
+    identity: Identity | None = None
+    """The identifier that takes the place (``None`` for a merge's seal of a loser)."""
 
     @property
     def key(self) -> str:
@@ -79,3 +85,34 @@ def slots_for(
         holder = derived_id("identity-slot", event_id, identity.key)
         slots.append(IdentitySlot(customer_id, identity.type, ordinal, holder, identity))
     return slots
+
+
+def merge_slots(
+    rules: ResolutionRules,
+    survivor: str,
+    held: Mapping[str, Iterable[Identity]],
+    caused_by: str,
+) -> list[IdentitySlot]:
+    """The slots a merge of the customers in ``held`` (each with the identifiers the
+    decision saw it hold) into ``survivor`` claims."""
+    kinds = slotted_types(rules)
+    if not kinds:
+        return []
+    kept = {i for i in held.get(survivor, ()) if i.type in kinds}
+    slots: list[IdentitySlot] = []
+    for loser in sorted(set(held) - {survivor}):
+        owned = {i for i in held[loser] if i.type in kinds}
+        for kind in sorted(kinds):
+            slots.append(_slot(loser, kind, sum(i.type == kind for i in owned), caused_by))
+        for identity in sorted(owned - kept):
+            ordinal = sum(i.type == identity.type for i in kept)
+            slots.append(_slot(survivor, identity.type, ordinal, caused_by, identity))
+            kept.add(identity)
+    return slots
+
+
+def _slot(
+    customer_id: str, kind: str, ordinal: int, caused_by: str, identity: Identity | None = None
+) -> IdentitySlot:
+    holder = derived_id("merge-slot", caused_by, customer_id, kind, str(ordinal))
+    return IdentitySlot(customer_id, kind, ordinal, holder, identity)

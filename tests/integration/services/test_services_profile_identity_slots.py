@@ -14,14 +14,17 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 
 import pytest
 
 from services.profile.adapters.mongo import IDENTITIES, INDEXES, MongoProfileStore
 from services.profile.adapters.ports import IdentityConflictError, ProfileWrites
 from services.profile.domain.identity import Identity
+from services.profile.domain.merging import MergePlan
 from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
 from services.profile.handlers import handle_ingested
+from services.profile.merges import split_customer
 from shared.bus.in_memory import InMemoryBus
 from shared.events import CloudEvent
 from shared.mongo import AsyncDatabase, Document, Mongo
@@ -35,18 +38,26 @@ ONE_USER_ID = "a customer may have at most 1 user_id ever"
 
 
 class DecidesThenWaits(MongoProfileStore):
-    """The real store, whose first save waits until every decider has decided."""
+    """The real store, whose first write (a save or a merge) waits until every decider
+    has decided."""
 
     def __init__(self, database: AsyncDatabase[Document], barrier: asyncio.Barrier) -> None:
         super().__init__(database)
         self._barrier: asyncio.Barrier | None = barrier
 
-    async def save(self, writes: ProfileWrites) -> None:
+    async def _decided(self) -> None:
         barrier, self._barrier = self._barrier, None
         if barrier is not None:
             async with asyncio.timeout(10):
                 await barrier.wait()
+
+    async def save(self, writes: ProfileWrites) -> None:
+        await self._decided()
         await super().save(writes)
+
+    async def merge(self, plan: MergePlan) -> None:
+        await self._decided()
+        await super().merge(plan)
 
 
 @dataclass
@@ -248,3 +259,50 @@ async def test_after_a_merge_slots_count_what_the_survivor_holds(shards):
         e.reason for e in log if e.kind == "refused"
     ]
     assert f"{survivor}|user_id|2" in await shards.slot_ids()
+
+
+async def test_a_login_racing_a_merge_leaves_no_customer_with_two_user_ids(shards):
+    # S is known by an email on device K1; L has user_id U2 and a phone. One event carries
+    # S's email and L's phone: it merges them (one user_id between them). At the same
+    # moment a login on K1 links U9 to S, deciding on S as it was before the merge.
+    email, phone = f"{unique('jo')}@example.com", "+49301234567"
+    s_seen = segment("identify", "s", anonymousId="K1", traits={"email": email}, timestamp=at(8))
+    l_seen = segment("identify", "l", anonymousId="K2", userId="U2", traits={"phone": phone},
+                     timestamp=at(9))  # fmt: skip
+    await shards.deliver(s_seen, l_seen)
+    joining = segment("identify", "joining", anonymousId="K3",
+                      traits={"email": email, "phone": phone}, timestamp=at(10))  # fmt: skip
+    login = segment("identify", "login", anonymousId="K1", userId="U9", traits={"email": email},
+                    timestamp=at(10, 1))  # fmt: skip
+
+    await shards.race(joining, login)
+
+    roots = {
+        str(doc["_id"])
+        async for doc in shards.database["customers"].find({"mergedInto": {"$exists": False}})
+    }
+    owners = await shards.owned("user_id")
+    assert set(owners) == {"U2", "U9"}
+    assert set(owners.values()) <= roots, "a user_id stayed with a merged-away customer"
+    assert len(set(owners.values())) == 2, f"one customer holds two user_ids: {owners}"
+    store = MongoProfileStore(shards.database)
+    stored = {e.id for root in roots for e in await store.events(root)}
+    assert {joining.id, login.id} <= stored, "an event was lost"
+
+
+async def test_after_a_split_the_original_takes_a_new_user_id_again(shards):
+    email = f"{unique('jo')}@example.com"
+    await shards.deliver(*_two_devices(email), _login(email, 1, "U1"))
+    [customer_id] = set((await shards.owned("user_id")).values())
+    store = MongoProfileStore(shards.database)
+    await split_customer(
+        store, shards.bus, customer_id=customer_id, identities=[Identity("user_id", "U1")],
+        reason="two people", operator="op-1", at=datetime(2026, 3, 1, 11, tzinfo=UTC),
+    )  # fmt: skip
+
+    # The place U1 held was counted with U1: the next login is not refused by it.
+    await shards.deliver(_login(email, 2, "U2"))
+
+    owners = await shards.owned("user_id")
+    assert owners["U2"] == customer_id
+    assert owners["U1"] != customer_id

@@ -7,7 +7,7 @@ import pytest
 from services.profile.adapters.in_memory import InMemoryProfileStore
 from services.profile.adapters.ports import IdentityConflictError
 from services.profile.domain.identity import Identity
-from services.profile.domain.identity_slots import slots_for, slotted_types
+from services.profile.domain.identity_slots import merge_slots, slots_for, slotted_types
 from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
 from services.profile.handlers import handle_ingested
 from shared.bus.in_memory import InMemoryBus
@@ -65,3 +65,21 @@ async def test_in_memory_twin_refuses_a_slot_another_holder_took():
         await handle_ingested([login], store=store, publisher=bus)
 
     assert Identity("user_id", "u1") not in store.identity_docs
+
+
+def test_a_merge_seals_each_loser_and_places_its_limited_identifiers_after_the_survivors():
+    u1, u2, e1 = Identity("user_id", "u1"), Identity("user_id", "u2"), Identity("email", "a@x.io")
+    held = {"s": [e1, Identity("anonymous_id", "k1")], "l": [u2, e1], "m": [u1]}
+    rules = ResolutionRules.of(limits={"user_id": "2", "email": "3"})
+
+    slots = merge_slots(rules, "s", held, "e9")
+
+    assert sorted((s.key, s.identity) for s in slots) == [
+        ("l|email|1", None),  # L holds one email: a link deciding on L takes place 1
+        ("l|user_id|1", None),
+        ("m|email|0", None),
+        ("m|user_id|1", None),
+        ("s|user_id|0", u2),  # the survivor had no user_id: L's and M's come after
+        ("s|user_id|1", u1),
+    ]
+    assert merge_slots(DEFAULT_RULES, "s", {"s": [], "l": []}, "e9")[0].key == "l|user_id|0"
