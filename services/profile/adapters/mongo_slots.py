@@ -49,7 +49,11 @@ class SlotClaims:
         pending = sorted(slots, key=lambda slot: slot.key)
         inserted: list[IdentitySlot] = []
         while pending:
-            failed = await self._insert(pending)
+            try:
+                failed = await self._insert(pending)
+            except StorageError:
+                await self.release(inserted)  # what this call surely took; the rest is its own
+                raise
             if failed is None:
                 return inserted + pending
             inserted += pending[:failed]
