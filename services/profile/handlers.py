@@ -28,6 +28,12 @@ from services.profile.domain import ProfileError
 from services.profile.domain.consent import ConsentState, consent_summary
 from services.profile.domain.customer import Customer, IngestedEvent, ProfileChange, apply_event
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.identity_slots import (
+    IdentitySlot,
+    merge_slots,
+    slots_for,
+    slotted_types,
+)
 from services.profile.domain.merging import MergeLogEntry, MergePlan, log_entry
 from services.profile.domain.resolution import OwnerProfile, Resolution, resolve
 from services.profile.domain.resolution_rules import DEFAULT_RULES, ResolutionRules
@@ -71,6 +77,7 @@ class _Batch:
     log: list[MergeLogEntry] = field(default_factory=list)
     consent_history: list[ConsentEntry] = field(default_factory=list)
     outgoing: list[CloudEvent] = field(default_factory=list)
+    slots: list[IdentitySlot] = field(default_factory=list)
 
     def writes(self) -> ProfileWrites:
         return ProfileWrites(
@@ -91,6 +98,7 @@ class _Batch:
             events=tuple(self.events),
             log=tuple(self.log),
             consent_history=tuple(self.consent_history),
+            slots=tuple(self.slots),
         )
 
     def profile(self, customer_id: str) -> OwnerProfile:
@@ -278,9 +286,21 @@ def _decide(
             reason=_merge_reason(resolution),
             at=event.timestamp,
             identities=resolution.linked_by,
+            slots=tuple(
+                merge_slots(
+                    rules,
+                    resolution.customer_id,
+                    {
+                        cid: state.profile(cid).identities
+                        for cid in (resolution.customer_id, *resolution.merged)
+                    },
+                    event.id,
+                )
+            ),
         )
     customer_id = resolution.customer_id
     _record_links(state, event, resolution, rules)
+    _claim_slots(state, event, resolution, rules)
     customer = state.customers.get(customer_id) or Customer(id=customer_id)
     change = apply_event(customer, event, traits)
     state.customers[customer_id] = change.customer
@@ -353,6 +373,18 @@ def _record_links(
                 [refusal.owner] if refusal.owner else [],
             )
         )
+
+
+def _claim_slots(
+    state: _Batch, event: IngestedEvent, resolution: Resolution, rules: ResolutionRules
+) -> None:
+    """The limit slots the event's attachments claim, counted from what the decision saw."""
+    kinds = slotted_types(rules)
+    if not any(identity.type in kinds for identity in resolution.attached):
+        return  # the hot path: unlimited types claim nothing
+    customer_id = resolution.customer_id
+    held = state.profile(customer_id).identities
+    state.slots += slots_for(rules, customer_id, held, resolution.attached, event.id)
 
 
 def _sighted(state: _Batch, identity: Identity, customer_id: str, event: IngestedEvent) -> None:

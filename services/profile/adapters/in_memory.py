@@ -37,6 +37,8 @@ class InMemoryProfileStore:
     log_docs: dict[str, MergeLogEntry] = field(default_factory=dict)
     unannounced_plans: dict[str, MergePlan] = field(default_factory=dict)
     apart: dict[str, set[str]] = field(default_factory=dict)
+    slot_holders: dict[str, str] = field(default_factory=dict)
+    """Limit slots by key, each with its holder (kept apart from identities, as in MongoDB)."""
     saves: int = 0
 
     def root(self, customer_id: str) -> str:
@@ -51,18 +53,28 @@ class InMemoryProfileStore:
         roots = {cid: self.root(cid) for cid in customer_ids}
         return {cid: self.customer_docs[r] for cid, r in roots.items() if r in self.customer_docs}
 
+    def _conflicts(self, writes: ProfileWrites) -> list[Identity]:
+        """Identities claimed by others, and those whose limit slot another holder has."""
+        taken = [r.identity for r in writes.new_identities if r.identity in self.identity_docs]
+        lost = [s for s in writes.slots if self.slot_holders.get(s.key, s.holder) != s.holder]
+        return taken + [s.identity for s in lost if s.identity is not None]
+
+    def _claim(self, writes: ProfileWrites) -> None:
+        for record in writes.new_identities:
+            self.identity_docs[record.identity] = record
+        self.slot_holders.update((slot.key, slot.holder) for slot in writes.slots)
+
     async def save(self, writes: ProfileWrites) -> None:
         self.saves += 1
         # All-or-nothing, like the MongoDB adapter: a conflict leaves everything as it was.
-        conflicts = [r.identity for r in writes.new_identities if r.identity in self.identity_docs]
+        conflicts = self._conflicts(writes)
         if conflicts:
             raise IdentityConflictError(conflicts)
         if any(write.customer.id in self.merged_into for write in writes.customers):
             raise MergeConflictError("a customer of the batch was merged meanwhile")
         for entry in writes.log:
             self.log_docs.setdefault(entry.id, entry)
-        for record in writes.new_identities:
-            self.identity_docs[record.identity] = record
+        self._claim(writes)
         for record in writes.sightings:
             existing = self.identity_docs.get(record.identity)
             if existing is not None:

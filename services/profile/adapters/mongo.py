@@ -23,6 +23,7 @@ from pymongo.errors import BulkWriteError, PyMongoError
 
 from services.profile.adapters import mongo_merge
 from services.profile.adapters.mongo_merge import MergeFence
+from services.profile.adapters.mongo_slots import SlotClaims
 from services.profile.adapters.mongo_traits import (
     StateWriter,
     consent_from_document,
@@ -40,6 +41,7 @@ from services.profile.adapters.ports import (
 )
 from services.profile.domain.customer import Customer, SegmentMembership
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.identity_slots import IdentitySlot
 from services.profile.domain.merging import MergeLogEntry, MergePlan
 from services.profile.domain.resolution import OwnerProfile
 from shared.errors import StorageError
@@ -91,6 +93,7 @@ class MongoProfileStore:
         self._consent_history = database[CONSENT_HISTORY]
         self._states = StateWriter(self._customers, escape_key, self._unmerged, customer_changes)
         self._fence = MergeFence(database, customer_from_document, self._save_customers)
+        self._slots = SlotClaims(database)
 
     async def known(self, identities: Sequence[Identity]) -> dict[Identity, IdentityRecord]:
         if not identities:
@@ -120,7 +123,7 @@ class MongoProfileStore:
                 write.customer.id: write.customer.first_seen for write in writes.customers
             }
             shells = [{"_id": cid, "createdAt": first_seen.get(cid)} for cid in writes.created]
-            await self._claim(writes.new_identities, shells)
+            await self._claim(writes.new_identities, shells, writes.slots)
         # Customers first: their upserts are fenced (a merged customer takes no write), so
         # a batch decided before a merge fails here and is decided again.
         await self._save_customers(writes.customers)
@@ -149,7 +152,12 @@ class MongoProfileStore:
         for customer_id in merged:
             await self._fence.complete(customer_id)
 
-    async def _claim(self, new: Sequence[IdentityRecord], created: Sequence[Document]) -> None:
+    async def _claim(
+        self,
+        new: Sequence[IdentityRecord],
+        created: Sequence[Document],
+        slots: Sequence[IdentitySlot] = (),
+    ) -> None:
         """Claim ``new`` all-or-nothing, without multi-document transactions.
 
         SecantusDB has multi-document transactions, but a MongoDB server outside a
@@ -159,6 +167,10 @@ class MongoProfileStore:
         are inserted ordered, strongest first and then by key, so concurrent
         claimers collide on the first identity they share and the insert stops
         there; on a collision, what this call inserted is deleted again.
+
+        Then the limit ``slots`` of the claimed identities (one more insert, only for
+        limited types): a slot another batch holds means the limit was decided on a
+        stale count, and the identities are released like any other conflict.
         """
         shells = await self._insert_shells(created)
         ordered = sorted(new, key=lambda record: (record.identity.rank, record.identity.key))
@@ -181,6 +193,15 @@ class MongoProfileStore:
             # Whatever was claimed points at an existing customer document; the retry of
             # the batch resolves to the same derived customer ids and completes it.
             raise StorageError(f"claiming identities failed: {exc}") from exc
+        if slots:
+            try:
+                await self._slots.claim(slots)
+            except (IdentityConflictError, StorageError):
+                # Also on an unknown outcome: the retry claims the same slots again (a slot
+                # that did land is its own holder's, and passes), so no identity stays
+                # linked without its slot.
+                await self._release(ordered, shells)
+                raise
 
     async def _insert_shells(self, created: Sequence[Document]) -> list[str]:
         """Insert the documents of created customers; the ids this call inserted."""

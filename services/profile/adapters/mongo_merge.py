@@ -41,7 +41,12 @@ from typing import Any
 
 from pymongo.errors import BulkWriteError, DuplicateKeyError, PyMongoError
 
-from services.profile.adapters.ports import CustomerWrite, MergeConflictError
+from services.profile.adapters.mongo_slots import SlotClaims
+from services.profile.adapters.ports import (
+    CustomerWrite,
+    IdentityConflictError,
+    MergeConflictError,
+)
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity
 from services.profile.domain.merging import MergeLogEntry, MergePlan, fold
@@ -110,6 +115,7 @@ class MergeFence:
         self._log = database[MERGE_LOG]
         self._read = read
         self._save = save
+        self._slots = SlotClaims(database)
 
     async def roots(self, docs: Mapping[str, Document]) -> dict[str, Document]:
         """Each requested id's root document, given the documents of those ids.
@@ -157,8 +163,8 @@ class MergeFence:
                 await self._lock(customer_id, plan.log_id)
                 locked.append(customer_id)
             await self._check_unmerged(plan, involved)
-            for loser in plan.merged:
-                await self._mark(loser, plan)
+            await self._claim_slots(plan)
+            await self._mark_all(plan)
             for loser in plan.merged:
                 await self.complete(loser)
         finally:
@@ -236,6 +242,26 @@ class MergeFence:
                 raise MergeConflictError(
                     f"customer {loser} was merged into {into} meanwhile; decide the batch again"
                 )
+
+    async def _claim_slots(self, plan: MergePlan) -> None:
+        """The plan's limit slots: one another batch holds means a limit was decided on a
+        stale count (a concurrent link), so the merge is decided again."""
+        try:
+            await self._slots.claim(plan.slots)
+        except IdentityConflictError as exc:
+            raise MergeConflictError(
+                "a link to a customer of the merge took a limited place meanwhile; "
+                "decide the batch again"
+            ) from exc
+
+    async def _mark_all(self, plan: MergePlan) -> None:
+        for index, loser in enumerate(plan.merged):
+            try:
+                await self._mark(loser, plan)
+            except MergeConflictError:
+                if index == 0:  # nothing committed: the slots were claimed for nothing
+                    await self._slots.release(plan.slots)
+                raise
 
     async def _mark(self, loser: str, plan: MergePlan) -> None:
         async with storage_errors("marking a merged customer"):
@@ -363,3 +389,5 @@ class MergeFence:
                 {"_id": {"$in": [i.key for i in identities]}, "customerId": original},
                 {"$set": {"customerId": new.id}},
             )
+        # Its places were counted with the identifiers that left: count them afresh.
+        await self._slots.forget(original)

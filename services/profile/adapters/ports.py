@@ -17,6 +17,7 @@ from services.profile.domain import ProfileError
 from services.profile.domain.consent import ConsentState
 from services.profile.domain.customer import Customer
 from services.profile.domain.identity import Identity, IdentityRecord
+from services.profile.domain.identity_slots import IdentitySlot
 from services.profile.domain.merging import MergeLogEntry, MergePlan
 from services.profile.domain.pii import mask_identity
 from services.profile.domain.resolution import OwnerProfile
@@ -96,7 +97,9 @@ class ProfileWrites:
     ``new_identities`` are claimed (an identity someone else claimed first is a
     conflict); ``created`` names the customers the batch creates, whose documents
     exist before any identity points at them; ``sightings`` widen the
-    first/last-seen range of stored identities.
+    first/last-seen range of stored identities. ``slots`` are claimed with the new
+    identities, all-or-nothing with them: a slot another holder has is a conflict
+    (:mod:`services.profile.domain.identity_slots`).
     """
 
     new_identities: tuple[IdentityRecord, ...] = ()
@@ -106,6 +109,7 @@ class ProfileWrites:
     events: tuple[StoredEvent, ...] = ()
     consent_history: tuple[ConsentEntry, ...] = ()
     log: tuple[MergeLogEntry, ...] = ()
+    slots: tuple[IdentitySlot, ...] = ()
 
 
 class ProfileStore(Protocol):

@@ -21,6 +21,7 @@ from typing import Any, Literal
 from services.profile.domain.consent import fold_consents
 from services.profile.domain.customer import Customer, IngestedEvent, apply_event
 from services.profile.domain.identity import ANONYMOUS_ID, Identity
+from services.profile.domain.identity_slots import IdentitySlot
 from services.profile.domain.traits import TraitState, fold_traits
 from shared.events import derived_id
 
@@ -53,6 +54,8 @@ class MergePlan:
     reason: str
     at: datetime
     identities: tuple[Identity, ...] = ()
+    slots: tuple[IdentitySlot, ...] = ()
+    """The limit slots the merge claims (see ``identity_slots.merge_slots``)."""
 
     @property
     def log_id(self) -> str:
