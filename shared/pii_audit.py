@@ -104,13 +104,33 @@ class MongoPiiAudit:
 
     async def record_read(self, entry: PiiReadEntry) -> None:
         async with storage_errors("writing the PII audit log"):
-            await self._audit.insert_one(
-                {
-                    "_id": entry.id,
-                    "at": entry.at,
-                    "principal": entry.principal,
-                    "customerIds": list(entry.customer_ids),
-                    "fields": list(entry.fields),
-                    "requestId": entry.request_id,
-                }
-            )
+            await self._audit.insert_one(audit_document(entry))
+
+
+class AuditedRead(Protocol):
+    """What an audit entry states, whichever service's type carries it."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def at(self) -> datetime: ...
+    @property
+    def principal(self) -> str: ...
+    @property
+    def customer_ids(self) -> tuple[str, ...]: ...
+    @property
+    def fields(self) -> tuple[str, ...]: ...
+    @property
+    def request_id(self) -> str | None: ...
+
+
+def audit_document(entry: AuditedRead) -> Document:
+    """The stored shape of an audit entry, one for the three services' logs."""
+    return {
+        "_id": entry.id,
+        "at": entry.at,
+        "principal": entry.principal,
+        "customerIds": list(entry.customer_ids),
+        "fields": list(entry.fields),
+        "requestId": entry.request_id,
+    }

@@ -36,6 +36,7 @@ from shared.mongo import (
     ascending,
     storage_errors,
 )
+from shared.pii_audit import audit_document
 
 BLOCKS = "privacy_blocks"
 JOBS = "privacy_jobs"
@@ -184,16 +185,7 @@ class MongoPrivacyStore:
 
     async def record_read(self, entry: PiiRead) -> None:
         async with storage_errors("writing the PII audit log"):
-            await self._audit.insert_one(
-                {
-                    "_id": entry.id,
-                    "at": entry.at,
-                    "principal": entry.principal,
-                    "customerIds": list(entry.customer_ids),
-                    "fields": list(entry.fields),
-                    "requestId": entry.request_id,
-                }
-            )
+            await self._audit.insert_one(audit_document(entry))
 
     async def reads(self, limit: int, after: AuditPosition | None) -> list[PiiRead]:
         query: Document = {}

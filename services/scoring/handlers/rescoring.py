@@ -27,9 +27,9 @@ from services.scoring.domain.clv import ClvModel
 from services.scoring.domain.crossings import Crossing, ScoreState, Threshold, crossings
 from services.scoring.domain.kpi_facts import KpiEvent
 from services.scoring.domain.rescoring import RESCORED, churn_risks
-from services.scoring.handlers.scores import SCORE_CHANGED, SOURCE
+from services.scoring.handlers.scores import score_changed
 from shared.bus.ports import Publisher
-from shared.events import CloudEvent, derived_id, format_time
+from shared.events import CloudEvent, derived_id
 
 PAGE = 1000
 """Customers per page: one facts read, one states read, one publish, one states write."""
@@ -96,28 +96,13 @@ def _lines(config: ScoringConfig) -> tuple[Threshold, ...]:
 
 
 def _event(customer_id: str, crossing: Crossing, newest_order: str, now: datetime) -> CloudEvent:
-    return CloudEvent(
-        type=SCORE_CHANGED,
-        source=SOURCE,
-        id=derived_id(
-            "score.changed",
-            customer_id,
-            crossing.score,
-            crossing.direction,
-            "rescored",
-            newest_order,
-            repr(crossing.previous),
-        ),
-        time=now,
-        subject=customer_id,
-        partitionkey=customer_id,
-        data={
-            "customerId": customer_id,
-            "score": crossing.score,
-            "value": crossing.value,
-            "previous": crossing.previous,
-            "threshold": crossing.threshold,
-            "direction": crossing.direction,
-            "at": format_time(now),
-        },
+    event_id = derived_id(
+        "score.changed",
+        customer_id,
+        crossing.score,
+        crossing.direction,
+        "rescored",
+        newest_order,
+        repr(crossing.previous),
     )
+    return score_changed(customer_id, crossing, event_id, now)

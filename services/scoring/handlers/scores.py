@@ -139,11 +139,20 @@ async def announce_crossings(
 
 
 def _event(customer_id: str, crossing: Crossing, newest: KpiEvent) -> CloudEvent:
+    event_id = derived_id(
+        "score.changed", customer_id, crossing.score, crossing.direction, newest.id
+    )
+    return score_changed(customer_id, crossing, event_id, newest.at)
+
+
+def score_changed(customer_id: str, crossing: Crossing, event_id: str, at: datetime) -> CloudEvent:
+    """The ``score.changed`` of ``crossing`` at ``at``: one payload for the event path and
+    the re-scoring pass, which differ only in how they derive the id and the moment."""
     return CloudEvent(
         type=SCORE_CHANGED,
         source=SOURCE,
-        id=derived_id("score.changed", customer_id, crossing.score, crossing.direction, newest.id),
-        time=newest.at,
+        id=event_id,
+        time=at,
         subject=customer_id,
         partitionkey=customer_id,
         data={
@@ -153,7 +162,7 @@ def _event(customer_id: str, crossing: Crossing, newest: KpiEvent) -> CloudEvent
             "previous": crossing.previous,
             "threshold": crossing.threshold,
             "direction": crossing.direction,
-            "at": format_time(newest.at),
+            "at": format_time(at),
         },
     )
 
