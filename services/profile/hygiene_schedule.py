@@ -57,6 +57,10 @@ async def reconcile_once(
         for event in chunk:
             anomalies.add(event)
     findings += anomalies.findings()
+    # An operator resolved these (a run that read the customers before the merge still
+    # sees both): not listed again.
+    resolved = await store.resolved_keys([f.key for f in findings])
+    findings = [f for f in findings if f.key not in resolved]
     run = HygieneRun(
         id=run_id,
         generated_at=now,

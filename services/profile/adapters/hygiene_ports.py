@@ -38,6 +38,26 @@ class HygienePage:
     run: HygieneRun | None
     findings: Sequence[Finding]
     next_cursor: str | None
+    finding_ids: Sequence[str] = ()
+    """The findings' ids, in the same order (what ``mergeSuspectedDuplicate`` takes)."""
+
+
+@dataclass(frozen=True, slots=True)
+class FindingResolution:
+    """How an operator resolved a finding: merged into ``survivor`` by ``by`` at ``at``."""
+
+    survivor: str
+    by: str
+    at: datetime
+
+
+@dataclass(frozen=True, slots=True)
+class StoredFinding:
+    """A finding of the current report with its id, and its resolution once resolved."""
+
+    id: str
+    finding: Finding
+    resolution: FindingResolution | None = None
 
 
 class HygieneStore(Protocol):
@@ -66,5 +86,20 @@ class HygieneStore(Protocol):
     async def report(self, kind: str | None, first: int, after: str | None) -> HygienePage:
         """The current run's findings (of ``kind`` when given) after the cursor ``after``.
 
-        Raises :class:`HygieneCursorError` for a cursor of a replaced run.
+        Raises :class:`HygieneCursorError` for a cursor of a replaced run. Resolved
+        findings are left out.
         """
+
+    async def finding(self, finding_id: str) -> StoredFinding | None:
+        """A finding of the current report by id (resolved or not); None when there is none
+        (a newer run replaced the report, or the id was never one)."""
+
+    async def resolve(self, finding_id: str, resolution: FindingResolution) -> bool:
+        """Mark a finding of the current report resolved: the report stops listing it, and
+        later runs drop a finding with the same key (the same customers, kind and reason).
+
+        False when it was resolved already (or is gone).
+        """
+
+    async def resolved_keys(self, keys: Sequence[str]) -> set[str]:
+        """Which of these :attr:`Finding.key` values an operator resolved before."""

@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
-from services.profile.adapters.hygiene_ports import HygieneCursorError, HygienePage, HygieneRun
+from services.profile.adapters.hygiene_ports import (
+    FindingResolution,
+    HygieneCursorError,
+    HygienePage,
+    HygieneRun,
+    StoredFinding,
+)
 from services.profile.domain.hygiene import CustomerFacts, EventTimes, Finding
 from shared.events import derived_id
 
@@ -25,6 +31,10 @@ class InMemoryHygieneStore:
     next_run_at: datetime = EPOCH
     current: HygieneRun | None = None
     findings: list[Finding] = field(default_factory=list)
+    resolutions: dict[int, FindingResolution] = field(default_factory=dict)
+    """Resolved findings of the current run, by sequence."""
+    resolved: set[str] = field(default_factory=set)
+    """Keys of every finding resolved, of any run."""
 
     async def claim(self, holder: str, now: datetime, lease: timedelta) -> str | None:
         if self.lease_until > now or self.next_run_at > now:
@@ -45,7 +55,7 @@ class InMemoryHygieneStore:
     ) -> bool:
         if (self.holder, self.run_id) != (holder, run.id):
             return False
-        self.current, self.findings = run, list(findings)
+        self.current, self.findings, self.resolutions = run, list(findings), {}
         self.next_run_at, self.lease_until = next_run_at, run.generated_at
         return True
 
@@ -53,7 +63,11 @@ class InMemoryHygieneStore:
         if self.current is None:
             return HygienePage(run=None, findings=(), next_cursor=None)
         ordered = sorted(
-            (f for f in enumerate(self.findings) if kind is None or f[1].kind == kind),
+            (
+                f
+                for f in enumerate(self.findings)
+                if (kind is None or f[1].kind == kind) and f[0] not in self.resolutions
+            ),
             key=lambda item: (item[1].kind, item[0]),
         )
         start = 0
@@ -72,4 +86,34 @@ class InMemoryHygieneStore:
             run=self.current,
             findings=[f for _, f in page],
             next_cursor=f"{self.current.id}:{page[-1][0]}" if more and page else None,
+            finding_ids=[f"{self.current.id}:{seq}" for seq, _ in page],
         )
+
+    async def finding(self, finding_id: str) -> StoredFinding | None:
+        seq = self._sequence(finding_id)
+        if seq is None:
+            return None
+        return StoredFinding(finding_id, self.findings[seq], self.resolutions.get(seq))
+
+    async def resolve(self, finding_id: str, resolution: FindingResolution) -> bool:
+        seq = self._sequence(finding_id)
+        if seq is None or seq in self.resolutions or self.current is None:
+            return False
+        finding = self.findings[seq]
+        self.resolved.add(finding.key)
+        self.resolutions[seq] = resolution
+        counts = dict(self.current.counts)
+        counts[finding.kind] = counts.get(finding.kind, 0) - 1
+        self.current = replace(self.current, counts=counts)
+        return True
+
+    async def resolved_keys(self, keys: Sequence[str]) -> set[str]:
+        return self.resolved & set(keys)
+
+    def _sequence(self, finding_id: str) -> int | None:
+        if self.current is None:
+            return None
+        run_id, _, seq = finding_id.partition(":")
+        if run_id != self.current.id or not seq.isdigit() or int(seq) >= len(self.findings):
+            return None
+        return int(seq)

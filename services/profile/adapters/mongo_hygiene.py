@@ -6,7 +6,9 @@ interval however many processes run the schedule, and a run whose process died
 is taken over once its lease expires. It also names the current report
 (``current``), switched in one write once a run's findings are stored: readers
 never see half a run. Findings are keyed ``<run>:<kind>:<sequence>``, so a page
-of one kind is a range of ``_id`` (no secondary index).
+of one kind is a range of ``_id`` (no secondary index). A finding an operator
+resolved is marked (``resolvedAt``) and its :attr:`Finding.key` kept in
+``hygiene_resolved``, so later runs do not list it again.
 """
 
 from __future__ import annotations
@@ -20,9 +22,11 @@ from typing import Any
 from pymongo.errors import BulkWriteError
 
 from services.profile.adapters.hygiene_ports import (
+    FindingResolution,
     HygieneCursorError,
     HygienePage,
     HygieneRun,
+    StoredFinding,
 )
 from services.profile.adapters.mongo import unescape_key
 from services.profile.domain import ProfileError
@@ -46,6 +50,7 @@ from shared.mongo import (
 
 SCHEDULE = "hygiene_schedule"
 FINDINGS = "hygiene_findings"
+RESOLVED = "hygiene_resolved"
 SCHEDULE_ID = "reconciliation"
 
 
@@ -55,6 +60,7 @@ class MongoHygieneStore:
     def __init__(self, database: AsyncDatabase[Document]) -> None:
         self._schedule = database[SCHEDULE]
         self._findings = database[FINDINGS]
+        self._resolved = database[RESOLVED]
         self._customers = database["customers"]
         self._identities = database["identities"]
         self._events = database["events"]
@@ -144,7 +150,9 @@ class MongoHygieneStore:
             if after is not None:
                 low = _decode(after, run.id)
             cursor = (
-                self._findings.find({"_id": {"$gt": low, "$lt": high}})
+                self._findings.find(
+                    {"_id": {"$gt": low, "$lt": high}, "resolvedAt": {"$exists": False}}
+                )
                 .sort("_id", 1)
                 .limit(first + 1)
             )
@@ -155,7 +163,66 @@ class MongoHygieneStore:
             run=run,
             findings=[_finding(doc) for doc in page],
             next_cursor=_encode(str(page[-1]["_id"])) if more else None,
+            finding_ids=[str(doc["_id"]) for doc in page],
         )
+
+    async def finding(self, finding_id: str) -> StoredFinding | None:
+        async with storage_errors("reading a hygiene finding"):
+            run_id = await self._current_run_id()
+            doc = await self._findings.find_one({"_id": finding_id, "runId": run_id})
+        if run_id is None or doc is None:
+            return None
+        resolution = None
+        if "resolvedAt" in doc:
+            resolution = FindingResolution(
+                survivor=str(doc.get("survivor")),
+                by=str(doc.get("resolvedBy")),
+                at=doc["resolvedAt"],
+            )
+        return StoredFinding(finding_id, _finding(doc), resolution)
+
+    async def resolve(self, finding_id: str, resolution: FindingResolution) -> bool:
+        stored = await self.finding(finding_id)
+        if stored is None or stored.resolution is not None:
+            return False
+        async with storage_errors("resolving a hygiene finding"):
+            # The key first: a crash before the mark leaves the finding listed, and resolving
+            # it again completes the resolution.
+            await self._resolved.update_one(
+                {"_id": stored.finding.key},
+                {"$setOnInsert": {"findingId": finding_id, "at": resolution.at}},
+                upsert=True,
+            )
+            marked = await self._findings.update_one(
+                {"_id": finding_id, "resolvedAt": {"$exists": False}},
+                {
+                    "$set": {
+                        "resolvedAt": resolution.at,
+                        "resolvedBy": resolution.by,
+                        "survivor": resolution.survivor,
+                    }
+                },
+            )
+            if marked.modified_count == 0:
+                return False
+            run_id = finding_id.split(":", 1)[0]
+            await self._schedule.update_one(
+                {"_id": SCHEDULE_ID, "current.runId": run_id},
+                {"$inc": {f"current.counts.{stored.finding.kind}": -1}},
+            )
+        return True
+
+    async def resolved_keys(self, keys: Sequence[str]) -> set[str]:
+        if not keys:
+            return set()
+        async with storage_errors("reading resolved hygiene findings"):
+            cursor = self._resolved.find({"_id": {"$in": list(keys)}}, {"_id": 1})
+            return {str(doc["_id"]) async for doc in cursor}
+
+    async def _current_run_id(self) -> str | None:
+        schedule = await self._schedule.find_one({"_id": SCHEDULE_ID}, {"current.runId": 1})
+        run_id = ((schedule or {}).get("current") or {}).get("runId")
+        return str(run_id) if run_id else None
 
 
 def _facts(doc: Mapping[str, Any], identities: list[tuple[str, str]]) -> CustomerFacts:

@@ -17,6 +17,7 @@ from services.profile.adapters.ports import ProfileStore
 from services.profile.api import graph_customers, graph_identity, graph_segments
 from services.profile.api.graph_consent import Consent, set_consent
 from services.profile.api.graph_hygiene import HygieneQuery
+from services.profile.api.graph_hygiene_merge import HygieneMergeMutation
 from services.profile.api.graph_privacy import (
     PiiReadLog,
     PrivacyMutation,
@@ -259,6 +260,7 @@ Mutation = merge_types(
         graph_identity.IdentityMutation,
         PrivacyMutation,
         graph_segments.SegmentMutation,
+        HygieneMergeMutation,
     ),
 )
 

@@ -1,7 +1,8 @@
 """``Query.hygieneReport`` (scope ``admin``): the latest data-hygiene reconciliation's findings.
 
-Suspected duplicates list their customer ids oldest first: pass them to
-``mergeCustomers`` to merge them into the oldest.
+Suspected duplicates list their customer ids oldest first: pass the finding's id
+to ``mergeSuspectedDuplicate`` (``api/graph_hygiene_merge.py``) to merge them into
+the oldest.
 """
 
 from __future__ import annotations
@@ -39,6 +40,9 @@ class HygieneCount:
 
 @strawberry.type
 class HygieneFinding:
+    id: strawberry.ID = strawberry.field(
+        description="Pass to mergeSuspectedDuplicate (valid until a newer run replaces the report)."
+    )
     kind: str = strawberry.field(
         description="suspected_duplicate, missing_traits or timestamp_anomaly"
     )
@@ -50,8 +54,9 @@ class HygieneFinding:
     event_count: int
 
     @classmethod
-    def of(cls, finding: Finding) -> HygieneFinding:
+    def of(cls, finding_id: str, finding: Finding) -> HygieneFinding:
         return cls(
+            id=strawberry.ID(finding_id),
             kind=finding.kind,
             customer_ids=[strawberry.ID(cid) for cid in finding.customer_ids],
             reason=finding.reason,
@@ -113,7 +118,10 @@ async def hygiene_report(
         customers_scanned=run.customers,
         events_scanned=run.events,
         counts=[HygieneCount(kind=k, count=run.counts.get(k, 0)) for k in KINDS],
-        findings=[HygieneFinding.of(finding) for finding in page.findings],
+        findings=[
+            HygieneFinding.of(finding_id, finding)
+            for finding_id, finding in zip(page.finding_ids, page.findings, strict=True)
+        ],
         next_cursor=page.next_cursor,
     )
 
@@ -129,6 +137,6 @@ class HygieneQuery:
         after: str | None = None,
     ) -> HygieneReport | None:
         """The latest data-hygiene reconciliation (scope admin); null before the first run.
-        Suspected duplicates can be merged with mergeCustomers."""
+        Suspected duplicates can be merged with mergeSuspectedDuplicate(findingId)."""
         context = info.context
         return await hygiene_report(context.principal, context.hygiene, kind, first, after)
