@@ -180,6 +180,13 @@ async def split_customer(
 
 
 def _split_event(split: Split, at: datetime) -> CloudEvent:
+    """``customer.split``: the two customer ids and the ingest ids that moved.
+
+    Journey and scoring re-key by ``ingestIds`` alone (their ``handle_split``), so the
+    identifiers split off are named by type only: no identifier value (email, phone,
+    loyalty card…) travels on the bus, where every subscriber and webhook would see it.
+    An operator reads them, with ``pii:read``, in ``Customer.mergeLog``.
+    """
     return CloudEvent(
         type=CUSTOMER_SPLIT,
         source=SOURCE,
@@ -190,7 +197,7 @@ def _split_event(split: Split, at: datetime) -> CloudEvent:
         data={
             "customerId": split.customer_id,
             "newCustomerId": split.new_customer_id,
-            "identities": [{"type": i.type, "value": i.value} for i in split.identities],
+            "identities": [{"type": i.type} for i in split.identities],
             "ingestIds": list(split.ingest_ids),
             "at": format_time(at),
         },
