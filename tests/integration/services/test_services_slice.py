@@ -314,7 +314,9 @@ async def test_gateway_serves_one_customer_from_all_three_subgraphs(infra):
          "traits": {"email": f"jo.{run}@example.com", "plan": "pro"},
          "timestamp": "2026-03-01T09:00:00Z"},
         {"type": "track", "anonymousId": anon, "event": "Order Completed",
-         "properties": {"revenue": "5.00", "currency": "EUR"}, "timestamp": "2026-03-01T10:00:00Z",
+         # an order is a distinct order_id (DESIGN.md §5): without one it is not counted
+         "properties": {"order_id": f"o-{run}", "revenue": "5.00", "currency": "EUR"},
+         "timestamp": "2026-03-01T10:00:00Z",
          "context": {"channel": "store"}},
     ]  # fmt: skip
     query = """query($id: ID!) { customer(id: $id) {
