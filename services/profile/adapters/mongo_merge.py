@@ -35,6 +35,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import random
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -56,6 +57,8 @@ from shared.mongo import AsyncDatabase, Document, Index, ascending, only_duplica
 MERGE_LOG = "merge_log"
 LEASE = timedelta(seconds=15)
 LOCK_WAIT_SECONDS = 5.0
+LOCK_FIRST_PAUSE = 0.01
+LOCK_MAX_PAUSE = 0.2
 MAX_CHAIN = 64
 UNMERGED = {"mergedInto": {"$exists": False}}
 
@@ -197,6 +200,7 @@ class MergeFence:
     async def _lock(self, customer_id: str, owner: str) -> None:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + LOCK_WAIT_SECONDS
+        pause = LOCK_FIRST_PAUSE
         while True:
             now = datetime.now(UTC)
             async with storage_errors("locking a customer for a merge"):
@@ -218,7 +222,10 @@ class MergeFence:
                     f"customer {customer_id} stays locked by another merge (or does not "
                     "exist); decide the batch again"
                 )
-            await asyncio.sleep(0.01)
+            # Backing off with jitter: many waiters polling a held lock every 10 ms cost
+            # the database more than the merge they wait for.
+            await asyncio.sleep(pause * random.uniform(0.5, 1.0))
+            pause = min(pause * 2, LOCK_MAX_PAUSE)
 
     async def _unlock(self, customer_ids: Sequence[str], owner: str) -> None:
         if customer_ids:
