@@ -34,7 +34,9 @@ from shared.bus.in_memory import InMemoryBus
 from tests.integration.services.services_support import scratch_database, unique
 from tests.unit.profile.profile_events import at, segment
 
-pytestmark = [pytest.mark.integration, pytest.mark.slow]
+# 50 merges into one customer from 4 processes take about 4 minutes under CI coverage:
+# a timeout of its own, so a slow machine fails this test, not a cascade after it.
+pytestmark = [pytest.mark.integration, pytest.mark.slow, pytest.mark.timeout(600)]
 
 WORKER = Path(__file__).with_name("merge_race_worker.py")
 ROOT = Path(__file__).resolve().parents[3]
